@@ -1,0 +1,190 @@
+"""Database URLs and engines for many tenants.
+
+Engines are created lazily and kept in a bounded LRU cache (a hosted operator may have thousands
+of tenant databases; only the recently used keep a pool). Every dialect gets a connect timeout
+and a statement timeout, since a dramatiq time limit cannot interrupt a blocked driver call.
+pyodbc is imported by SQLAlchemy only when an ODBC URL is used, so a machine without ODBC runs
+everything else.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from shared.errors import UserError
+
+# Short names users type → the driver we ship for it.
+_DEFAULT_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+    "mssql": "mssql+pyodbc",
+    "sqlserver": "mssql+pyodbc",
+}
+SUPPORTED_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "mssql")
+_ODBC_PWD = re.compile(r"(?i)(?:^|;)\s*PWD\s*=\s*(\{[^}]*\}|[^;]*)")
+
+
+def parse_db_url(text: str) -> URL:
+    """Validate and normalise a SQLAlchemy URL, or raise a one-line UserError."""
+    try:
+        url = make_url(text.strip())
+    except (ArgumentError, ValueError):
+        raise UserError(f"malformed database URL: {redact_text(text)!r}") from None
+    if url.drivername in _DEFAULT_DRIVERS:
+        url = url.set(drivername=_DEFAULT_DRIVERS[url.drivername])
+    if url.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise UserError(
+            f"unsupported database {url.get_backend_name()!r} "
+            f"(supported: {', '.join(SUPPORTED_BACKENDS)})"
+        )
+    if url.get_backend_name() != "sqlite" and not (url.host or "odbc_connect" in url.query):
+        raise UserError(f"database URL has no host: {redact_text(text)!r}")
+    if url.get_backend_name() == "sqlite" and url.database in (None, ""):
+        raise UserError("a SQLite URL needs a file: sqlite:///path/to/erp.db")
+    return url
+
+
+def split_password(url: URL) -> tuple[str, str | None]:
+    """The URL as text without its password, and the password (also one inside odbc_connect)."""
+    password = url.password
+    url = url._replace(password=None)  # .set() treats None as "unchanged"
+    odbc = url.query.get("odbc_connect")
+    if isinstance(odbc, str):
+        odbc = unquote(odbc)
+        match = _ODBC_PWD.search(odbc)
+        if match:
+            password = match.group(1).strip("{}")
+            odbc = _ODBC_PWD.sub("", odbc).strip(";")
+            url = url.update_query_dict({"odbc_connect": odbc})
+    return url.render_as_string(hide_password=False), (
+        str(password) if password is not None else None
+    )
+
+
+def join_password(url_text: str, password: str | None) -> URL:
+    url = make_url(url_text)
+    if password is None:
+        return url
+    odbc = url.query.get("odbc_connect")
+    if isinstance(odbc, str):
+        return url.update_query_dict({"odbc_connect": f"{odbc};PWD={{{password}}}"})
+    return url.set(password=password)
+
+
+def redact(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def redact_text(text: str) -> str:
+    """Best effort for text that did not even parse: hide anything between ':' and '@'."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", _ODBC_PWD.sub(";PWD=***", text))
+
+
+def _connect_args(url: URL, connect_timeout: int, statement_timeout: int) -> dict[str, Any]:
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "sqlite":
+        # Workers share an engine across threads; busy waits instead of "database is locked".
+        return {"timeout": 30, "check_same_thread": False}
+    if backend == "postgresql":
+        return {
+            "connect_timeout": connect_timeout,
+            "options": f"-c statement_timeout={statement_timeout * 1000}",
+        }
+    if driver == "pyodbc":
+        return {"timeout": connect_timeout}  # login timeout; query timeout set on connect
+    if backend in ("mysql", "mariadb"):
+        return {
+            "connect_timeout": connect_timeout,
+            "read_timeout": statement_timeout,
+            "write_timeout": statement_timeout,
+        }
+    return {}
+
+
+def make_engine(
+    url: URL | str,
+    *,
+    connect_timeout: int = 10,
+    statement_timeout: int = 120,
+    pool_size: int = 2,
+) -> Engine:
+    url = parse_db_url(url) if isinstance(url, str) else url
+    kwargs: dict[str, Any] = {
+        "connect_args": _connect_args(url, connect_timeout, statement_timeout),
+        "pool_pre_ping": True,
+    }
+    if url.get_backend_name() != "sqlite":
+        kwargs.update(pool_size=pool_size, max_overflow=4, pool_recycle=1800, pool_timeout=30)
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        _sqlite_pragmas(engine)
+    elif url.get_driver_name() == "pyodbc":
+        _odbc_query_timeout(engine, statement_timeout)
+    return engine
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide where transactions begin (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: read-then-write transactions in several
+        # threads then queue on the busy timeout instead of failing on a lock upgrade.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _odbc_query_timeout(engine: Engine, seconds: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.timeout = seconds
+
+
+class EngineCache:
+    """A bounded LRU of engines keyed by (key, url); evicted engines are disposed."""
+
+    def __init__(self, maxsize: int = 64, **engine_kwargs: Any) -> None:
+        self.maxsize = maxsize
+        self._engine_kwargs = engine_kwargs
+        self._engines: OrderedDict[tuple[object, str], Engine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object, url: URL) -> Engine:
+        cache_key = (key, url.render_as_string(hide_password=False))
+        with self._lock:
+            engine = self._engines.get(cache_key)
+            if engine is not None:
+                self._engines.move_to_end(cache_key)
+                return engine
+            engine = make_engine(url, **self._engine_kwargs)
+            self._engines[cache_key] = engine
+            while len(self._engines) > self.maxsize:
+                _, old = self._engines.popitem(last=False)
+                old.dispose()
+            return engine
+
+    def __len__(self) -> int:
+        return len(self._engines)
+
+    def dispose_all(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()

@@ -1,0 +1,109 @@
+"""Create the ERP stand-in tables and fill them with demo data (tests, demo, trying things out).
+
+Only for databases we create ourselves: in the field the ERP's tables already exist and are never
+created or changed by the integrator.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import Engine, insert
+
+from shared.erp import schema as erp
+
+WAREHOUSES = [(1, "MAG", "Magazyn główny"), (2, "SKL", "Sklep stacjonarny")]
+LABELS = [(1, "Sklep internetowy"), (2, "Wyprzedaż"), (3, "Tylko stacjonarnie")]
+_WORDS = ["Kubek", "Talerz", "Miska", "Dzbanek", "Wazon", "Świecznik", "Koszyk", "Lampa"]
+_COLOURS = ["biały", "czarny", "zielony", "niebieski", "czerwony", "żółty", "szary", "różowy"]
+DEMO_STATUS_MAP = {
+    "woocommerce": {"new": "pending", "in_progress": "processing", "shipped": "completed",
+                    "cancelled": "cancelled"},
+}
+
+
+def naive_utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def create_erp_schema(engine: Engine) -> None:
+    """Create the ERP tables (for tests and the demo only)."""
+    erp.erp_metadata.create_all(engine)
+
+
+def fill_demo(
+    engine: Engine,
+    *,
+    platform: str = "woocommerce",
+    base_url: str = "http://127.0.0.1:8081",
+    api_key: str = "ck_demo",
+    api_secret: str | None = "cs_demo",
+    products: int = 40,
+    seed: int = 7,
+    operations: dict[str, tuple[bool, int]] | None = None,
+) -> int:
+    """Fill an empty ERP database with demo data and one shop integration; returns its id."""
+    rnd = random.Random(seed)
+    now = naive_utc_now()
+    ops = operations or {
+        "import_orders": (True, 5),
+        "update_order_statuses": (True, 5),
+        "export_products": (True, 5),
+        "import_products": (False, 5),
+        "update_stock": (True, 5),
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(erp.warehouses), [dict(id=i, code=c, name=n) for i, c, n in WAREHOUSES])
+        conn.execute(insert(erp.labels), [dict(id=i, name=n) for i, n in LABELS])
+        conn.execute(
+            insert(erp.order_statuses),
+            [dict(id=i, code=c, name=c.replace("_", " ").capitalize())
+             for i, c in enumerate(erp.ORDER_STATUS_CODES, start=1)],
+        )
+        product_rows, label_rows, stock_rows = [], [], []
+        for pid in range(1, products + 1):
+            gross = Decimal(rnd.randint(500, 30000)) / 100
+            net = (gross / Decimal("1.23")).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            product_rows.append(dict(
+                id=pid, sku=f"DEMO-{pid:04d}", ean=f"590{pid:010d}",
+                name=f"{rnd.choice(_WORDS)} {rnd.choice(_COLOURS)} {pid}",
+                description="Produkt demonstracyjny", unit="szt", vat_rate=Decimal("23.00"),
+                price_net=net, price_gross=gross, weight_kg=Decimal(rnd.randint(100, 3000)) / 1000,
+                is_active=pid % 10 != 0, updated_at=now - timedelta(days=1),
+            ))
+            if pid % 4 != 0:
+                label_rows.append(dict(product_id=pid, label_id=1))
+            if pid % 5 == 0:
+                label_rows.append(dict(product_id=pid, label_id=2))
+            for wid, _, _ in WAREHOUSES:
+                stock_rows.append(dict(
+                    product_id=pid, warehouse_id=wid, quantity=Decimal(rnd.randint(0, 50)),
+                    reserved=Decimal(rnd.randint(0, 3)), updated_at=now - timedelta(days=1),
+                ))
+        conn.execute(insert(erp.products), product_rows)
+        conn.execute(insert(erp.product_labels), label_rows)
+        conn.execute(insert(erp.stock_levels), stock_rows)
+        conn.execute(insert(erp.shop_integrations), [dict(
+            id=1, name="Sklep demo", platform=platform, base_url=base_url, api_key=api_key,
+            api_secret=api_secret, is_active=True, auto_sync=True, shop_timezone="Europe/Warsaw",
+            orders_since=None, updated_at=now,
+        )])
+        conn.execute(insert(erp.shop_integration_operations), [
+            dict(integration_id=1, operation=op, enabled=on, interval_minutes=minutes)
+            for op, (on, minutes) in ops.items()
+        ])
+        conn.execute(insert(erp.shop_integration_labels), [
+            dict(integration_id=1, label_id=1, scope="export_products"),
+            dict(integration_id=1, label_id=1, scope="export_stock"),
+        ])
+        conn.execute(insert(erp.shop_integration_warehouses), [dict(integration_id=1, warehouse_id=1)])
+        status_ids = {c: i for i, c in enumerate(erp.ORDER_STATUS_CODES, start=1)}
+        mapping = DEMO_STATUS_MAP.get(platform, {})
+        if mapping:
+            conn.execute(insert(erp.shop_status_map), [
+                dict(integration_id=1, erp_status_id=status_ids[code], shop_status=shop)
+                for code, shop in mapping.items()
+            ])
+    return 1

@@ -1,0 +1,127 @@
+"""The integrator's own tables in the tenant database (all named `sync_*`).
+
+They live next to the ERP data they describe so that an imported order and the record of its
+import commit in one transaction, and so the ERP's backup holds them. They are created and
+upgraded only by the migrations in `shared/erp/migrations`; this module describes their current
+shape for queries. Times are UTC, stored naive, like the ERP's.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+sync_metadata = MetaData()
+
+# One row per run of one operation of one integration: the event history's backbone.
+sync_runs = Table(
+    "sync_runs",
+    sync_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration_id", Integer, nullable=False),
+    Column("operation", String(30), nullable=False),
+    Column("trigger", String(20), nullable=False),  # schedule | manual
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+    Column("outcome", String(20), nullable=False),  # running | ok | failed | skipped
+    Column("full_pass", Boolean, nullable=False, default=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("read_count", Integer, nullable=False, default=0),
+    Column("created_count", Integer, nullable=False, default=0),
+    Column("updated_count", Integer, nullable=False, default=0),
+    Column("unchanged_count", Integer, nullable=False, default=0),
+    Column("skipped_count", Integer, nullable=False, default=0),
+    Column("failed_count", Integer, nullable=False, default=0),
+    Column("cursor_before", String(64), nullable=True),
+    Column("cursor_after", String(64), nullable=True),
+    Column("worker", String(100), nullable=True),
+    Column("lease_token", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_sync_runs_integration_op_started", "integration_id", "operation", "started_at"),
+)
+
+# Per-item events of a run (and run-less events such as configuration errors and alerts).
+sync_events = Table(
+    "sync_events",
+    sync_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=True),
+    Column("integration_id", Integer, nullable=False),
+    Column("operation", String(30), nullable=True),
+    Column("at", DateTime, nullable=False),
+    Column("level", String(10), nullable=False),  # info | warning | error
+    Column("kind", String(30), nullable=False),  # created | updated | item_error | config_error ...
+    Column("item", String(100), nullable=True),  # SKU or the shop's order id
+    Column("erp_id", Integer, nullable=True),
+    Column("shop_id", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Index("ix_sync_events_integration_at", "integration_id", "at"),
+    Index("ix_sync_events_run", "run_id"),
+)
+
+# Watermarks: where the next incremental read starts. Moved only after the items are committed.
+sync_cursors = Table(
+    "sync_cursors",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("value", DateTime, nullable=True),
+    Column("extra", Text, nullable=True),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "name"),
+)
+
+# ERP id <-> shop id. Both directions unique, so a race can never bind twice.
+sync_bindings = Table(
+    "sync_bindings",
+    sync_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration_id", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # product
+    Column("erp_id", Integer, nullable=False),
+    Column("shop_id", String(64), nullable=False),
+    Column("shop_ref", String(64), nullable=True),  # a platform sub-id (stock row, variant)
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("integration_id", "kind", "erp_id", name="uq_sync_bindings_erp"),
+    UniqueConstraint("integration_id", "kind", "shop_id", name="uq_sync_bindings_shop"),
+)
+
+# What the shop last received, so unchanged data costs no API call.
+sync_sent = Table(
+    "sync_sent",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # product | stock | order_status
+    Column("erp_id", Integer, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("sent_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "kind", "erp_id"),
+)
+
+# Mutual exclusion per (integration, resource): expiry so a killed worker never blocks anything,
+# and a fencing token that grows on every acquisition so a stale holder can be told apart.
+sync_leases = Table(
+    "sync_leases",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("resource", String(30), nullable=False),
+    Column("holder", String(100), nullable=True),
+    Column("token", BigInteger, nullable=False, default=0),
+    Column("acquired_at", DateTime, nullable=True),
+    Column("expires_at", DateTime, nullable=True),
+    PrimaryKeyConstraint("integration_id", "resource"),
+)
+
+SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

@@ -1,0 +1,29 @@
+"""Settings from the environment (CONTRACT §4), typed and validated once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ILUO_SYNC_", extra="ignore")
+
+    control_db: str = "sqlite:///./iluo-sync.db"
+    broker_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    rabbitmq_api: SecretStr = SecretStr("http://guest:guest@127.0.0.1:15672/api")
+    secret_key: SecretStr | None = None
+    metrics_port: int | None = None
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
+    # How many tenant database engines stay open at once (least recently used are closed).
+    engine_cache_size: int = 64
+    # Seconds to wait for a database server to answer a connect, and for one statement.
+    db_connect_timeout: int = 10
+    db_statement_timeout: int = 120
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,85 @@
+"""The two ports operations are written against: a shop (ShopClient) and the tenant DB (ErpStore).
+
+A connector in `workers/shops/<platform>/` implements ShopClient; `workers.engine.store` implements
+ErpStore. Operations never see HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from workers.domain import ItemResult, Order, Page, Product, StatusChange, StockQuantity
+
+
+class ShopError(Exception):
+    """The shop cannot be used for this run (auth refused, malformed page, 4xx): the run fails."""
+
+
+class ShopRetriableError(ShopError):
+    """A transient failure (timeout, 429, 5xx) that outlived the client's own short retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShopConnection:
+    """What a connector needs to reach one shop: the integration's connection columns.
+
+    `verify_tls` is on unless an integration explicitly opts out (local test shops only).
+    """
+
+    integration_id: int
+    platform: str
+    base_url: str
+    api_key: str
+    api_secret: str | None
+    shop_timezone: str = "Europe/Warsaw"
+    verify_tls: bool = True
+
+    def __repr__(self) -> str:  # never print the key or secret
+        return f"ShopConnection({self.platform} {self.base_url} integration={self.integration_id})"
+
+
+class ShopClient(Protocol):
+    """One shop platform. All times passed in and out are timezone-aware UTC.
+
+    Read methods yield pages in a stable ascending order so a run can commit page by page.
+    Write methods take at most `batch_size` items and answer one ItemResult per item, in order;
+    a whole-call failure raises ShopError / ShopRetriableError instead.
+    """
+
+    platform: ClassVar[str]
+    page_size: int
+    batch_size: int
+
+    def iter_orders(self, since: datetime, until: datetime) -> Iterator[Page[Order]]:
+        """Orders created or modified in [since, until], plus whatever re-scan the platform
+        needs because its modified date does not move on every change."""
+        ...
+
+    def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
+        """Send mapped statuses; ItemResult.key is the order's external_id."""
+        ...
+
+    def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
+        """Shop ids of the products carrying each SKU (absent SKU = no entry)."""
+        ...
+
+    def create_products(self, products: Sequence[Product]) -> list[ItemResult]:
+        """Create products; ItemResult.key is the SKU, shop_id the new id."""
+        ...
+
+    def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
+        """Update products that carry `shop_id`; ItemResult.key is the SKU."""
+        ...
+
+    def iter_products(self, since: datetime | None, until: datetime) -> Iterator[Page[Product]]:
+        """Products modified in [since, until] (all products when since is None)."""
+        ...
+
+    def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
+        """Set absolute saleable quantities of products carrying `shop_id`; key is the SKU."""
+        ...
+
+    def close(self) -> None: ...
