@@ -14,6 +14,7 @@ import typer
 
 from shared.control.registry import Registry
 from shared.errors import UserError
+from shared.settings import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,7 +36,7 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def registry() -> Iterator[Registry]:
-    reg = Registry()
+    reg = Registry(Settings())  # read the environment at each command, not once per process
     try:
         yield reg
     finally:

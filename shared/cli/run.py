@@ -26,12 +26,11 @@ def run(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run one operation now and print its counts (exit 1 when the run failed)."""
-    from workers.engine.runner import run_operation
-
     try:
         op = Operation.parse(operation)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    from workers.engine.runner import run_operation  # the engine loads only when a run starts
     with registry() as reg:
         tenant = reg.get(name)
         engine = reg.tenant_engine(tenant)

@@ -138,8 +138,9 @@ class Registry:
         with self.engine.connect() as conn:
             if conn.execute(select(tenants.c.id).where(tenants.c.name == name)).first():
                 raise UserError(f"a tenant named {name!r} already exists")
+        box = self.box  # a missing or bad key is reported even for a URL without a password
         stored_url, password = split_password(url)
-        token = self.box.encrypt(password) if password is not None else None
+        token = box.encrypt(password) if password is not None else None
         check_erp_database(url, password, self.settings)
         now = utcnow()
         with self.engine.begin() as conn:
