@@ -1,0 +1,50 @@
+"""What an operation gets to work with: the two ports, the settings, the run record, limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.erp.integrations import IntegrationConfig
+from workers.domain import Operation
+from workers.engine.erp_port import ErpStore
+from workers.engine.runs import RunRecorder
+from workers.ports import ShopClient
+
+Progress = Callable[[int, int | None], None]
+
+
+class TimeLimitReached(Exception):
+    """The run used up its time limit; what it committed stays, the rest waits for the next."""
+
+
+@dataclass
+class RunContext:
+    integration: IntegrationConfig
+    operation: Operation
+    store: ErpStore
+    shop: ShopClient
+    run: RunRecorder
+    started: datetime  # aware UTC, taken before anything is read
+    full: bool = False
+    dry_run: bool = False
+    deadline: float = float("inf")  # time.monotonic() value
+    lease_check: Callable[[], None] = lambda: None
+    progress: Progress | None = None
+    done: int = field(default=0)
+
+    def checkpoint(self, *, advanced: int = 0, total: int | None = None) -> None:
+        """Between two pages or batches: record what happened, report progress, and stop
+        here if the lease is gone or the time is up (nothing uncommitted is pending now)."""
+        self.done += advanced
+        self.run.flush()
+        if self.progress is not None:
+            self.progress(self.done, total)
+        self.lease_check()
+        if time.monotonic() > self.deadline:
+            raise TimeLimitReached(
+                "time limit reached; the run stopped after its last commit and the next run "
+                "continues from there"
+            )

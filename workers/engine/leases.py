@@ -1,0 +1,186 @@
+"""Leases: mutual exclusion per (integration, resource) that cannot get stuck.
+
+A lease row has a holder, an expiry and a fencing token. Acquiring is one atomic UPDATE that
+succeeds only when the row is free or expired, and bumps the token; a missing row is inserted,
+and the primary key decides between two workers inserting at once. While a run lasts its lease
+is renewed (by a heartbeat thread, and inside every data commit, see `fence`); a renewal that
+finds another token means someone took the lease over after it expired — the run has lost it
+and must stop. A killed worker simply stops renewing: its lease expires and is taken again.
+
+`catalog` is one resource for both product operations (see `Operation.resource`), so product
+import and export of one integration never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared.erp.sync_tables import sync_leases
+from workers.engine.clock import from_db, to_db, utc_now
+
+log = logging.getLogger(__name__)
+
+#: How long a lease lives without renewal. Long enough to ride out a slow shop call between two
+#: renewals, short enough that a crashed worker's integration is free again within minutes.
+LEASE_TTL = timedelta(seconds=120)
+#: The heartbeat renews this often (a third of the TTL: two renewals may fail before expiry).
+HEARTBEAT_EVERY = timedelta(seconds=40)
+
+
+class LeaseHeld(Exception):
+    """Another run holds the lease; this run must not start."""
+
+    def __init__(self, holder: str | None, expires_at: datetime | None) -> None:
+        until = f" until {expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else ""
+        super().__init__(f"another run holds the lease ({holder or 'unknown holder'}{until})")
+        self.holder = holder
+        self.expires_at = expires_at
+
+
+class LeaseLost(Exception):
+    """The lease expired and was taken over: everything not yet committed must be dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    integration_id: int
+    resource: str
+    holder: str
+    token: int
+
+
+def default_holder() -> str:
+    """Who holds a lease, for operators: host, process and thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:100]
+
+
+def _key(integration_id: int, resource: str):  # type: ignore[no-untyped-def]
+    return and_(
+        sync_leases.c.integration_id == integration_id, sync_leases.c.resource == resource
+    )
+
+
+def acquire(
+    engine: Engine, integration_id: int, resource: str, holder: str, *, ttl: timedelta = LEASE_TTL
+) -> Lease:
+    """Take the lease or raise LeaseHeld. Each successful call grows the fencing token."""
+    now = utc_now()
+    grab = (
+        update(sync_leases)
+        .where(
+            _key(integration_id, resource),
+            or_(sync_leases.c.holder.is_(None), sync_leases.c.expires_at.is_(None),
+                sync_leases.c.expires_at <= to_db(now)),
+        )
+        .values(holder=holder, token=sync_leases.c.token + 1, acquired_at=to_db(now),
+                expires_at=to_db(now + ttl))
+    )
+    with engine.begin() as conn:
+        if conn.execute(grab).rowcount == 1:
+            token = conn.execute(
+                select(sync_leases.c.token).where(_key(integration_id, resource))
+            ).scalar_one()
+            return Lease(integration_id, resource, holder, int(token))
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(sync_leases).values(
+                integration_id=integration_id, resource=resource, holder=holder, token=1,
+                acquired_at=to_db(now), expires_at=to_db(now + ttl),
+            ))
+        return Lease(integration_id, resource, holder, 1)
+    except IntegrityError:
+        pass  # the row exists and is held (or was just inserted by a rival)
+    holder_now, expires = _current(engine, integration_id, resource)
+    raise LeaseHeld(holder_now, expires)
+
+
+def _current(engine: Engine, integration_id: int, resource: str) -> tuple[str | None, datetime | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(sync_leases.c.holder, sync_leases.c.expires_at)
+            .where(_key(integration_id, resource))
+        ).first()
+    return (row.holder, from_db(row.expires_at)) if row else (None, None)
+
+
+def renew(conn: Connection, lease: Lease, *, ttl: timedelta = LEASE_TTL) -> None:
+    """Extend the lease on `conn` (inside the caller's transaction) or raise LeaseLost.
+
+    Called in every data commit, this is the fence: the commit goes through only while our
+    token is still the current one, and the row lock it takes makes a concurrent takeover wait.
+    """
+    stmt = (
+        update(sync_leases)
+        .where(_key(lease.integration_id, lease.resource), sync_leases.c.token == lease.token)
+        .values(expires_at=to_db(utc_now() + ttl))
+    )
+    if conn.execute(stmt).rowcount == 1:
+        return
+    # MariaDB may count "matched but unchanged" (same second) as 0 rows: confirm by reading.
+    token = conn.execute(
+        select(sync_leases.c.token).where(_key(lease.integration_id, lease.resource))
+    ).scalar()
+    if token != lease.token:
+        raise LeaseLost(
+            f"lease {lease.resource!r} was taken over (token {token}, ours {lease.token}); "
+            "the run stopped and kept only what it had committed"
+        )
+
+
+def release(engine: Engine, lease: Lease) -> None:
+    """Free the lease if it is still ours (a taken-over lease is left to its new holder)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(sync_leases)
+            .where(_key(lease.integration_id, lease.resource), sync_leases.c.token == lease.token)
+            .values(holder=None, expires_at=None)
+        )
+
+
+class Heartbeat:
+    """Renews a lease in the background while a run waits on a slow shop.
+
+    It never stops the run itself; it raises a flag that the run checks at its next checkpoint
+    (and the fenced commit catches the loss for certain).
+    """
+
+    def __init__(
+        self, engine: Engine, lease: Lease, *, every: timedelta = HEARTBEAT_EVERY,
+        ttl: timedelta = LEASE_TTL,
+    ) -> None:
+        self._engine = engine
+        self._lease = lease
+        self._every = every.total_seconds()
+        self._ttl = ttl
+        self._stop = threading.Event()
+        self.lost: LeaseLost | None = None
+        self._thread = threading.Thread(
+            target=self._loop, name=f"lease-{lease.integration_id}-{lease.resource}", daemon=True
+        )
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                with self._engine.begin() as conn:
+                    renew(conn, self._lease, ttl=self._ttl)
+            except LeaseLost as exc:
+                self.lost = exc
+                return
+            except Exception:  # a database hiccup: the next beat (or the fenced commit) decides
+                log.warning("lease renewal failed; will retry", exc_info=True)

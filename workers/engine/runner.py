@@ -1,0 +1,213 @@
+"""run_operation: one run of one operation of one integration, start to finish.
+
+The order of things is the point:
+1. read the integration's settings fresh (a change in the ERP applies at the next run);
+2. open the run record — every run, refused or not, leaves one row in the history;
+3. refuse a configuration the contract calls an error (recorded as a `config_error` event);
+4. take the lease for the operation's resource (held elsewhere → "skipped", recorded);
+5. run the operation page by page, each page committed with its cursor under the lease;
+6. always: close the shop client, stop the heartbeat, release the lease, finish the record.
+
+A run that cannot finish (shop down, lease lost, time limit, a bug) is recorded as failed with
+one clear line; every cursor stays where its last commit put it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from shared.erp.integrations import IntegrationConfig, load_integration
+from workers.domain import Operation
+from workers.engine import leases
+from workers.engine.clock import utc_now
+from workers.engine.context import Progress, RunContext, TimeLimitReached
+from workers.engine.dry_run import DryRunShop
+from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
+from workers.engine.runs import ERROR, RunRecorder
+from workers.engine.store import SqlErpStore
+from workers.ports import ShopClient, ShopConnection, ShopError
+
+log = logging.getLogger(__name__)
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+
+def connect_shop(conn: ShopConnection) -> ShopClient:
+    """The default shop factory: `workers.shops.connect`, imported when first needed."""
+    from workers.shops import connect
+
+    return connect(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    run_id: int | None
+    operation: Operation
+    outcome: str  # ok | failed | skipped
+    counts: dict[str, int] = field(hash=False)
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for `iluo-sync run --json`)."""
+        return {
+            "run_id": self.run_id,
+            "operation": self.operation.value,
+            "outcome": self.outcome,
+            "counts": dict(self.counts),
+            "error": self.error,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def run_operation(
+    engine: Engine,
+    integration_id: int,
+    operation: Operation,
+    *,
+    trigger: str = "manual",
+    full: bool = False,
+    dry_run: bool = False,
+    event_history: bool = True,
+    holder: str | None = None,
+    shop_factory: Callable[[ShopConnection], ShopClient] = connect_shop,
+    progress: Progress | None = None,
+    time_limit_s: float = 900,
+) -> RunResult:
+    """Run `operation` for integration `integration_id` of the tenant database `engine`."""
+    from workers.operations import OPERATIONS  # operations import the engine, not vice versa
+
+    operation = Operation.parse(operation) if isinstance(operation, str) else operation
+    holder = holder or leases.default_holder()
+    deadline = time.monotonic() + time_limit_s
+    recorder = RunRecorder(engine, integration_id, operation.value, trigger=trigger, full=full,
+                           dry_run=dry_run, worker=holder, event_history=event_history)
+    with engine.connect() as conn:
+        cfg = _load(conn, integration_id)
+    recorder.start()
+
+    refusal = _refusal(cfg, integration_id, operation, trigger)
+    if refusal is not None:
+        outcome, message = refusal
+        if outcome == FAILED:
+            recorder.event(ERROR, "config_error", message=message)
+        return _result(recorder, operation, outcome, message)
+    assert cfg is not None
+
+    lease: Lease | None = None
+    if not dry_run:  # a dry run writes nothing, so it needs no exclusion
+        try:
+            lease = leases.acquire(engine, integration_id, operation.resource, holder)
+        except LeaseHeld as exc:
+            return _result(recorder, operation, SKIPPED, str(exc))
+        recorder.lease_token = lease.token
+    heartbeat = Heartbeat(engine, lease).start() if lease else None
+
+    outcome, error = FAILED, "the run did not finish"
+    shop: ShopClient | None = None
+    try:
+        shop = shop_factory(cfg.connection())
+        ctx = RunContext(
+            integration=cfg,
+            operation=operation,
+            store=SqlErpStore(engine, integration_id, dry_run=dry_run,
+                              fence=(lambda conn: leases.renew(conn, lease)) if lease else None),
+            shop=DryRunShop(shop) if dry_run else shop,
+            run=recorder,
+            started=recorder.started_at,
+            full=full,
+            dry_run=dry_run,
+            deadline=deadline,
+            lease_check=_lease_check(heartbeat),
+            progress=progress,
+        )
+        OPERATIONS[operation](ctx)
+        outcome, error = OK, None
+    except (ShopError, LeaseLost, TimeLimitReached) as exc:
+        error = str(exc) or type(exc).__name__
+    except Exception as exc:
+        log.exception("%s of integration %s failed", operation.value, integration_id)
+        error = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:  # an interrupt (worker shutdown, time limit): record, re-raise
+        _cleanup(engine, shop, heartbeat, lease)
+        _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
+        raise
+    _cleanup(engine, shop, heartbeat, lease)
+    return _result(recorder, operation, outcome, error)
+
+
+def _load(conn: Connection, integration_id: int) -> IntegrationConfig | None:
+    return load_integration(conn, integration_id)
+
+
+def _refusal(
+    cfg: IntegrationConfig | None, integration_id: int, operation: Operation, trigger: str
+) -> tuple[str, str] | None:
+    """(outcome, message) when the run must not go ahead, else None."""
+    if cfg is None:
+        return FAILED, f"integration {integration_id} does not exist in this database"
+    reason = cfg.blocked_reason(operation)
+    if reason:
+        return FAILED, f"configuration error: {reason}"
+    if trigger == "schedule" and not cfg.runs_automatically(operation):
+        # The schedule may be a tick behind the ERP's settings, which are read fresh here.
+        return SKIPPED, f"{operation.cli_name} is not enabled for automatic runs any more"
+    return None
+
+
+def _lease_check(heartbeat: Heartbeat | None) -> Callable[[], None]:
+    def check() -> None:
+        if heartbeat is not None and heartbeat.lost is not None:
+            raise heartbeat.lost
+
+    return check
+
+
+def _cleanup(
+    engine: Engine, shop: ShopClient | None, heartbeat: Heartbeat | None, lease: Lease | None
+) -> None:
+    if shop is not None:
+        try:
+            shop.close()
+        except Exception:
+            log.warning("closing the shop client failed", exc_info=True)
+    if heartbeat is not None:
+        heartbeat.stop()
+    if lease is not None:
+        try:
+            leases.release(engine, lease)
+        except Exception:  # it expires by itself
+            log.warning("releasing lease %s failed", lease, exc_info=True)
+
+
+def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: str | None) -> RunResult:
+    finished = recorder.finish(outcome, error)
+    return RunResult(
+        run_id=recorder.run_id,
+        operation=operation,
+        outcome=outcome,
+        counts={name: int(n) for name, n in recorder.counts.items()},
+        error=error,
+        started_at=recorder.started_at,
+        finished_at=finished,
+    )
+
+
+__all__ = ["RunResult", "run_operation", "connect_shop", "utc_now"]

@@ -1,0 +1,165 @@
+"""The run record: one sync_runs row per run, its counts, and its per-item events.
+
+Events are buffered and written in their own short transactions at checkpoints (between pages
+and batches), never inside a data transaction: an item error must survive the rollback of the
+page it was found in, and on SQLite a second writer inside an open transaction would deadlock.
+With the tenant's event history off, info events are dropped; run summaries, warnings and
+errors are always kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, insert, update
+
+from shared.erp.sync_tables import sync_events, sync_runs
+from workers.engine.clock import to_db, utc_now
+
+COUNT_NAMES = ("read", "created", "updated", "unchanged", "skipped", "failed")
+
+INFO, WARNING, ERROR = "info", "warning", "error"
+
+#: Write buffered events once this many have piled up (bounds memory on huge runs).
+FLUSH_AT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: datetime
+    level: str
+    kind: str
+    item: str | None = None
+    erp_id: int | None = None
+    shop_id: str | None = None
+    message: str | None = None
+
+
+def _fit(text: object, size: int) -> str | None:
+    return None if text is None else str(text)[:size]
+
+
+class RunRecorder:
+    """Counts and events of one run of one operation of one integration."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        integration_id: int,
+        operation: str,
+        *,
+        trigger: str = "manual",
+        full: bool = False,
+        dry_run: bool = False,
+        worker: str | None = None,
+        event_history: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.integration_id = integration_id
+        self.operation = operation
+        self.trigger = trigger
+        self.full = full
+        self.dry_run = dry_run
+        self.worker = worker
+        self.event_history = event_history
+        self.counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
+        self.run_id: int | None = None
+        self.started_at = utc_now()
+        self.cursor_before: datetime | None = None
+        self.cursor_after: datetime | None = None
+        self.lease_token: int | None = None
+        self._pending: list[Event] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(insert(sync_runs).values(
+                integration_id=self.integration_id, operation=self.operation,
+                trigger=_fit(self.trigger, 20), started_at=to_db(self.started_at),
+                outcome="running", full_pass=self.full, dry_run=self.dry_run,
+                worker=_fit(self.worker, 100), **{f"{n}_count": 0 for n in COUNT_NAMES},
+            ))
+            self.run_id = int(result.inserted_primary_key[0])
+        return self.run_id
+
+    def flush(self) -> None:
+        """Write buffered events and the counts so far (so `status` sees a long run move)."""
+        with self.engine.begin() as conn:
+            if self._pending:
+                conn.execute(insert(sync_events), [self._row(e) for e in self._pending])
+            if self.run_id is not None:
+                conn.execute(update(sync_runs).where(sync_runs.c.id == self.run_id)
+                             .values(**self._summary()))
+        self._pending.clear()
+
+    def finish(self, outcome: str, error: str | None = None) -> datetime:
+        finished = utc_now()
+        if outcome == "failed":
+            self.event(ERROR, "run_failed", message=error)
+        elif outcome == "skipped":
+            self.event(INFO, "run_skipped", message=error, keep=True)
+        with self.engine.begin() as conn:
+            if self._pending:
+                conn.execute(insert(sync_events), [self._row(e) for e in self._pending])
+            conn.execute(update(sync_runs).where(sync_runs.c.id == self.run_id).values(
+                outcome=outcome, finished_at=to_db(finished), error=error, **self._summary(),
+            ))
+        self._pending.clear()
+        return finished
+
+    # -- counting and events --------------------------------------------------------------------
+
+    def count(self, name: str, n: int = 1) -> None:
+        if name not in COUNT_NAMES:
+            raise ValueError(f"unknown count {name!r}")
+        self.counts[name] += n
+
+    def event(
+        self, level: str, kind: str, *, item: object = None, erp_id: int | None = None,
+        shop_id: object = None, message: str | None = None, keep: bool = False,
+    ) -> None:
+        """Buffer one event; info events are kept only with the event history on (or `keep`)."""
+        if level == INFO and not (self.event_history or keep):
+            return
+        self._pending.append(Event(utc_now(), level, kind, _fit(item, 100), erp_id,
+                                   _fit(shop_id, 64), message))
+
+    def item_error(self, item: object, message: str, *, erp_id: int | None = None,
+                   shop_id: object = None) -> None:
+        """One item failed: counted and recorded; the run goes on."""
+        self.count("failed")
+        self.event(ERROR, "item_error", item=item, erp_id=erp_id, shop_id=shop_id,
+                   message=message)
+
+    def warning(self, kind: str, item: object, message: str, *, erp_id: int | None = None,
+                shop_id: object = None) -> None:
+        self.event(WARNING, kind, item=item, erp_id=erp_id, shop_id=shop_id, message=message)
+
+    @property
+    def needs_flush(self) -> bool:
+        return len(self._pending) >= FLUSH_AT
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _summary(self) -> dict[str, object]:
+        return {
+            **{f"{n}_count": int(self.counts[n]) for n in COUNT_NAMES},
+            "cursor_before": _cursor_text(self.cursor_before),
+            "cursor_after": _cursor_text(self.cursor_after),
+            "lease_token": self.lease_token,
+            "full_pass": self.full,
+        }
+
+    def _row(self, event: Event) -> dict[str, object]:
+        return dict(
+            run_id=self.run_id, integration_id=self.integration_id, operation=self.operation,
+            at=to_db(event.at), level=event.level, kind=event.kind, item=event.item,
+            erp_id=event.erp_id, shop_id=event.shop_id, message=event.message,
+        )
+
+
+def _cursor_text(value: datetime | None) -> str | None:
+    return None if value is None else to_db(value).isoformat() + "Z"

@@ -1,0 +1,421 @@
+"""SqlErpStore: the ErpStore port over SQLAlchemy Core, for SQLite, PostgreSQL, MariaDB/MySQL
+and SQL Server.
+
+Every query on the ERP's tables lives here (the sync_* ones in their engine modules, which
+this store delegates to), so mapping a real ILUO schema later means changing this one file.
+No SQL is built from strings; the few statements that differ per dialect sit behind
+`workers.engine.dialect`. Streaming reads use keyset paging on the primary key in short
+transactions, so no connection stays open while the shop is being called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from shared.erp.schema import (
+    customers,
+    order_lines,
+    order_statuses,
+    orders,
+    product_labels,
+    products,
+    stock_levels,
+)
+from shared.erp.sync_tables import sync_bindings, sync_sent
+from workers.domain import Customer, Order, OrderLine, Product
+from workers.engine import bindings, fingerprints, watermarks
+from workers.engine.clock import to_db, utc_now
+from workers.engine.dialect import insert_returning_id_or_skip
+from workers.engine.erp_port import (
+    Change,
+    ExportCandidate,
+    OrderState,
+    OrderToSend,
+    StockCandidate,
+)
+
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+#: VAT rate of a product the ERP does not know yet (CONTRACT §2, import_products).
+DEFAULT_VAT = Decimal("23.00")
+IN_CHUNK = fingerprints.IN_CHUNK
+
+Fence = Callable[[Connection], None]
+
+
+def order_number(integration_id: int, external_id: str) -> str:
+    """The ERP's number for an imported order: deterministic (a retry or a second worker
+    computes the same one), unique per integration and external id, at most 40 characters."""
+    number = f"WWW/{integration_id}/{external_id}"
+    if len(number) <= 40:
+        return number
+    digest = hashlib.sha256(external_id.encode()).hexdigest()[:20]
+    return f"WWW/{integration_id}/#{digest}"
+
+
+def net_from_gross(gross: Decimal, vat_rate: Decimal) -> Decimal:
+    return (gross * 100 / (100 + vat_rate)).quantize(CENT, ROUND_HALF_UP)
+
+
+def _fit(text: str | None, size: int) -> str | None:
+    return None if text is None else text[:size]
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+class SqlErpStore:
+    """ErpStore for one integration of one tenant database."""
+
+    def __init__(
+        self, engine: Engine, integration_id: int, *, fence: Fence | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.integration_id = integration_id
+        self._fence = fence
+        self._dry_run = dry_run
+
+    # -- units of work --------------------------------------------------------------------------
+
+    @contextmanager
+    def unit(self) -> Iterator[SqlErpUnit]:
+        with self.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                yield SqlErpUnit(conn, self.integration_id)
+                if self._dry_run:
+                    trans.rollback()  # a dry run computes everything and keeps nothing
+                    return
+                if self._fence is not None:
+                    self._fence(conn)  # still our lease? (also renews it)
+                trans.commit()
+            finally:
+                if trans.is_active:
+                    trans.rollback()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def read_cursor(self, name: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return watermarks.read(conn, self.integration_id, name)
+
+    def order_status_ids(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(order_statuses.c.code, order_statuses.c.id))
+            return {row.code.strip(): row.id for row in rows}
+
+    def _binding(self, kind: str):  # type: ignore[no-untyped-def]
+        b = sync_bindings.alias("b")
+        on = and_(b.c.integration_id == self.integration_id, b.c.kind == kind,
+                  b.c.erp_id == products.c.id)
+        return b, on
+
+    def _sent(self, kind: str, erp_id: ColumnElement[Any]):  # type: ignore[no-untyped-def]
+        s = sync_sent.alias(f"s_{kind}")
+        on = and_(s.c.integration_id == self.integration_id, s.c.kind == kind,
+                  s.c.erp_id == erp_id)
+        return s, on
+
+    def _export_scope(self, label_ids: Collection[int]) -> ColumnElement[bool]:
+        active = products.c.is_active == true()
+        if not label_ids:
+            return active
+        labelled = exists().where(product_labels.c.product_id == products.c.id,
+                                  product_labels.c.label_id.in_(sorted(label_ids)))
+        return and_(active, labelled)
+
+    def _export_select(self, label_ids: Collection[int]):  # type: ignore[no-untyped-def]
+        b, b_on = self._binding(bindings.PRODUCT)
+        s, s_on = self._sent(fingerprints.PRODUCT, products.c.id)
+        scope = self._export_scope(label_ids)
+        # Scope, or sent before: a product that left the scope is deactivated in the shop once.
+        where = or_(scope, s.c.erp_id.is_not(None))
+        joined = products.outerjoin(b, b_on).outerjoin(s, s_on)
+        return b, s, scope, joined, where
+
+    def count_export_candidates(self, label_ids: Collection[int]) -> int:
+        _, _, _, joined, where = self._export_select(label_ids)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(joined).where(where)
+            ).scalar_one())
+
+    def iter_export_candidates(
+        self, label_ids: Collection[int], *, chunk: int
+    ) -> Iterator[list[ExportCandidate]]:
+        b, s, scope, joined, where = self._export_select(label_ids)
+        p = products.c
+        columns = (p.id, p.sku, p.ean, p.name, p.description, p.unit, p.vat_rate, p.price_net,
+                   p.price_gross, p.weight_kg, p.is_active, p.updated_at)
+        stmt = (select(*columns, b.c.shop_id, s.c.fingerprint,
+                       case((scope, 1), else_=0).label("in_scope"))
+                .select_from(joined).where(where).order_by(p.id).limit(chunk))
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt.where(p.id > last)).all()
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [ExportCandidate(product=_product(row), in_scope=bool(row.in_scope),
+                                   sent=row.fingerprint) for row in rows]
+
+    def iter_stock_candidates(
+        self, label_ids: Collection[int], warehouse_ids: Collection[int], *, bound_only: bool,
+        chunk: int,
+    ) -> Iterator[list[StockCandidate]]:
+        b, b_on = self._binding(bindings.PRODUCT)
+        s, s_on = self._sent(fingerprints.STOCK, products.c.id)
+        p = products.c
+        stmt = (select(p.id, p.sku, b.c.shop_id, s.c.fingerprint)
+                .select_from(products.outerjoin(b, b_on).outerjoin(s, s_on))
+                .order_by(p.id).limit(chunk))
+        if label_ids:
+            stmt = stmt.where(exists().where(product_labels.c.product_id == p.id,
+                                             product_labels.c.label_id.in_(sorted(label_ids))))
+        if bound_only:
+            stmt = stmt.where(b.c.shop_id.is_not(None))
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt.where(p.id > last)).all()
+                if not rows:
+                    return
+                sums = self._available(conn, [row.id for row in rows], warehouse_ids)
+            last = rows[-1].id
+            yield [StockCandidate(erp_id=row.id, sku=row.sku,
+                                  available=sums.get(row.id, Decimal(0)),
+                                  shop_id=row.shop_id, sent=row.fingerprint) for row in rows]
+
+    @staticmethod
+    def _available(
+        conn: Connection, product_ids: Sequence[int], warehouse_ids: Collection[int]
+    ) -> dict[int, Decimal]:
+        """Σ(quantity − reserved) per product over the warehouses (all when none are given)."""
+        sl = stock_levels.c
+        total = func.sum(sl.quantity - sl.reserved, type_=Numeric(16, 3))
+        stmt = select(sl.product_id, total.label("available")).group_by(sl.product_id)
+        if warehouse_ids:
+            stmt = stmt.where(sl.warehouse_id.in_(sorted(warehouse_ids)))
+        sums: dict[int, Decimal] = {}
+        for start in range(0, len(product_ids), IN_CHUNK):
+            chunk = product_ids[start:start + IN_CHUNK]
+            for row in conn.execute(stmt.where(sl.product_id.in_(chunk))):
+                sums[row.product_id] = Decimal(row.available or 0)
+        return sums
+
+    def iter_orders_to_send(
+        self, status_ids: Collection[int], *, chunk: int
+    ) -> Iterator[list[OrderToSend]]:
+        if not status_ids:
+            return
+        o = orders.c
+        s, s_on = self._sent(fingerprints.ORDER_STATUS, o.id)
+        # The order_status fingerprint is the ERP status id as text, so the database itself
+        # picks the orders whose status is not the one last sent.
+        changed = or_(s.c.fingerprint.is_(None),
+                      s.c.fingerprint != cast(o.status_id, String(20)))
+        stmt = (select(o.id, o.external_id, o.status_id)
+                .select_from(orders.outerjoin(s, s_on))
+                .where(o.integration_id == self.integration_id,
+                       o.status_id.in_(sorted(status_ids)), changed)
+                .order_by(o.id).limit(chunk))
+        last = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt.where(o.id > last)).all()
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [OrderToSend(row.id, row.external_id, row.status_id) for row in rows]
+
+
+def _product(row: Any) -> Product:
+    return Product(
+        erp_id=row.id, sku=row.sku, ean=row.ean, name=row.name, description=row.description,
+        unit=row.unit, vat_rate=row.vat_rate, price_net=row.price_net,
+        price_gross=row.price_gross, weight_kg=row.weight_kg, is_active=bool(row.is_active),
+        shop_id=row.shop_id, modified_at=None,
+    )
+
+
+class SqlErpUnit:
+    """ErpUnit over one open transaction."""
+
+    def __init__(self, conn: Connection, integration_id: int) -> None:
+        self.conn = conn
+        self.integration_id = integration_id
+
+    def savepoint(self) -> AbstractContextManager[object]:
+        return self.conn.begin_nested()
+
+    # -- cursors, bindings, last-sent -----------------------------------------------------------
+
+    def move_cursor(self, name: str, value: datetime) -> None:
+        watermarks.write(self.conn, self.integration_id, name, value)
+
+    def bind(self, kind: str, erp_id: int, shop_id: str) -> str:
+        return bindings.bind(self.conn, self.integration_id, kind, erp_id, shop_id).value
+
+    def unbind(self, kind: str, erp_id: int) -> None:
+        bindings.unbind(self.conn, self.integration_id, kind, erp_id)
+
+    def record_sent(self, kind: str, sent: Mapping[int, str]) -> None:
+        fingerprints.record(self.conn, self.integration_id, kind, sent)
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    def product_ids_by_sku(self, skus: Collection[str]) -> dict[str, int]:
+        wanted = sorted({s for s in skus if s})
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = self.conn.execute(select(products.c.sku, products.c.id)
+                                     .where(products.c.sku.in_(wanted[start:start + IN_CHUNK])))
+            found.update({row.sku: row.id for row in rows})
+        return found
+
+    def find_customer(self, email: str) -> int | None:
+        if not email.strip():
+            return None
+        return self.conn.execute(
+            select(customers.c.id)
+            .where(func.lower(customers.c.email) == email.strip().lower())
+            .order_by(customers.c.id).limit(1)
+        ).scalar()
+
+    def add_customer(self, customer: Customer) -> int:
+        now = to_db(utc_now())
+        result = self.conn.execute(insert(customers).values(
+            email=_fit(customer.email.strip(), 255), first_name=_fit(customer.first_name, 100),
+            last_name=_fit(customer.last_name, 100), company=_fit(customer.company, 255),
+            tax_id=_fit(customer.tax_id, 20), phone=_fit(customer.phone, 40),
+            street=_fit(customer.street, 255), city=_fit(customer.city, 100),
+            postcode=_fit(customer.postcode, 20),
+            country_code=(customer.country_code or "PL")[:2].upper(),
+            created_at=now, updated_at=now,
+        ))
+        return int(result.inserted_primary_key[0])
+
+    def add_order(
+        self, order: Order, *, number: str, customer_id: int, status_id: int
+    ) -> int | None:
+        now = to_db(utc_now())
+        row = dict(
+            number=number, integration_id=self.integration_id, external_id=order.external_id,
+            external_number=_fit(order.external_number, 64), customer_id=customer_id,
+            status_id=status_id, currency=order.currency.upper(),
+            total_gross=_money(order.total_gross), shipping_gross=_money(order.shipping_gross),
+            payment_method=_fit(order.payment_method, 100),
+            shipping_method=_fit(order.shipping_method, 100), is_paid=order.is_paid,
+            ordered_at=to_db(order.ordered_at), created_at=now, updated_at=now,
+            notes=order.notes,
+        )
+        return insert_returning_id_or_skip(self.conn, orders, row,
+                                           conflict=("integration_id", "external_id"))
+
+    def add_order_lines(
+        self, order_id: int, lines: Sequence[tuple[OrderLine, int | None]]
+    ) -> None:
+        if not lines:
+            return
+        self.conn.execute(insert(order_lines), [
+            dict(order_id=order_id, line_no=n, product_id=product_id,
+                 sku=_fit(line.sku, 64) or "", name=_fit(line.name, 255) or "",
+                 quantity=line.quantity.quantize(MILLI, ROUND_HALF_UP),
+                 unit_price_gross=_money(line.unit_price_gross),
+                 vat_rate=None if line.vat_rate is None else _money(line.vat_rate))
+            for n, (line, product_id) in enumerate(lines, start=1)
+        ])
+
+    def order_state(self, external_id: str) -> OrderState | None:
+        row = self.conn.execute(
+            select(orders.c.id, orders.c.status_id, orders.c.is_paid).where(
+                orders.c.integration_id == self.integration_id,
+                orders.c.external_id == external_id,
+            )
+        ).first()
+        return None if row is None else OrderState(row.id, row.status_id, bool(row.is_paid))
+
+    def update_order(
+        self, order_id: int, *, is_paid: bool | None = None, status_id: int | None = None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if is_paid is not None:
+            values["is_paid"] = is_paid
+        if status_id is not None:
+            values["status_id"] = status_id
+        if values:
+            values["updated_at"] = to_db(utc_now())
+            self.conn.execute(update(orders).where(orders.c.id == order_id).values(**values))
+
+    # -- products -------------------------------------------------------------------------------
+
+    def upsert_product(self, product: Product) -> tuple[Change, int]:
+        """By SKU: insert (the unique SKU decides a race), else update what differs."""
+        existing = self._product_by_sku(product.sku)
+        if existing is None:
+            vat = product.vat_rate if product.vat_rate is not None else DEFAULT_VAT
+            row = dict(sku=product.sku, unit=_fit(product.unit, 10) or "szt",
+                       vat_rate=_money(vat), updated_at=to_db(utc_now()),
+                       **_imported_fields(product, vat))
+            new_id = insert_returning_id_or_skip(self.conn, products, row, conflict=("sku",))
+            if new_id is not None:
+                return Change.CREATED, new_id
+            existing = self._product_by_sku(product.sku)
+            assert existing is not None  # the conflict was on this SKU
+        wanted = _imported_fields(product, Decimal(existing.vat_rate))
+        changed = {k: v for k, v in wanted.items() if not _same(getattr(existing, k), v)}
+        if not changed:
+            return Change.UNCHANGED, existing.id
+        self.conn.execute(update(products).where(products.c.id == existing.id)
+                          .values(**changed, updated_at=to_db(utc_now())))
+        return Change.UPDATED, existing.id
+
+    def _product_by_sku(self, sku: str) -> Any:
+        return self.conn.execute(select(products).where(products.c.sku == sku)).first()
+
+
+def _imported_fields(product: Product, vat_rate: Decimal) -> dict[str, Any]:
+    """The ERP columns an imported shop product sets (the price net from the ERP's VAT rate)."""
+    return dict(
+        name=_fit(product.name, 255),
+        description=product.description or None,
+        price_gross=_money(product.price_gross),
+        price_net=net_from_gross(product.price_gross, vat_rate),
+        ean=product.ean or None,
+        weight_kg=None if product.weight_kg is None else product.weight_kg.quantize(MILLI),
+        is_active=product.is_active,
+    )
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(new, Decimal) or isinstance(old, Decimal):
+        return old is not None and new is not None and Decimal(old) == Decimal(new)
+    if isinstance(new, bool):
+        return bool(old) == new
+    return (old or None) == (new or None)
