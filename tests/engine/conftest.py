@@ -1,0 +1,1 @@
+from tests.engine.support import erp, woo  # noqa: F401  (fixtures)
