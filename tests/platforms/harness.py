@@ -44,7 +44,8 @@ class ShopHarness(Protocol):
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
     ) -> str:
-        """An order placed in the shop; returns its external id (what orders.external_id holds)."""
+        """An order placed in the shop a few seconds ago (a run's window ends just behind now);
+        returns its external id (what orders.external_id holds)."""
 
     def set_order_status(self, external_id: str, shop_status: str) -> None:
         """A change made in the shop (e.g. paid), bumping whatever the platform bumps."""

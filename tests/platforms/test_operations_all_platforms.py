@@ -1,0 +1,225 @@
+"""All five operations, written once, run against every platform's sandbox over real HTTP.
+
+Each platform contributes `harness_<platform>.py` (see harness.py); this module never names a
+platform. What it proves per platform: the data arrives, a second run writes nothing, a change
+costs only its own calls, and 25 % faults converge to exactly the right data with no duplicate.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, delete, func, insert, select, update
+
+from shared.db import make_engine
+from shared.erp import schema as erp
+from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now
+from shared.migrate import TENANT, upgrade
+from workers.domain import Operation
+from workers.engine.runner import RunResult, run_operation
+
+HERE = Path(__file__).parent
+PLATFORMS = sorted(p.stem.removeprefix("harness_") for p in HERE.glob("harness_*.py"))
+
+
+def _load_harness(platform: str) -> object:
+    spec = importlib.util.spec_from_file_location(f"harness_{platform}", HERE / f"harness_{platform}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module.make_harness()
+
+
+@pytest.fixture(params=PLATFORMS)
+def shop(request: pytest.FixtureRequest) -> Iterator[object]:
+    harness = _load_harness(request.param)
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def erp_db(shop: object, make_database: Callable[[str], str]) -> Iterator[Engine]:
+    """A demo ERP whose integration #1 points at the sandbox of `shop`."""
+    engine = make_engine(make_database("sqlite"))
+    create_erp_schema(engine)
+    fill_demo(engine, platform=shop.platform, base_url=shop.base_url, api_key=shop.api_key,
+              api_secret=shop.api_secret, products=30)
+    with engine.begin() as conn:
+        conn.execute(update(erp.shop_integrations).values(shop_timezone=shop.shop_timezone))
+        conn.execute(delete(erp.shop_status_map))
+        ids = dict(conn.execute(select(erp.order_statuses.c.code, erp.order_statuses.c.id)).all())
+        conn.execute(insert(erp.shop_status_map), [
+            {"integration_id": 1, "erp_status_id": ids[code], "shop_status": status}
+            for code, status in shop.status_map.items()
+        ])
+    upgrade(engine, TENANT)
+    yield engine
+    engine.dispose()
+
+
+def run(engine: Engine, op: Operation, **kw: object) -> RunResult:
+    return run_operation(engine, 1, op, holder="suite", **kw)
+
+
+def until_ok(engine: Engine, op: Operation, attempts: int = 12) -> RunResult:
+    """What the scheduler does: the next run is the retry."""
+    for _ in range(attempts):
+        result = run(engine, op)
+        if result.ok:
+            return result
+    raise AssertionError(f"{op.value} never succeeded: {result.error}")
+
+
+def exported(engine: Engine) -> list[dict]:
+    """Active products carrying label 1 (the demo integration's export scope)."""
+    p, pl = erp.products, erp.product_labels
+    stmt = (select(p).join(pl, pl.c.product_id == p.c.id)
+            .where(pl.c.label_id == 1, p.c.is_active.is_(True)).order_by(p.c.id))
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def saleable(engine: Engine, product_id: int) -> int:
+    s = erp.stock_levels
+    with engine.connect() as conn:
+        total = conn.execute(
+            select(func.sum(s.c.quantity - s.c.reserved))
+            .where(s.c.product_id == product_id, s.c.warehouse_id == 1)
+        ).scalar_one()
+    return math.floor(max(Decimal(0), total or Decimal(0)))
+
+
+def test_export_products_then_nothing(shop: object, erp_db: Engine) -> None:
+    result = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert result.ok, result.error
+    products = exported(erp_db)
+    assert result.counts["created"] == len(products)
+    for row in products:
+        got = shop.product(row["sku"])
+        assert got is not None, row["sku"]
+        assert got["name"] == row["name"] and got["price_gross"] == row["price_gross"]
+        assert shop.count_sku(row["sku"]) == 1
+    writes = shop.write_calls()
+    again = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert again.ok and again.counts["created"] == again.counts["updated"] == 0
+    assert shop.write_calls() == writes  # unchanged products cost no API call
+
+    first = products[0]
+    with erp_db.begin() as conn:
+        conn.execute(update(erp.products).where(erp.products.c.id == first["id"])
+                     .values(name="Nowa nazwa", updated_at=naive_utc_now() + timedelta(seconds=1)))
+    changed = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert changed.ok and changed.counts["updated"] == 1 and changed.counts["created"] == 0
+    assert shop.product(first["sku"])["name"] == "Nowa nazwa"
+
+
+def test_export_binds_a_product_already_in_the_shop(shop: object, erp_db: Engine) -> None:
+    first = exported(erp_db)[0]
+    shop.add_product(sku=first["sku"], name="Old name", price_gross=Decimal("1.00"), stock=0)
+    result = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert result.ok, result.error
+    assert shop.count_sku(first["sku"]) == 1  # matched by SKU, never a duplicate
+    assert shop.product(first["sku"])["name"] == first["name"]
+
+
+def test_update_stock(shop: object, erp_db: Engine) -> None:
+    assert run(erp_db, Operation.EXPORT_PRODUCTS).ok
+    result = run(erp_db, Operation.UPDATE_STOCK)
+    assert result.ok, result.error
+    products = exported(erp_db)
+    for row in products:
+        assert shop.product(row["sku"])["stock"] == saleable(erp_db, row["id"]), row["sku"]
+    writes = shop.write_calls()
+    assert run(erp_db, Operation.UPDATE_STOCK).ok
+    assert shop.write_calls() == writes  # nothing changed: no write at all
+
+    target = products[1]
+    with erp_db.begin() as conn:
+        conn.execute(update(erp.stock_levels)
+                     .where(erp.stock_levels.c.product_id == target["id"],
+                            erp.stock_levels.c.warehouse_id == 1)
+                     .values(quantity=Decimal("77"), reserved=Decimal("2.5"),
+                             updated_at=naive_utc_now()))
+    changed = run(erp_db, Operation.UPDATE_STOCK)
+    assert changed.ok and changed.counts["updated"] == 1
+    assert shop.product(target["sku"])["stock"] == 74  # floor(77 - 2.5)
+    assert shop.write_calls() - writes == 1
+
+
+def _erp_orders(engine: Engine) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(erp.orders).order_by(erp.orders.c.id))]
+
+
+def test_import_orders_and_send_statuses(shop: object, erp_db: Engine) -> None:
+    skus = [row["sku"] for row in exported(erp_db)[:2]]
+    ids = [
+        shop.add_order(sku_lines=[(skus[0], 2, Decimal("10.00"))], email="Jan.Kowalski@example.pl"),
+        shop.add_order(sku_lines=[(skus[1], 1, Decimal("5.50")), ("UNKNOWN-SKU", 1, Decimal("3.00"))],
+                       email="jan.kowalski@example.pl"),
+        shop.add_order(sku_lines=[(skus[0], 1, Decimal("10.00"))], email="anna@example.pl"),
+    ]
+    result = run(erp_db, Operation.IMPORT_ORDERS)
+    assert result.ok, result.error
+    orders = _erp_orders(erp_db)
+    assert sorted(o["external_id"] for o in orders) == sorted(ids)
+    with erp_db.connect() as conn:
+        customers = conn.execute(select(func.count()).select_from(erp.customers)).scalar_one()
+        lines = [dict(r._mapping) for r in conn.execute(select(erp.order_lines))]
+    assert customers == 2  # matched by e-mail, case-insensitively
+    assert len(lines) == 4
+    assert [l["product_id"] for l in lines if l["sku"] == "UNKNOWN-SKU"] == [None]
+
+    again = run(erp_db, Operation.IMPORT_ORDERS)
+    assert again.ok and len(_erp_orders(erp_db)) == 3  # never twice
+
+    # ERP marks the first order shipped: the shop gets the mapped status, once.
+    with erp_db.begin() as conn:
+        shipped = conn.execute(select(erp.order_statuses.c.id)
+                               .where(erp.order_statuses.c.code == "shipped")).scalar_one()
+        conn.execute(update(erp.orders).where(erp.orders.c.external_id == ids[0])
+                     .values(status_id=shipped, updated_at=naive_utc_now() + timedelta(seconds=1)))
+    sent = run(erp_db, Operation.UPDATE_ORDER_STATUSES)
+    assert sent.ok, sent.error
+    assert shop.order_status(ids[0]) == shop.status_map["shipped"]
+    writes = shop.write_calls()
+    assert run(erp_db, Operation.UPDATE_ORDER_STATUSES).ok
+    assert shop.write_calls() == writes
+
+
+def test_import_products(shop: object, erp_db: Engine) -> None:
+    shop.add_product(sku="SHOP-NEW-1", name="Z półki sklepu", price_gross=Decimal("49.99"), stock=3)
+    shop.add_product(sku="SHOP-NEW-2", name="Drugi", price_gross=Decimal("12.30"), stock=1)
+    result = run(erp_db, Operation.IMPORT_PRODUCTS)
+    assert result.ok, result.error
+    with erp_db.connect() as conn:
+        rows = {r.sku: r for r in conn.execute(
+            select(erp.products).where(erp.products.c.sku.in_(["SHOP-NEW-1", "SHOP-NEW-2"])))}
+    assert rows["SHOP-NEW-1"].name == "Z półki sklepu"
+    assert rows["SHOP-NEW-1"].price_gross == Decimal("49.99")
+    again = run(erp_db, Operation.IMPORT_PRODUCTS, full=True)
+    assert again.ok and again.counts["created"] == again.counts["updated"] == 0
+
+
+def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> None:
+    skus = [row["sku"] for row in exported(erp_db)[:3]]
+    ids = [shop.add_order(sku_lines=[(sku, 1, Decimal("9.99"))], email=f"k{i}@example.pl")
+           for i, sku in enumerate(skus * 4)]
+    shop.faults.configure({"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11})
+    until_ok(erp_db, Operation.EXPORT_PRODUCTS)
+    until_ok(erp_db, Operation.UPDATE_STOCK)
+    until_ok(erp_db, Operation.IMPORT_ORDERS)
+    shop.faults.configure({"error_rate": 0, "rate_limit_rate": 0})
+    for row in exported(erp_db):
+        assert shop.count_sku(row["sku"]) == 1, row["sku"]
+        assert shop.product(row["sku"])["stock"] == saleable(erp_db, row["id"])
+    assert sorted(o["external_id"] for o in _erp_orders(erp_db)) == sorted(ids)
