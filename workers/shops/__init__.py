@@ -14,6 +14,7 @@ from workers.ports import ShopClient, ShopConnection, ShopError
 #: platform → "module:Class". Adding a platform is one line here plus its own package.
 CONNECTORS: dict[str, str] = {
     "woocommerce": "workers.shops.woocommerce.client:WooCommerceClient",
+    "vendure": "workers.shops.vendure.client:VendureClient",
 }
 
 
