@@ -1,0 +1,103 @@
+"""Masking secrets in anything we emit (logs, Sentry events, CLI output, history rows).
+
+Two nets: patterns that look like credentials wherever they appear (a password inside a URL,
+`PWD=` in an ODBC string, WooCommerce `ck_`/`cs_` keys, bearer tokens), and the exact values this
+process has loaded as secrets (tenant DB passwords, shop keys), registered when they are read.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+MASK = "***"
+_MAX_KNOWN = 20_000  # secrets of this many tenants/integrations kept; oldest forgotten first
+_MIN_LEN = 4  # shorter values would mask ordinary words
+
+_PATTERNS = (
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@"), rf"\g<1>{MASK}@"),
+    (re.compile(r"(?i)\b(pwd|password|passwd)\s*=\s*(\{[^}]*\}|[^;&\s]*)"), rf"\g<1>={MASK}"),
+    (re.compile(r"\b(ck|cs)_[A-Za-z0-9]{8,}"), rf"\g<1>_{MASK}"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\g<1> {MASK}"),
+    (re.compile(r"(?i)(consumer_secret|consumer_key|oauth_signature|api_key|apikey|access_token|ws_key)=[^&\s]+"),
+     rf"\g<1>={MASK}"),
+)
+
+_known: OrderedDict[str, None] = OrderedDict()
+_known_re: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value so it is masked wherever it would be emitted."""
+    global _known_re
+    if not value or len(value) < _MIN_LEN:
+        return
+    with _lock:
+        if value in _known:
+            _known.move_to_end(value)
+            return
+        _known[value] = None
+        while len(_known) > _MAX_KNOWN:
+            _known.popitem(last=False)
+        _known_re = None  # rebuilt lazily
+
+
+def _known_pattern() -> re.Pattern[str] | None:
+    global _known_re
+    with _lock:
+        if _known_re is None and _known:
+            alternatives = sorted(_known, key=len, reverse=True)
+            _known_re = re.compile("|".join(re.escape(v) for v in alternatives))
+        return _known_re
+
+
+def redact(text: str) -> str:
+    known = _known_pattern()
+    if known is not None:
+        text = known.sub(MASK, text)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_obj(value: Any, _depth: int = 0) -> Any:
+    """Redact every string inside dicts, lists and tuples (bounded depth)."""
+    if _depth > 30:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: redact_obj(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_obj(v, _depth + 1) for v in value)
+    return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that masks secrets in the final message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string is not ours to crash on
+            return True
+        clean = redact(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Mask secrets in every handler of the root logger (idempotent)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
