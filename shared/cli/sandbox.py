@@ -11,7 +11,8 @@ from shared.cli.common import user_errors
 from shared.errors import UserError
 
 # platform -> module with serve_forever(host, port, **options)
-SANDBOXES = {"woocommerce": "workers.shops.woocommerce.sandbox"}
+SANDBOXES = {"woocommerce": "workers.shops.woocommerce.sandbox",
+             "shoper": "workers.shops.shoper.sandbox"}
 
 
 @app.command("sandbox")

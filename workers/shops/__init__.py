@@ -15,6 +15,7 @@ from workers.ports import ShopClient, ShopConnection, ShopError
 CONNECTORS: dict[str, str] = {
     "woocommerce": "workers.shops.woocommerce.client:WooCommerceClient",
     "vendure": "workers.shops.vendure.client:VendureClient",
+    "shoper": "workers.shops.shoper.client:ShoperClient",
 }
 
 
