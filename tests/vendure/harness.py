@@ -463,3 +463,97 @@ def variant_stock(api: AdminApi, variant_id: str) -> dict[str, int]:
 
 def dump(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False)
+
+
+class ShopApi:
+    """A customer's session on the Shop API (bearer token kept between calls), for orders placed
+    the way a storefront places them: the cart is an order in `AddingItems`, checkout moves it
+    to `ArrangingPayment`, and a payment authorised by the handler places it."""
+
+    def __init__(self, base_url: str) -> None:
+        self.url = f"{base_url}/shop-api"
+        self.client = httpx.Client(timeout=30.0)
+        self.token: str | None = None
+
+    def __call__(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self.client.post(self.url, json={"query": query, "variables": variables or {}},
+                                    headers=headers)
+        token = response.headers.get("vendure-auth-token")
+        if token:
+            self.token = token
+        body = response.json()
+        if response.status_code != 200 or body.get("errors"):
+            raise HarnessError(f"Shop API error: {response.status_code} {response.text[:1000]}")
+        for value in body["data"].values():
+            if isinstance(value, dict) and "errorCode" in value:
+                raise HarnessError(f"Shop API ErrorResult: {value}")
+        return body["data"]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_SHOP_ORDER = "__typename ... on Order{id code state} ... on ErrorResult{errorCode message}"
+
+
+def shop_checkout(base_url: str, lines: Sequence[tuple[str, int]], *, email: str,
+                  first_name: str = "Anna", last_name: str = "Nowak", pay: bool = True,
+                  checkout: bool = True) -> dict[str, Any]:
+    """A storefront order: cart → customer → address → shipping → (ArrangingPayment →
+    payment). With the dummy handler not settling automatically, a paid order ends in
+    `PaymentAuthorized`: placed, stock allocated, not yet paid. Answers {id, code, state}."""
+    shop = ShopApi(base_url)
+    try:
+        order: dict[str, Any] = {}
+        for variant_id, quantity in lines:
+            order = shop(f"mutation($v:ID!,$q:Int!){{addItemToOrder(productVariantId:$v,"
+                         f"quantity:$q){{{_SHOP_ORDER}}}}}",
+                         {"v": variant_id, "q": quantity})["addItemToOrder"]
+        if not checkout:
+            return order
+        shop(f"mutation($i:CreateCustomerInput!){{setCustomerForOrder(input:$i){{{_SHOP_ORDER}}}}}",
+             {"i": {"emailAddress": email, "firstName": first_name, "lastName": last_name}})
+        shop("mutation($i:CreateAddressInput!){setOrderShippingAddress(input:$i){__typename}}",
+             {"i": {"fullName": f"{first_name} {last_name}", "streetLine1": "ul. Krótka 1",
+                    "city": "Gdańsk", "postalCode": "80-001", "countryCode": "PL",
+                    "phoneNumber": "+48 500 600 700"}})
+        methods = shop("{eligibleShippingMethods{id}}")["eligibleShippingMethods"]
+        shop(f"mutation($s:[ID!]!){{setOrderShippingMethod(shippingMethodId:$s){{{_SHOP_ORDER}}}}}",
+             {"s": [methods[0]["id"]]})
+        order = shop(f"mutation{{transitionOrderToState(state:\"ArrangingPayment\"){{"
+                     f"{_SHOP_ORDER}}}}}")["transitionOrderToState"]
+        if pay:
+            order = shop(f"mutation($i:PaymentInput!){{addPaymentToOrder(input:$i){{{_SHOP_ORDER}}}}}",
+                         {"i": {"method": "przelew", "metadata": {}}})["addPaymentToOrder"]
+        return order
+    finally:
+        shop.close()
+
+
+def settle_payments(api: AdminApi, order_id: str) -> None:
+    """Settle the order's authorised payments, as the shop owner does when the money arrives."""
+    order = api("query($id:ID!){order(id:$id){payments{id state}}}", {"id": order_id})["order"]
+    for payment in order["payments"]:
+        if payment["state"] == "Authorized":
+            api("mutation($p:ID!){settlePayment(id:$p){__typename "
+                "... on ErrorResult{errorCode message}}}", {"p": payment["id"]})
+
+
+def ship_order(api: AdminApi, order_id: str, *, deliver: bool = False) -> None:
+    """Fulfil every line with the manual handler and ship (and deliver) it, in the admin UI's
+    steps."""
+    order = api("query($id:ID!){order(id:$id){lines{id quantity}}}", {"id": order_id})["order"]
+    fulfilment = api(
+        "mutation($i:FulfillOrderInput!){addFulfillmentToOrder(input:$i){__typename "
+        "... on Fulfillment{id} ... on ErrorResult{errorCode message}}}",
+        {"i": {"lines": [{"orderLineId": line["id"], "quantity": line["quantity"]}
+                         for line in order["lines"]],
+               "handler": {"code": "manual-fulfillment", "arguments": [
+                   {"name": "method", "value": "Kurier"},
+                   {"name": "trackingCode", "value": "PL123"}]}}},
+    )["addFulfillmentToOrder"]
+    for state in ("Shipped", "Delivered") if deliver else ("Shipped",):
+        api("mutation($id:ID!,$s:String!){transitionFulfillmentToState(id:$id,state:$s){"
+            "__typename ... on ErrorResult{errorCode message}}}",
+            {"id": fulfilment["id"], "s": state})

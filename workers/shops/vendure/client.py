@@ -114,9 +114,8 @@ class VendureClient:
         self._login_mode = bool(conn.api_secret)
         self._token: str | None = None
         self._saw_token_header: str | None = None
-        self._channel_seen = False
+        self._channel_probe: bool | None = None
         self._channel: Channel | None = None
-        self._active_channel: Mapping[str, Any] = {}
         headers = {} if self._login_mode else {API_KEY_HEADER: conn.api_key}
         self.http = ShopHttp(
             server_url(conn.base_url),
@@ -263,22 +262,27 @@ class VendureClient:
     def create_products(self, products: Sequence[Product]) -> list[ItemResult]:
         """One Vendure product per ERP product, holding one variant that carries the SKU.
 
-        `createProduct` has no array form, so parents are made one by one; their variants go
-        in one `createProductVariants` call. A parent whose variant could not be made is
+        The parents are made in one aliased document (`createProduct` has no array form), their
+        variants in one `createProductVariants` call. A parent whose variant could not be made is
         deleted again, so a failed create leaves nothing behind for the next run to trip on.
         """
         channel = self.channel()
         results: list[ItemResult | None] = [None] * len(products)
-        parents: list[tuple[int, str, dict[str, Any]]] = []  # (index, product id, variant input)
+        prepared: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
         for i, product in enumerate(products):
             try:
-                parent_input = mapping.product_input(product, channel)
-                variant = mapping.variant_input(product, channel, product_id="")
-                created = self._mutate(queries.CREATE_PRODUCT, {"input": parent_input})
-            except (MappingError, ItemFailure) as exc:
+                prepared.append((i, mapping.product_input(product, channel),
+                                 mapping.variant_input(product, channel, product_id="")))
+            except MappingError as exc:
                 results[i] = ItemResult(product.sku, False, error=str(exc))
+        made = self._mutate_each("createProduct", "CreateProductInput", "id",
+                                 [parent for _, parent, _ in prepared])
+        parents: list[tuple[int, str, dict[str, Any]]] = []  # (index, product id, variant input)
+        for (i, _, variant), answer in zip(prepared, made):
+            if isinstance(answer, ItemFailure):
+                results[i] = ItemResult(products[i].sku, False, error=str(answer))
                 continue
-            product_id = str(created["createProduct"]["id"])
+            product_id = str(answer["id"])
             parents.append((i, product_id, {**variant, "productId": product_id}))
         outcomes = self._write_array(queries.CREATE_VARIANTS, "createProductVariants",
                                      [body for _, _, body in parents])
@@ -555,7 +559,18 @@ class VendureClient:
 
     def _graphql(self, document: str, variables: Mapping[str, Any] | None, *,
                  idempotent: bool) -> dict[str, Any]:
-        """POST one document; the `data` of a clean answer, else GraphQLError/ShopError.
+        """POST one document; the `data` of a clean answer, else GraphQLError/ShopError."""
+        data, errors = self._post(document, variables, idempotent=idempotent)
+        if errors:
+            code, message = graphql_error_detail({"errors": errors})
+            raise self._error(document, code, message)
+        if data is None:
+            raise ShopError(f"vendure {_operation(document)}: the answer has no data")
+        return data
+
+    def _post(self, document: str, variables: Mapping[str, Any] | None, *,
+              idempotent: bool) -> tuple[dict[str, Any] | None, list[Mapping[str, Any]]]:
+        """POST one document; (data, errors) as answered.
 
         A FORBIDDEN answer with a logged-in session logs in again once (the session may have
         expired or been revoked) and repeats the call.
@@ -567,25 +582,60 @@ class VendureClient:
             if answer is None:
                 raise ShopError(f"vendure {_operation(document)}: the answer is not a GraphQL "
                                 "response object")
-            errors = answer.get("errors")
-            if not errors:
-                data = answer.get("data")
-                if not isinstance(data, dict):
-                    raise ShopError(f"vendure {_operation(document)}: the answer has no data")
-                return data
-            code, message = graphql_error_detail(answer)
-            if code == "FORBIDDEN" and self._login_mode and attempt == 1:
+            errors = [e for e in answer.get("errors") or [] if isinstance(e, Mapping)]
+            if answer.get("errors") and not errors:
+                errors = [{"message": str(answer["errors"])[:200]}]
+            forbidden = any(_error_code(e) == "FORBIDDEN" for e in errors)
+            if forbidden and self._login_mode and attempt == 1:
                 self._token = None
                 self._login()
                 continue
-            raise self._error(document, code, message)
+            data = answer.get("data")
+            return (data if isinstance(data, dict) else None), errors
         raise AssertionError("unreachable")
+
+    def _mutate_each(self, field_name: str, input_type: str, selection: str,
+                     inputs: Sequence[dict[str, Any]]) -> list[dict[str, Any] | ItemFailure]:
+        """Run a single-item mutation for many inputs in one document, one alias per input.
+
+        Vendure has no array form of some mutations (`createProduct`); a call per item would
+        cost a round trip — and, with an API key, a bcrypt check on the server — each. Every
+        root field runs in its own transaction, so one failing alias fails only its item.
+        """
+        if not inputs:
+            return []
+        header = ", ".join(f"$i{n}: {input_type}!" for n in range(len(inputs)))
+        fields = " ".join(f"a{n}: {field_name}(input: $i{n}) {{ {selection} }}"
+                          for n in range(len(inputs)))
+        document = f"mutation IluoEach{field_name[:1].upper()}{field_name[1:]}({header}) {{ {fields} }}"
+        data, errors = self._post(document, {f"i{n}": body for n, body in enumerate(inputs)},
+                                  idempotent=False)
+        by_alias: dict[str, Mapping[str, Any]] = {}
+        for error in errors:
+            path = error.get("path")
+            alias = path[0] if isinstance(path, list) and path else None
+            code = _error_code(error)
+            if alias is None or code not in ITEM_ERROR_CODES:
+                code, message = graphql_error_detail({"errors": [error]})
+                raise self._error(document, code, message)
+            by_alias.setdefault(str(alias), error)
+        results: list[dict[str, Any] | ItemFailure] = []
+        for n in range(len(inputs)):
+            answer = (data or {}).get(f"a{n}")
+            if f"a{n}" in by_alias:
+                code, message = graphql_error_detail({"errors": [by_alias[f"a{n}"]]})
+                results.append(ItemFailure(f"vendure {field_name}: {code}: {message}"))
+            elif isinstance(answer, dict):
+                results.append(answer)
+            else:
+                results.append(ItemFailure(f"vendure {field_name}: no answer for this item"))
+        return results
 
     def _error(self, document: str, code: str | None, message: str | None) -> ShopError:
         operation = _operation(document)
         detail = ": ".join(part for part in (code, message) if part) or "unknown error"
         if code == "FORBIDDEN":
-            if not self._channel_seen:
+            if not self._credentials_accepted():
                 return ShopError(self._not_authenticated(detail))
             return ShopError(
                 f"vendure refused {operation} ({detail}): the {self._who()} lacks a permission "
@@ -613,14 +663,19 @@ class VendureClient:
                 "name and api_secret to the password. Otherwise the key is wrong or revoked")
 
     def _ensure_session(self) -> None:
-        """Log in (password mode) and check the credentials with a read any session may do."""
-        if self._channel_seen:
-            return
+        """Log in first when the connection gives a password."""
         if self._login_mode and self._token is None:
             self._login()
-        data = self._graphql(queries.CHANNEL, None, idempotent=True)
-        self._channel_seen = True
-        self._active_channel = data.get("activeChannel") or {}
+
+    def _credentials_accepted(self) -> bool:
+        """After a FORBIDDEN: are we authenticated at all? `activeChannel` is readable by any
+        session, so FORBIDDEN there means the credentials were not accepted, while FORBIDDEN
+        elsewhere only means a missing permission. Asked only on failure: with an API key each
+        root field costs the server a bcrypt check (≈0.25 s on Vendure 3.7)."""
+        if self._channel_probe is None:
+            _, errors = self._post(queries.CHANNEL_PROBE, None, idempotent=True)
+            self._channel_probe = not any(_error_code(e) == "FORBIDDEN" for e in errors)
+        return self._channel_probe
 
     def _login(self) -> None:
         response = self.http.post(API_PATH, json={"query": queries.LOGIN, "variables": {
@@ -649,9 +704,8 @@ class VendureClient:
     def channel(self) -> Channel:
         """The channel's language, currency, tax setup and stock location (read once)."""
         if self._channel is None:
-            self._ensure_session()
-            settings = self._query(queries.SETTINGS)
-            self._channel = mapping.channel_from(self._active_channel, settings)
+            data = self._query(queries.CHANNEL)
+            self._channel = mapping.channel_from(data.get("activeChannel") or {}, data)
         return self._channel
 
 
@@ -695,6 +749,12 @@ def graphql_error_detail(body: Any) -> tuple[str | None, str | None]:
     code = extensions.get("code")
     message = first.get("message")
     return (str(code) if code else None, " ".join(str(message).split()) if message else None)
+
+
+def _error_code(error: Mapping[str, Any]) -> str | None:
+    extensions = error.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, Mapping) else None
+    return str(code) if code else None
 
 
 def _operation(document: str) -> str:

@@ -284,9 +284,14 @@ def parse_variant(row: Any) -> Product:
     if product.get("updatedAt"):
         modified = max(modified, parse_time(product["updatedAt"], "updatedAt"))
     rate = _rate((row.get("taxRateApplied") or {}).get("value"))
+    # A product with one variant is named by the product (what the admin UI edits); the
+    # variants of a product with several carry their own names ("Koszulka Czerwona L").
+    siblings = (product.get("variantList") or {}).get("totalItems")
+    names = (product.get("name"), row.get("name")) if siblings == 1 else (row.get("name"),
+                                                                          product.get("name"))
     return Product(
         sku=sku,
-        name=_text(row.get("name")) or _text(product.get("name")) or sku,
+        name=next((_text(n) for n in names if _text(n)), sku),
         price_gross=money(row.get("priceWithTax")),
         price_net=money(row.get("price")),
         vat_rate=rate,

@@ -21,23 +21,25 @@ mutation Login($username: String!, $password: String!) {
   }
 }"""
 
-#: Everything the connector needs to know about the channel, read once per client.
-#: `activeChannel` needs nothing beyond being authenticated, so a FORBIDDEN here means the
-#: credentials themselves were not accepted (not a missing permission).
+#: Everything the connector needs to know about the channel, read once per client (only by
+#: the product and stock operations).
 CHANNEL = """
 query IluoChannel {
   activeChannel {
     id code defaultLanguageCode defaultCurrencyCode pricesIncludeTax
     defaultTaxZone { id }
   }
-}"""
-
-SETTINGS = """
-query IluoSettings {
   taxRates(options: { take: 1000 }) {
     items { id value enabled zone { id } category { id isDefault } customerGroup { id } }
   }
   stockLocations(options: { take: 1000, sort: { id: ASC } }) { items { id name } }
+}"""
+
+#: Asked only after a FORBIDDEN: `activeChannel` needs nothing beyond being authenticated, so a
+#: FORBIDDEN here means the credentials themselves were not accepted.
+CHANNEL_PROBE = """
+query IluoWhoAmI {
+  activeChannel { id }
 }"""
 
 # -- orders -----------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ mutation IluoCancelOrder($input: CancelOrderInput!) {{
 VARIANT_FIELDS = """
   id sku name enabled createdAt updatedAt price priceWithTax currencyCode
   taxRateApplied { value }
-  product { id name description enabled updatedAt }
+  product { id name description enabled updatedAt variantList { totalItems } }
 """
 
 VARIANTS = f"""
@@ -158,11 +160,6 @@ query IluoVariantStock($options: ProductVariantListOptions) {
     totalItems
     items { id stockLevels { stockLocationId stockOnHand stockAllocated } }
   }
-}"""
-
-CREATE_PRODUCT = """
-mutation IluoCreateProduct($input: CreateProductInput!) {
-  createProduct(input: $input) { id }
 }"""
 
 DELETE_PRODUCT = """
