@@ -124,40 +124,43 @@ class ShoperClient:
         changed = self._keyset("orders", "status_date", "order_id", low, high,
                                mapping.status_date)
         emitted: set[tuple[Any, ...]] = set()
-        for batch in merge_by_key([created, changed]):
-            page = self._orders_page(batch, emitted)
-            if page.items or page.errors:
-                yield page
-        yield from self._rescan(until, emitted)
+        yield from self._order_pages(merge_by_key([created, changed]), emitted)
+        yield from self._order_pages(self._rescan(until), emitted)
 
-    def _rescan(self, until: datetime, emitted: set[tuple[Any, ...]]) -> Iterator[Page[Order]]:
+    def _rescan(self, until: datetime) -> Iterator[list[tuple[str | None, Any]]]:
+        """Open orders created within `rescan` before `until`, by id (ids never move)."""
         open_ids = self._open_status_ids()
         if not open_ids or self.rescan <= timedelta(0):
             return
         since = mapping.to_local(until - self.rescan, self.zone)
         filters = {"status_id": {"IN": open_ids}, "date": {">=": since}}
         for rows in iter_by_id(self._fetch, "orders", filters, id_field="order_id"):
-            page = self._orders_page([(None, row) for row in rows], emitted)
-            if page.items or page.errors:
-                yield page
+            yield [(None, row) for row in rows]
 
-    def _orders_page(
-        self, batch: Sequence[tuple[str | None, Any]], emitted: set[tuple[Any, ...]]
-    ) -> Page[Order]:
-        """Parse the rows not emitted before in this run (the same state read by both streams,
-        or again by the re-scan, is one order), with their lines in as few calls as possible."""
-        fresh: list[tuple[str | None, Any]] = []
-        for key, row in batch:
-            snapshot = mapping.order_snapshot(row)
-            if snapshot not in emitted:
-                emitted.add(snapshot)
-                fresh.append((key, row))
-        page: Page[Order] = Page()
-        if not fresh:
-            return page
+    def _order_pages(
+        self, batches: Iterator[Sequence[tuple[str | None, Any]]], emitted: set[tuple[Any, ...]]
+    ) -> Iterator[Page[Order]]:
+        """Pages of up to 50 orders not emitted before in this run (one state read by both
+        streams, or again by the re-scan, is one order), each with its lines. Gathering full
+        pages first keeps the line queries at one per 50 orders' worth of lines."""
+        pending: list[tuple[str | None, Any]] = []
+        for batch in batches:
+            for key, row in batch:
+                snapshot = mapping.order_snapshot(row)
+                if snapshot not in emitted:
+                    emitted.add(snapshot)
+                    pending.append((key, row))
+            while len(pending) >= self.page_size:
+                yield self._orders_page(pending[:self.page_size])
+                pending = pending[self.page_size:]
+        if pending:
+            yield self._orders_page(pending)
+
+    def _orders_page(self, rows: Sequence[tuple[str | None, Any]]) -> Page[Order]:
         refs = self._references()
-        lines = self._lines([mapping.item_key(row, "order_id") for _, row in fresh])
-        for key, row in fresh:
+        lines = self._lines([mapping.item_key(row, "order_id") for _, row in rows])
+        page: Page[Order] = Page()
+        for key, row in rows:
             order_id = mapping.item_key(row, "order_id")
             try:
                 page.items.append(mapping.parse_order(row, lines.get(order_id, []), refs,
