@@ -19,6 +19,7 @@ from shared.erp.schema import order_statuses, warehouses
 from shared.erp.sync_tables import sync_runs
 from shared.errors import UserError
 from workers.domain import Operation
+from workers.shops import limitations as platform_limitations
 
 
 @app.command("integrations")
@@ -100,6 +101,7 @@ def _one(
         "warehouses": [stores.get(w, f"#{w}") for w in cfg.warehouses] or ["(all)"],
         "status_map": {statuses.get(k, f"#{k}"): v for k, v in sorted(cfg.status_map.items())},
         "errors": cfg.errors,
+        "limitations": list(platform_limitations(cfg.platform)),
     }
 
 
@@ -125,3 +127,5 @@ def _print(data: list[dict[str, Any]]) -> None:
         console.print(f"  status map:    {mapping}")
         for error in item["errors"]:
             console.print(f"  [red]configuration error:[/red] {error}")
+        for note in item["limitations"]:
+            console.print(f"  [yellow]platform limitation:[/yellow] {note}")

@@ -19,12 +19,24 @@ CONNECTORS: dict[str, str] = {
 }
 
 
-def connect(conn: ShopConnection, *, transport: httpx.BaseTransport | None = None) -> ShopClient:
-    """The ShopClient for `conn.platform`; ShopError when the platform has no connector."""
-    target = CONNECTORS.get(conn.platform.strip().lower())
+def connector_class(platform: str) -> type:
+    """The connector class of `platform`; ShopError when the platform has no connector."""
+    target = CONNECTORS.get(platform.strip().lower())
     if target is None:
         known = ", ".join(sorted(CONNECTORS))
-        raise ShopError(f"no connector for platform {conn.platform!r} (available: {known})")
+        raise ShopError(f"no connector for platform {platform!r} (available: {known})")
     module_name, class_name = target.split(":")
-    client_class = getattr(import_module(module_name), class_name)
-    return client_class(conn, transport=transport)
+    return getattr(import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
+def limitations(platform: str) -> tuple[str, ...]:
+    """What the platform cannot do that the contract asks, as its connector states it."""
+    try:
+        return tuple(getattr(connector_class(platform), "limitations", ()))
+    except ShopError:
+        return ()
+
+
+def connect(conn: ShopConnection, *, transport: httpx.BaseTransport | None = None) -> ShopClient:
+    """The ShopClient for `conn.platform`; ShopError when the platform has no connector."""
+    return connector_class(conn.platform)(conn, transport=transport)  # type: ignore[no-any-return]
