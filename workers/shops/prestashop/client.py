@@ -1,0 +1,537 @@
+"""The PrestaShop Webservice connector (the OCA "adapter"): URLs, paging, lookups and writes.
+
+`{base_url}/api/`, the webservice key as the HTTP Basic user with an empty password, JSON out
+(`output_format=JSON` on every call) and XML in. The key needs GET on orders, order_states,
+customers, addresses, countries, currencies, carriers, products, stock_availables, languages,
+configurations, tax_rule_groups, tax_rules and taxes; POST on products and order_histories;
+PUT on products and stock_availables.
+
+Reads page through `filter[date_upd]=[a,b]` (with `date=1`, without which PrestaShop refuses
+date filters and sorts) sorted by `[date_upd_ASC,id_ASC]`, by keyset: the lower bound moves to
+the last row's `date_upd` after each page, since offset paging over a changing set skips rows.
+Bounds and keys stay in the shop's local wall-clock text, the form PrestaShop compares and
+sorts in, so the repeated autumn hour cannot reorder anything.
+
+There is no batch endpoint: every product, stock level and status is its own call. A connector
+call still takes `batch_size` items so that what a batch needs to know (the full objects a PUT
+must echo, the stock_available rows) is read in one list call per batch, not one per item.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
+from workers.ports import ShopConnection, ShopError
+from workers.shops import localtime
+from workers.shops.http import ShopHttp, ShopHttpError, ShopResponse
+from workers.shops.prestashop import mapping, xmlbody
+from workers.shops.prestashop.mapping import Catalog, MappingError, OrderRefs
+
+T = TypeVar("T")
+
+API_PATH = "/api/"
+#: ShopHttp sends JSON bodies only; an XML body travels as `{XML_KEY: "<prestashop>…"}` and
+#: `PrestaShopAuth` (the one request seam ShopHttp has) sends it as the XML it is.
+XML_KEY = "@prestashop-xml"
+#: `filter[id]=[1|2|…]` lists this many ids per call; keeps URLs far below proxy limits.
+IDS_PER_LOOKUP = 100
+#: `filter[reference]=[…]` lookups stop adding SKUs at this many characters.
+SKU_QUERY_MAX_CHARS = 1500
+#: Characters that change the meaning of a filter value (`[a|b]`, `[a,b]`); a SKU holding one
+#: cannot be looked up and is treated as not found (a create then binds nothing twice: the
+#: engine only creates what the lookup did not find).
+_FILTER_SYNTAX = frozenset("[]|")
+
+
+class PrestaShopAuth(httpx.Auth):
+    """The key as the Basic user with an empty password; XML bodies unwrapped (see XML_KEY)."""
+
+    requires_request_body = True
+
+    def __init__(self, key: str) -> None:
+        self._header = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = self._header
+        xml = _wrapped_xml(request)
+        if xml is not None:
+            headers = {k: v for k, v in request.headers.items()
+                       if k.lower() not in ("content-type", "content-length")}
+            headers["Content-Type"] = "text/xml; charset=utf-8"
+            request = httpx.Request(request.method, request.url, headers=headers, content=xml,
+                                    extensions=request.extensions)
+        yield request
+
+
+def _wrapped_xml(request: httpx.Request) -> bytes | None:
+    if not request.headers.get("Content-Type", "").startswith("application/json"):
+        return None
+    try:
+        body = orjson.loads(request.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and set(body) == {XML_KEY} and isinstance(body[XML_KEY], str):
+        return body[XML_KEY].encode("utf-8")
+    return None
+
+
+class PrestaShopClient:
+    """ShopClient for the PrestaShop Webservice (`{base_url}/api/`)."""
+
+    platform: ClassVar[str] = "prestashop"
+    #: No server cap and no total count; 100 rows keep a page of full orders near 0.5 MiB.
+    page_size: int = 100
+    #: Items per connector call. PrestaShop writes one item per call whatever this says; the
+    #: batch only shares the reads a write needs (see the module docstring).
+    batch_size: int = 100
+    #: Items one API write call can carry (there is no batch endpoint).
+    api_batch_max: ClassVar[int] = 1
+    limitations: ClassVar[tuple[str, ...]] = (
+        "No free-form order status: the mapped status must be the numeric id of one of the "
+        "shop's order_states.",
+        "No batch endpoint: every product, stock level and order status costs one call.",
+        "Order edits that change only lines or payments, not the order row, keep date_upd and "
+        "are not re-read; paid and status changes always go through the order row.",
+        "Stock writes do not move a product's date_upd, so product imports never carry stock.",
+        "Products are matched on the product-level reference; combinations are not synced.",
+        "An EAN longer than 13 digits does not fit ean13 and is an item error.",
+    )
+
+    def __init__(
+        self,
+        conn: ShopConnection,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not conn.api_key or not conn.api_key.strip():
+            raise ShopError(f"prestashop integration {conn.integration_id} needs api_key "
+                            "(the webservice key)")
+        self.conn = conn
+        self.zone = localtime.shop_zone(conn.shop_timezone, self.platform)
+        self.http = ShopHttp(
+            api_base_url(conn.base_url),
+            platform=self.platform,
+            auth=PrestaShopAuth(conn.api_key.strip()),
+            transport=transport,
+            verify=conn.verify_tls,
+            sleep=sleep,
+            secrets=(conn.api_key,),
+        )
+        self._catalog: Catalog | None = None
+        self._refs = OrderRefs()
+        self._refs_loaded = False
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def iter_orders(self, since: datetime, until: datetime) -> Iterator[Page[Order]]:
+        """Orders whose `date_upd` lies in [since, until], oldest change first.
+
+        No re-scan beside the delta: a status change (order_histories) and so a payment, which
+        PrestaShop records as a paid state, saves the order and moves `date_upd`.
+        """
+        lower = localtime.lower_bound(since, self.zone)
+        upper = localtime.upper_bound(until, self.zone)
+        for raw in self._iter_date_window("orders", lower, upper):
+            refs = self._order_refs(raw)
+            yield _parse_page(raw, lambda row: mapping.parse_order(row, refs, self.zone))
+
+    def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
+        results: list[ItemResult] = []
+        for change in changes:
+            key = change.external_id
+            try:
+                body = xmlbody.document("order_history", mapping.history_fields(change))
+            except MappingError as exc:
+                results.append(ItemResult(key=key, ok=False, error=str(exc)))
+                continue
+            # Not idempotent: a retried POST would add a second history row.
+            answer = self._write("POST", "order_histories", body, idempotent=False)
+            results.append(ItemResult(key=key, ok=answer is None, shop_id=key, error=answer))
+        return results
+
+    # -- products -----------------------------------------------------------------------------
+
+    def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
+        wanted = list(dict.fromkeys(s for s in skus if s and not _FILTER_SYNTAX & set(s)))
+        found: dict[str, list[str]] = {}
+        for chunk in _sku_chunks(wanted):
+            requested = set(chunk)
+            # One value with a comma would read as an interval: say it twice, as an OR list.
+            values = chunk if len(chunk) > 1 else chunk * 2
+            params = {"display": "[id,reference]", "filter[reference]": f"[{'|'.join(values)}]",
+                      "sort": "[id_ASC]"}
+            for page in self._iter_offset("products", params):
+                for row in page:
+                    # Exact match only: PrestaShop compares case-insensitively (MySQL collation).
+                    sku = row.get("reference") if isinstance(row, Mapping) else None
+                    if sku in requested:
+                        ids = found.setdefault(sku, [])
+                        product_id = str(row.get("id"))
+                        if product_id not in ids:
+                            ids.append(product_id)
+        return found
+
+    def create_products(self, products: Sequence[Product]) -> list[ItemResult]:
+        catalog = self._load_catalog()
+        results: list[ItemResult] = []
+        for product in products:
+            try:
+                body = xmlbody.document("product", mapping.new_product_fields(product, catalog))
+            except (MappingError, xmlbody.XmlValueError) as exc:
+                results.append(ItemResult(key=product.sku, ok=False, error=str(exc)))
+                continue
+            # Not idempotent: PrestaShop does not refuse a second product with one reference.
+            try:
+                response = self.http.post("products", json={XML_KEY: body.decode()},
+                                          params=_json(), idempotent=False)
+            except ShopHttpError as exc:
+                results.append(ItemResult(key=product.sku, ok=False, error=_item_message(exc)))
+                continue
+            try:
+                new_id = mapping.object_id(mapping.single(response.data, "product"))
+            except MappingError as exc:
+                raise ShopError(f"prestashop POST products: unexpected answer ({exc})") from None
+            results.append(ItemResult(key=product.sku, ok=True, shop_id=new_id))
+        return results
+
+    def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
+        catalog = self._load_catalog()
+        ids = [_int_id(p.shop_id) for p in products]
+        current = self._lookup("products", [i for i in ids if i], "full")
+        results: list[ItemResult] = []
+        for product, product_id in zip(products, ids):
+            if product_id is None:
+                results.append(ItemResult(key=product.sku, ok=False,
+                                          error=f"not a PrestaShop id: {product.shop_id!r}"))
+                continue
+            if product_id not in current:
+                results.append(ItemResult(key=product.sku, ok=False, shop_id=product_id,
+                                          error=f"product {product_id} is not in the shop"))
+                continue
+            try:
+                body = xmlbody.document("product", mapping.updated_product_fields(
+                    product, current[product_id], catalog))
+            except (MappingError, xmlbody.XmlValueError) as exc:
+                results.append(ItemResult(key=product.sku, ok=False, shop_id=product_id,
+                                          error=str(exc)))
+                continue
+            # A full-object PUT is idempotent: a retry writes the same values again.
+            answer = self._write("PUT", f"products/{product_id}", body, idempotent=True)
+            results.append(ItemResult(key=product.sku, ok=answer is None, shop_id=product_id,
+                                      error=answer))
+        return results
+
+    def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
+        """Absolute quantities into each product's stock_available row (id_product_attribute 0).
+
+        One filtered list call per batch finds the rows (and their full content, which a PUT
+        must echo); then one PUT per product. The product's `date_upd` does not move.
+        """
+        ids = [_int_id(q.shop_id) for q in quantities]
+        rows = self._stock_rows([i for i in ids if i])
+        results: list[ItemResult] = []
+        for quantity, product_id in zip(quantities, ids):
+            if product_id is None:
+                results.append(ItemResult(key=quantity.sku, ok=False,
+                                          error=f"not a PrestaShop id: {quantity.shop_id!r}"))
+                continue
+            targets = rows.get(product_id, [])
+            if not targets:
+                results.append(ItemResult(key=quantity.sku, ok=False, shop_id=product_id,
+                                          error=f"product {product_id} has no stock_available row"))
+                continue
+            error: str | None = None
+            for row in targets:  # one row per shop in a multistore without shared stock
+                try:
+                    body = xmlbody.document("stock_available",
+                                            mapping.stock_fields(row, quantity.quantity))
+                except MappingError as exc:
+                    error = str(exc)
+                    break
+                error = self._write("PUT", f"stock_availables/{row['id']}", body,
+                                    idempotent=True) or error
+            results.append(ItemResult(key=quantity.sku, ok=error is None, shop_id=product_id,
+                                      error=error))
+        return results
+
+    def iter_products(self, since: datetime | None, until: datetime) -> Iterator[Page[Product]]:
+        catalog = self._load_catalog()
+
+        def parse(row: Any) -> Product:
+            return mapping.parse_product(row, catalog, self.zone)
+
+        if since is None:
+            # A full pass in id order: an edit during the pass moves nothing; a product created
+            # meanwhile lands at the end and is read too.
+            for raw in self._iter_ids("products"):
+                yield _parse_page(raw, parse)
+            return
+        lower = localtime.lower_bound(since, self.zone)
+        upper = localtime.upper_bound(until, self.zone)
+        for raw in self._iter_date_window("products", lower, upper):
+            yield _parse_page(raw, parse)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> PrestaShopClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- paging -------------------------------------------------------------------------------
+
+    def _iter_date_window(self, resource: str, lower: datetime,
+                          upper: datetime) -> Iterator[list[Any]]:
+        """Full rows with `date_upd` in [lower, upper] (inclusive BETWEEN), by keyset.
+
+        After each page the lower bound moves to the last row's `date_upd` and the offset goes
+        back to 0 (that second is read again; rows are deduplicated by (id, date_upd)). A page
+        that all shares one second cannot move the bound: the offset moves instead. A page
+        reached by offset that holds nothing new means the shop repeats itself: the run fails
+        rather than loop or truncate silently.
+        """
+        low, high = localtime.wire(lower), localtime.wire(upper)
+        offset = 0
+        seen: set[tuple[str, str]] = set()
+        while True:
+            params = {"display": "full", "date": "1", "filter[date_upd]": f"[{low},{high}]",
+                      "sort": "[date_upd_ASC,id_ASC]", "limit": f"{offset},{self.page_size}"}
+            page = self._list(resource, params)
+            fresh = [row for row in page if _row_key(row) not in seen]
+            if offset and page and not fresh:
+                raise ShopError(f"prestashop GET {resource}: the page at offset {offset} repeats "
+                                "rows already read in this run; the shop keeps returning them")
+            seen.update(_row_key(row) for row in page)
+            if fresh:
+                yield fresh
+            if len(page) < self.page_size:
+                return
+            first, last = _row_key(page[0])[1], _row_key(page[-1])[1]
+            if _is_wire_time(last) and last > low and first != last:
+                low, offset = last, 0
+                seen = {key for key in seen if key[1] >= low}
+            else:
+                offset += self.page_size
+
+    def _iter_ids(self, resource: str) -> Iterator[list[Any]]:
+        """Every row in id order, by keyset on the id (`filter[id]=>[last]`)."""
+        last = 0
+        while True:
+            page = self._list(resource, {"display": "full", "filter[id]": f">[{last}]",
+                                         "sort": "[id_ASC]", "limit": str(self.page_size)})
+            ids = [_int_or_none(row.get("id")) if isinstance(row, Mapping) else None
+                   for row in page]
+            if page:
+                yield page
+            if len(page) < self.page_size:
+                return
+            if not ids or ids[-1] is None or int(ids[-1]) <= last:
+                raise ShopError(f"prestashop GET {resource}: ids do not increase past {last}; "
+                                "the shop ignores the id filter")
+            last = int(ids[-1])
+
+    def _iter_offset(self, resource: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
+        """Plain `limit=offset,n` paging (for small, stable lookups sorted by id)."""
+        offset = 0
+        seen: set[Any] = set()
+        while True:
+            page = self._list(resource, {**params, "limit": f"{offset},{self.page_size}"})
+            ids = {row.get("id") for row in page if isinstance(row, Mapping)}
+            if offset and page and ids <= seen:
+                raise ShopError(f"prestashop GET {resource}: the page at offset {offset} repeats "
+                                "rows already read in this run")
+            seen |= ids
+            if page:
+                yield page
+            if len(page) < self.page_size:
+                return
+            offset += self.page_size
+
+    def _list(self, resource: str, params: Mapping[str, Any]) -> list[Any]:
+        response = self.http.get(resource, params={**params, **_json()})
+        try:
+            return mapping.rows(response.data, resource)
+        except MappingError as exc:
+            raise ShopError(f"prestashop GET {resource}: {exc}") from None
+
+    def _lookup(self, resource: str, ids: Iterable[str], display: str) -> dict[str, Any]:
+        """Rows by id, `filter[id]=[1|2|…]` in chunks: one call per IDS_PER_LOOKUP ids."""
+        wanted = sorted({i for i in ids if i}, key=int)
+        found: dict[str, Any] = {}
+        for start in range(0, len(wanted), IDS_PER_LOOKUP):
+            chunk = wanted[start:start + IDS_PER_LOOKUP]
+            params = {"display": display, "filter[id]": f"[{'|'.join(chunk)}]",
+                      "limit": str(len(chunk))}
+            for row in self._list(resource, params):
+                if isinstance(row, Mapping) and row.get("id") is not None:
+                    found[str(row["id"])] = row
+        return found
+
+    def _stock_rows(self, product_ids: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
+        wanted = sorted(set(product_ids), key=int)
+        rows: dict[str, list[Mapping[str, Any]]] = {}
+        for start in range(0, len(wanted), IDS_PER_LOOKUP):
+            chunk = wanted[start:start + IDS_PER_LOOKUP]
+            params = {"display": "full", "filter[id_product]": f"[{'|'.join(chunk)}]",
+                      "filter[id_product_attribute]": "[0]", "sort": "[id_ASC]"}
+            for page in self._iter_offset("stock_availables", params):
+                for row in page:
+                    if isinstance(row, Mapping) and str(row.get("id_product_attribute")) == "0":
+                        rows.setdefault(str(row.get("id_product")), []).append(row)
+        return rows
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _write(self, method: str, path: str, body: bytes, *, idempotent: bool) -> str | None:
+        """One XML write; None when it succeeded, the shop's one-line reason when it refused
+        this item (4xx). Transient failures that outlive the retries raise."""
+        try:
+            self.http.request(method, path, params=_json(), json={XML_KEY: body.decode()},
+                              idempotent=idempotent)
+        except ShopHttpError as exc:
+            if exc.status_code in (401, 403):
+                raise  # the key, not this item: the run cannot go on
+            return _item_message(exc)
+        return None
+
+    # -- what pages refer to ------------------------------------------------------------------
+
+    def _load_catalog(self) -> Catalog:
+        """Default language, active languages and tax rates, read once per client (5 calls)."""
+        if self._catalog is not None:
+            return self._catalog
+        config = {str(r.get("name")): str(r.get("value") or "") for r in self._list(
+            "configurations", {"display": "[name,value]",
+                               "filter[name]": "[PS_LANG_DEFAULT|PS_COUNTRY_DEFAULT]"})}
+        default_lang = config.get("PS_LANG_DEFAULT", "").strip()
+        country = config.get("PS_COUNTRY_DEFAULT", "").strip()
+        if not default_lang.isdigit() or not country.isdigit():
+            raise ShopError("prestashop: configurations PS_LANG_DEFAULT / PS_COUNTRY_DEFAULT are "
+                            "not readable; give the webservice key GET on configurations")
+        languages = tuple(str(r.get("id")) for r in self._list(
+            "languages", {"display": "[id,active]", "filter[active]": "[1]", "sort": "[id_ASC]"}))
+        groups = {str(r.get("id")) for r in self._list(
+            "tax_rule_groups", {"display": "[id,active]", "filter[active]": "[1]"})}
+        rules = self._list("tax_rules", {"display": "[id_tax_rules_group,id_state,id_tax]",
+                                         "filter[id_country]": f"[{country}]",
+                                         "sort": "[id_ASC]"})
+        rates = {str(r.get("id")): r.get("rate") for r in self._list(
+            "taxes", {"display": "[id,rate]"})}
+        group_rates: dict[str, Decimal] = {}
+        # Country-wide rules (id_state 0) first: a state-specific rule must not decide the rate.
+        for rule in sorted(rules, key=lambda r: str(r.get("id_state", "0")) != "0"):
+            group = str(rule.get("id_tax_rules_group"))
+            rate = rates.get(str(rule.get("id_tax")))
+            if group in groups and group not in group_rates and rate not in (None, ""):
+                try:
+                    group_rates[group] = mapping.decimal(rate, "tax rate").quantize(Decimal("0.01"))
+                except MappingError:
+                    continue
+        self._catalog = Catalog(default_lang=default_lang,
+                                languages=languages or (default_lang,),
+                                group_rates=group_rates)
+        return self._catalog
+
+    def _order_refs(self, orders: Sequence[Any]) -> OrderRefs:
+        """Customers and invoice addresses of this page (one list call each); states,
+        currencies, carriers and countries are read once and remembered."""
+        refs = self._refs
+        if not self._refs_loaded:
+            states = self._list("order_states", {"display": "[id,paid]"})
+            refs.paid_states = frozenset(str(s.get("id")) for s in states
+                                         if isinstance(s, Mapping) and mapping.flag(s, "paid"))
+            refs.currencies = {str(c.get("id")): str(c.get("iso_code") or "") for c in
+                               self._list("currencies", {"display": "[id,iso_code]"})}
+            self._refs_loaded = True
+        wanted = mapping.order_refs_wanted(orders)
+        refs.customers = self._lookup("customers", wanted["customers"],
+                                      "[id,email,firstname,lastname,company]")
+        refs.addresses = self._lookup("addresses", wanted["addresses"], "full")
+        new_carriers = wanted["carriers"] - refs.carriers.keys()
+        for carrier_id, row in self._lookup("carriers", new_carriers, "[id,name]").items():
+            refs.carriers[carrier_id] = str(row.get("name") or "").strip()
+        countries = {str(a.get("id_country")) for a in refs.addresses.values()} - \
+            refs.countries.keys()
+        for country_id, row in self._lookup("countries", countries, "[id,iso_code]").items():
+            refs.countries[country_id] = str(row.get("iso_code") or "")
+        return refs
+
+
+# -- module helpers ---------------------------------------------------------------------------
+
+
+def api_base_url(base_url: str) -> str:
+    """The shop's address as the owner knows it → the Webservice base (always ending in `/`)."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ShopError(f"prestashop base_url must be an http(s) address, got {base_url!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}{API_PATH}"
+
+
+def _json() -> dict[str, str]:
+    return {"output_format": "JSON"}
+
+
+def _row_key(row: Any) -> tuple[str, str]:
+    if isinstance(row, Mapping):
+        return str(row.get("id")), str(row.get("date_upd") or "")
+    return "?", repr(row)
+
+
+def _is_wire_time(value: str) -> bool:
+    try:
+        localtime.parse_local(value)
+    except ValueError:
+        return False
+    return value != mapping.ZERO_DATE
+
+
+def _int_id(value: str | None) -> str | None:
+    text = str(value or "").strip()
+    return str(int(text)) if text.isdigit() and int(text) > 0 else None
+
+
+def _int_or_none(value: Any) -> str | None:
+    return _int_id(str(value)) if value is not None else None
+
+
+def _item_message(exc: ShopHttpError) -> str:
+    """`prestashop PUT /api/products/7: HTTP 400 85: Validation error…` → the shop's part."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if ": " in text else text
+
+
+def _parse_page(raw: Sequence[Any], parse: Callable[[Any], T]) -> Page[T]:
+    page: Page[T] = Page()
+    for row in raw:
+        try:
+            page.items.append(parse(row))
+        except MappingError as exc:
+            page.errors.append(ItemError(key=mapping.item_key(row), message=str(exc)))
+    return page
+
+
+def _sku_chunks(skus: Sequence[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for sku in skus:
+        if chunk and size + len(sku) + 1 > SKU_QUERY_MAX_CHARS:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(sku)
+        size += len(sku) + 1
+    if chunk:
+        yield chunk
