@@ -88,6 +88,9 @@ def test_list_body_has_string_numbers_and_result_headers(api: Api, shop: ShoperS
 
 
 def test_filters_json_operators_and_php_array_form(api: Api, shop: ShoperSandbox) -> None:
+    empty = api.get("product-stocks", filters={"code": {"IN": ["ABC-0"]}})
+    assert empty.status_code == 200 and empty.json() == {
+        "count": "0", "pages": 0, "page": 1, "list": []}  # fields are known while empty
     for n, price in enumerate(("5.00", "15.00", "25.00", "35.00")):
         shop.add_product(f"ABC-{n}", f"Nazwa {n}", price)
 

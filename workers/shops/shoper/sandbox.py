@@ -99,6 +99,28 @@ DEFAULT_STATUSES = (
 DEFAULT_TAXES = (("23", "23%"), ("8", "8%"), ("5", "5%"), ("0", "0%"), ("0", "zw."), ("0", "np."))
 
 
+#: Fields a list can be filtered and ordered by, also while it is empty (rows add their own).
+FIELDS = {
+    "orders": {"order_id", "user_id", "date", "status_date", "confirm_date", "delivery_date",
+               "status_id", "sum", "paid", "is_paid", "is_underpayment", "is_overpayment",
+               "currency_id", "payment_id", "shipping_id", "shipping_cost", "email", "code",
+               "confirm", "origin", "promo_code", "total_products", "total_parcels", "vat_eu",
+               "is_cash_on_delivery", "notes"},
+    "order-products": {"id", "order_id", "product_id", "stock_id", "price", "quantity", "name",
+                       "code", "tax_value"},
+    "products": {"product_id", "category_id", "tax_id", "code", "ean", "add_date", "edit_date",
+                 "producer_id", "type"},
+    "product-stocks": {"stock_id", "product_id", "extended", "default", "price", "stock", "code",
+                       "ean", "active", "weight"},
+    "statuses": {"status_id", "type", "active", "default", "order"},
+    "currencies": {"currency_id", "name", "default", "active"},
+    "payments": {"payment_id", "name", "order"},
+    "shippings": {"shipping_id", "name", "engine"},
+    "taxes": {"tax_id", "value", "name"},
+    "categories": {"category_id", "parent_id", "order", "root"},
+}
+
+
 class ShoperError(Exception):
     """An API error: `{"error": code, "error_description": description}` with a status."""
 
@@ -459,8 +481,8 @@ class ShoperSandbox(Sandbox):
     ) -> tuple[Json, list[tuple[str, str]]]:
         try:
             rows = [self._render(resource, record) for record in table.values()]
-            fields = set().union(*(row.keys() for row in rows)) if rows else {id_field}
-            fields |= {id_field}
+            fields = set(FIELDS.get(resource, ())) | {id_field}
+            fields = fields.union(*(row.keys() for row in rows))
             filters = query.parse_filters(params, fields)
             order = query.parse_order(params, fields)
             limit, page = query.paging(dict(params), over_limit=self.over_limit)
