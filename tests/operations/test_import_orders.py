@@ -156,24 +156,24 @@ def test_order_modified_during_the_run_is_neither_lost_nor_doubled(erp: Engine, 
     assert status_code(erp, str(touched)) == "in_progress"
 
 
-def test_site_timezone_far_from_utc(erp_engine: Engine) -> None:
+def test_site_timezone_far_from_utc(erp_db: Engine) -> None:
     from tests.engine.support import KEY, SECRET, Shop, fix_sequences
     from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
     sandbox = WooCommerceSandbox(KEY, SECRET, site_timezone="Pacific/Auckland")
     with sandbox.serve() as handle:
         shop = Shop(sandbox, handle)
-        fix_sequences(erp_engine)
-        point_at(erp_engine, shop)
+        fix_sequences(erp_db)
+        point_at(erp_db, shop)
         # Auckland is UTC+12/+13: the site's local time is "tomorrow" for most of a UTC day.
         shop.add_orders(3, start=ago(minutes=20))
-        assert run(erp_engine, OP).counts["created"] == 3
+        assert run(erp_db, OP).counts["created"] == 3
         # An order committed late inside the overlap of the previous window still arrives.
         late = sandbox.add_order([("DEMO-0001", 1, "1.00")],
-                                 created=cursor(erp_engine, OP) - timedelta(seconds=30))
-        result = run(erp_engine, OP)
+                                 created=cursor(erp_db, OP) - timedelta(seconds=30))
+        result = run(erp_db, OP)
         assert result.counts["created"] == 1, result
-        row = rows(erp_engine, select(orders).where(orders.c.external_id == str(late["id"])))[0]
+        row = rows(erp_db, select(orders).where(orders.c.external_id == str(late["id"])))[0]
         assert row.ordered_at == datetime.fromisoformat(late["date_created_gmt"])
 
 

@@ -35,7 +35,9 @@ def insert_or_skip(
         stmt = dialect_insert(table).values(**row).on_conflict_do_nothing(
             index_elements=list(conflict) if conflict else None
         )
-        return conn.execute(stmt).rowcount == 1
+        # SQLAlchemy reads an INSERT's rowcount only when asked to (psycopg answers -1 else).
+        result = conn.execute(stmt.execution_options(preserve_rowcount=True))
+        return result.rowcount == 1
     try:
         with conn.begin_nested():
             conn.execute(insert(table).values(**row))

@@ -299,14 +299,19 @@ class SqlErpUnit:
             found.update({row.sku: row.id for row in rows})
         return found
 
-    def find_customer(self, email: str) -> int | None:
-        if not email.strip():
-            return None
-        return self.conn.execute(
-            select(customers.c.id)
-            .where(func.lower(customers.c.email) == email.strip().lower())
-            .order_by(customers.c.id).limit(1)
-        ).scalar()
+    def find_customers(self, emails: Collection[str]) -> dict[str, int]:
+        """Lower-cased e-mail → customer id, matched case-insensitively (lowest id wins)."""
+        wanted = sorted({e.strip().lower() for e in emails if e and e.strip()})
+        found: dict[str, int] = {}
+        email = func.lower(customers.c.email)
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = self.conn.execute(
+                select(email.label("email"), customers.c.id)
+                .where(email.in_(wanted[start:start + IN_CHUNK])).order_by(customers.c.id)
+            )
+            for row in rows:
+                found.setdefault(row.email, row.id)
+        return found
 
     def add_customer(self, customer: Customer) -> int:
         now = to_db(utc_now())

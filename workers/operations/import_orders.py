@@ -44,6 +44,8 @@ class Outcome:
     order_id: int | None = None
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    status_id: int | None = None  # an ERP status taken from the shop (so: already "sent")
+    customer: tuple[str, int] | None = None  # (e-mail, id) of a customer created for it
 
 
 class _AlreadyImported(Exception):
@@ -118,14 +120,28 @@ class OrderImporter:
 
     def import_page(self, tx: ErpUnit, page: list[Order]) -> list[Outcome]:
         product_ids = tx.product_ids_by_sku({line.sku for o in page for line in o.lines})
-        return [self.import_one(tx, order, product_ids) for order in page]
+        customers = tx.find_customers({o.customer.email for o in page})
+        outcomes = []
+        for order in page:
+            outcome = self.import_one(tx, order, product_ids, customers)
+            if outcome.customer is not None:  # its savepoint committed: reuse on this page
+                customers[outcome.customer[0]] = outcome.customer[1]
+            outcomes.append(outcome)
+        # The shop has these statuses already: record them so they are never sent back.
+        sent = {o.order_id: str(o.status_id) for o in outcomes
+                if o.status_id is not None and o.order_id is not None}
+        if sent:
+            tx.record_sent(ORDER_STATUS, sent)
+        return outcomes
 
-    def import_one(self, tx: ErpUnit, order: Order, product_ids: dict[str, int]) -> Outcome:
+    def import_one(
+        self, tx: ErpUnit, order: Order, product_ids: dict[str, int], customers: dict[str, int]
+    ) -> Outcome:
         try:
             _validate(order)
             try:
                 with tx.savepoint():
-                    return self._create(tx, order, product_ids)
+                    return self._create(tx, order, product_ids, customers)
             except _AlreadyImported:
                 pass
             with tx.savepoint():
@@ -136,8 +152,15 @@ class OrderImporter:
             return Outcome(order.external_id, Result.FAILED,
                            message=f"the ERP refused the order: {db_problem(exc)}")
 
-    def _create(self, tx: ErpUnit, order: Order, product_ids: dict[str, int]) -> Outcome:
-        customer_id = tx.find_customer(order.customer.email) or tx.add_customer(order.customer)
+    def _create(
+        self, tx: ErpUnit, order: Order, product_ids: dict[str, int], customers: dict[str, int]
+    ) -> Outcome:
+        email = order.customer.email.strip().lower()
+        customer_id = customers.get(email) if email else None
+        new_customer = None
+        if customer_id is None:
+            customer_id = tx.add_customer(order.customer)
+            new_customer = (email, customer_id) if email else None
         status_id = self.from_shop.get(order.status, self.new_status_id)
         order_id = tx.add_order(order, number=order_number(self.integration_id, order.external_id),
                                 customer_id=customer_id, status_id=status_id)
@@ -151,9 +174,8 @@ class OrderImporter:
                 warnings.append(f"line {n} ({line.name[:60]}): {what}; imported without a product")
             lines.append((line, product_id))
         tx.add_order_lines(order_id, lines)
-        # The shop has this status already: never send it back.
-        tx.record_sent(ORDER_STATUS, {order_id: str(status_id)})
-        return Outcome(order.external_id, Result.CREATED, order_id=order_id, warnings=warnings)
+        return Outcome(order.external_id, Result.CREATED, order_id=order_id, warnings=warnings,
+                       status_id=status_id, customer=new_customer)
 
     def _update(self, tx: ErpUnit, order: Order) -> Outcome:
         state = tx.order_state(order.external_id)
@@ -171,10 +193,9 @@ class OrderImporter:
         if is_paid is not None:
             changes.append(f"is_paid → {is_paid}")
         if status_id is not None:
-            tx.record_sent(ORDER_STATUS, {state.order_id: str(status_id)})
             changes.append(f"status → {order.status}")
         return Outcome(order.external_id, Result.UPDATED, order_id=state.order_id,
-                       message=", ".join(changes))
+                       message=", ".join(changes), status_id=status_id)
 
 
 def _validate(order: Order) -> None:
