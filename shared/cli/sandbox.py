@@ -12,7 +12,8 @@ from shared.errors import UserError
 
 # platform -> module with serve_forever(host, port, **options)
 SANDBOXES = {"woocommerce": "workers.shops.woocommerce.sandbox",
-             "shoper": "workers.shops.shoper.sandbox"}
+             "shoper": "workers.shops.shoper.sandbox",
+             "prestashop": "workers.shops.prestashop.sandbox"}
 
 
 @app.command("sandbox")

@@ -16,6 +16,7 @@ CONNECTORS: dict[str, str] = {
     "woocommerce": "workers.shops.woocommerce.client:WooCommerceClient",
     "vendure": "workers.shops.vendure.client:VendureClient",
     "shoper": "workers.shops.shoper.client:ShoperClient",
+    "prestashop": "workers.shops.prestashop.client:PrestaShopClient",
 }
 
 

@@ -31,7 +31,7 @@ import httpx
 import orjson
 
 from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
-from workers.ports import ShopConnection, ShopError
+from workers.ports import ShopConnection, ShopError, ShopRetriableError
 from workers.shops import localtime
 from workers.shops.http import ShopHttp, ShopHttpError, ShopResponse
 from workers.shops.prestashop import mapping, xmlbody
@@ -43,6 +43,8 @@ API_PATH = "/api/"
 #: ShopHttp sends JSON bodies only; an XML body travels as `{XML_KEY: "<prestashop>…"}` and
 #: `PrestaShopAuth` (the one request seam ShopHttp has) sends it as the XML it is.
 XML_KEY = "@prestashop-xml"
+#: Sends of one POST whose outcome was unknown (each checked with a read before the next).
+POST_ATTEMPTS = 3
 #: `filter[id]=[1|2|…]` lists this many ids per call; keeps URLs far below proxy limits.
 IDS_PER_LOOKUP = 100
 #: `filter[reference]=[…]` lookups stop adding SKUs at this many characters.
@@ -155,9 +157,11 @@ class PrestaShopClient:
             except MappingError as exc:
                 results.append(ItemResult(key=key, ok=False, error=str(exc)))
                 continue
-            # Not idempotent: a retried POST would add a second history row.
-            answer = self._write("POST", "order_histories", body, idempotent=False)
-            results.append(ItemResult(key=key, ok=answer is None, shop_id=key, error=answer))
+            state = change.shop_status.strip()
+            answer = self._post_checked(
+                "order_histories", body,
+                applied=lambda: key if self._order_state(key) == state else None)
+            results.append(ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error))
         return results
 
     # -- products -----------------------------------------------------------------------------
@@ -191,18 +195,12 @@ class PrestaShopClient:
             except (MappingError, xmlbody.XmlValueError) as exc:
                 results.append(ItemResult(key=product.sku, ok=False, error=str(exc)))
                 continue
-            # Not idempotent: PrestaShop does not refuse a second product with one reference.
-            try:
-                response = self.http.post("products", json={XML_KEY: body.decode()},
-                                          params=_json(), idempotent=False)
-            except ShopHttpError as exc:
-                results.append(ItemResult(key=product.sku, ok=False, error=_item_message(exc)))
-                continue
-            try:
-                new_id = mapping.object_id(mapping.single(response.data, "product"))
-            except MappingError as exc:
-                raise ShopError(f"prestashop POST products: unexpected answer ({exc})") from None
-            results.append(ItemResult(key=product.sku, ok=True, shop_id=new_id))
+            # PrestaShop does not refuse a second product with one reference, so a POST that
+            # failed in an unknown state is looked up before it is sent again.
+            answer = self._post_checked("products", body,
+                                        applied=lambda sku=product.sku: self._only_id(sku))
+            results.append(ItemResult(key=product.sku, ok=answer.ok, shop_id=answer.shop_id,
+                                      error=answer.error))
         return results
 
     def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
@@ -395,6 +393,46 @@ class PrestaShopClient:
 
     # -- writes -------------------------------------------------------------------------------
 
+    def _post_checked(self, resource: str, body: bytes,
+                      applied: Callable[[], str | None]) -> ItemResult:
+        """POST one object; after a failure that may have been applied (5xx, timeout) ask the
+        shop whether it was (`applied` answers the object's id or None) before sending it
+        again, so a retry never creates a second one. A 4xx is this item's error."""
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                response = self.http.post(resource, json={XML_KEY: body.decode()},
+                                          params=_json(), idempotent=False)
+            except ShopHttpError as exc:
+                if exc.status_code in (401, 403):
+                    raise
+                return ItemResult(key="", ok=False, error=_item_message(exc))
+            except ShopRetriableError:
+                try:
+                    found = applied()
+                except MappingError as exc:
+                    return ItemResult(key="", ok=False, error=str(exc))
+                if found is not None:
+                    return ItemResult(key="", ok=True, shop_id=found)
+                if attempt == POST_ATTEMPTS:
+                    raise
+                continue
+            return ItemResult(key="", ok=True, shop_id=_created_id(response, resource))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _only_id(self, sku: str) -> str | None:
+        """The id of the one product with this reference, None when there is none."""
+        ids = self.find_products_by_sku([sku]).get(sku, [])
+        if len(ids) > 1:
+            raise MappingError(f"reference {sku!r} is on {len(ids)} products "
+                               f"({', '.join(ids[:5])}) after a create that failed midway; "
+                               "not guessing which one is ours")
+        return ids[0] if ids else None
+
+    def _order_state(self, order_id: str) -> str | None:
+        rows = self._list("orders", {"display": "[id,current_state]",
+                                     "filter[id]": f"[{order_id}]"})
+        return str(rows[0].get("current_state")) if rows and isinstance(rows[0], Mapping) else None
+
     def _write(self, method: str, path: str, body: bytes, *, idempotent: bool) -> str | None:
         """One XML write; None when it succeeded, the shop's one-line reason when it refused
         this item (4xx). Transient failures that outlive the retries raise."""
@@ -497,6 +535,14 @@ def _is_wire_time(value: str) -> bool:
     except ValueError:
         return False
     return value != mapping.ZERO_DATE
+
+
+def _created_id(response: ShopResponse, resource: str) -> str:
+    element = {"products": "product", "order_histories": "order_history"}[resource]
+    try:
+        return mapping.object_id(mapping.single(response.data, element))
+    except MappingError as exc:
+        raise ShopError(f"prestashop POST {resource}: unexpected answer ({exc})") from None
 
 
 def _int_id(value: str | None) -> str | None:
