@@ -24,16 +24,14 @@ from shared.db import make_engine
 from shared.erp import schema as erp_schema
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.migrate import TENANT, upgrade
-from tests.vendure.harness import AdminApi, ShopSetup, VendureServer, running_vendure, setup_shop
-
-#: ERP status → Vendure state, as an integrator would map it (CONTRACT §1 shop_status_map).
-STATUS_MAP = {
-    "new": "PaymentSettled",
-    "shipped": "Shipped",
-    "delivered": "Delivered",
-    "cancelled": "Cancelled",
-}
-
+from tests.vendure.harness import (
+    STATUS_MAP,
+    AdminApi,
+    ShopSetup,
+    VendureServer,
+    running_vendure,
+    setup_shop,
+)
 
 @dataclass
 class VendureShop:

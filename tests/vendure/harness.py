@@ -66,9 +66,10 @@ def require_node() -> tuple[str, str]:
     """Paths of `node` and `npm`, or a HarnessError that says what to install."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        missing = " and ".join(name for name, path in (("node", node), ("npm", npm)) if not path)
+        names = [name for name, path in (("node", node), ("npm", npm)) if not path]
+        missing = f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'}"
         raise HarnessError(
-            f"The Vendure end-to-end tests need Node.js 20+ and npm, but {missing} is not on PATH. "
+            f"The Vendure end-to-end tests need Node.js 20+ and npm, but {missing} not on PATH. "
             "Install them (Debian: `apt-get install nodejs npm`, or https://nodejs.org) and run "
             "the tests again; these tests never skip."
         )
@@ -557,3 +558,95 @@ def ship_order(api: AdminApi, order_id: str, *, deliver: bool = False) -> None:
         api("mutation($id:ID!,$s:String!){transitionFulfillmentToState(id:$id,state:$s){"
             "__typename ... on ErrorResult{errorCode message}}}",
             {"id": fulfilment["id"], "s": state})
+
+
+# -- by hand: `python -m tests.vendure.harness` -------------------------------------------------
+
+#: ERP status → Vendure state, written by `--erp` (and used by the tests).
+STATUS_MAP = {
+    "new": "PaymentSettled",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+}
+
+
+def point_erp_at(db_url: str, base_url: str, api_key: str, integration_id: int = 1) -> None:
+    """Make integration `integration_id` of an ERP database a Vendure integration of this
+    server, with STATUS_MAP as its status mapping (replacing any other)."""
+    from sqlalchemy import delete, insert, select, update
+
+    from shared.db import make_engine
+    from shared.erp import schema as erp
+
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(erp.shop_integrations)
+                         .where(erp.shop_integrations.c.id == integration_id)
+                         .values(platform="vendure", base_url=base_url, api_key=api_key,
+                                 api_secret=None))
+            status_ids = dict(conn.execute(select(erp.order_statuses.c.code,
+                                                  erp.order_statuses.c.id)).all())
+            conn.execute(delete(erp.shop_status_map)
+                         .where(erp.shop_status_map.c.integration_id == integration_id))
+            conn.execute(insert(erp.shop_status_map), [
+                {"integration_id": integration_id, "erp_status_id": status_ids[code],
+                 "shop_status": state}
+                for code, state in STATUS_MAP.items() if code in status_ids])
+    finally:
+        engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.vendure.harness",
+        description="Start the pinned Vendure test server on 127.0.0.1, set it up as a Polish "
+                    "PLN shop with an API key, and keep it running until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--erp", metavar="DB_URL",
+                        help="also point integration 1 of this ERP database at the server")
+    parser.add_argument("--products", type=int, default=0,
+                        help="seed this many products (SKU VEN-0001…) with stock 100")
+    args = parser.parse_args(argv)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C and `kill PID` both stop the Vendure process group too (a shell may start a
+    # background job with SIGINT ignored, so SIGINT is set back to the default handler).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    node, npm = require_node()
+    print(f"installing @vendure/core {VENDURE_VERSION} (first time only) …", flush=True)
+    server = VendureServer(modules=install(npm), node=node)
+    server.port = args.port
+    server._spawn()
+    try:
+        server._wait_healthy()
+        api = AdminApi(server.admin_url)
+        setup = setup_shop(api)
+        for n in range(1, args.products + 1):
+            create_product(api, f"Produkt Vendure {n}", [{"sku": f"VEN-{n:04d}",
+                                                          "price": 1000 + n * 100}])
+        if args.erp:
+            point_erp_at(args.erp, server.base_url, setup.api_key)
+        print(f"Vendure {VENDURE_VERSION} at {server.base_url} (admin API {server.admin_url})\n"
+              f"superadmin login: {SUPERADMIN} / {PASSWORD}\n"
+              f"API key (role iluo-sync): {setup.api_key}\n"
+              f"log: {server.log_path}\n"
+              "Ctrl-C stops it (the in-memory database goes with it).", flush=True)
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(0.5)
+        print(f"Vendure exited:\n{server.log_tail()}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -98,6 +98,22 @@ class VendureClient:
     #: How far back the re-scan of non-terminal orders reaches (by `orderPlacedAt`). Older
     #: orders still open are an operator's business, not worth re-reading every few minutes.
     rescan_window: timedelta = timedelta(days=30)
+    limitations: ClassVar[tuple[str, ...]] = (
+        "Order statuses are Vendure state names (PaymentSettled, Shipped, Delivered, "
+        "Cancelled, …); Shipped and Delivered are reached through one manual fulfilment of "
+        "everything not yet fulfilled.",
+        "Payment and fulfilment changes do not move an order's updatedAt: placed orders not yet "
+        "Delivered or Cancelled are re-read on every import, for 30 days after placement.",
+        "Vendure has no EAN, weight or NIP fields: EAN and weight are not exported, and "
+        "imported products and customers come without them.",
+        "Stock is written to the channel's first stock location; stock held in other locations "
+        "is left alone and adds to what the shop may sell.",
+        "With an API key Vendure checks the key with bcrypt for every top-level field of every "
+        "request (about 0.25 s of server time each on Vendure 3.7); a user name and password "
+        "(bearer session) avoid that cost.",
+        "An ERP VAT rate without an enabled tax rate of that value in the channel's default "
+        "tax zone makes the product an item error.",
+    )
 
     def __init__(
         self,
@@ -153,7 +169,6 @@ class VendureClient:
                 yield _parse_page(fresh, mapping.parse_order)
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
-        self._ensure_session()
         orders = self._orders_by_id([c.external_id for c in changes])
         results = []
         for change in changes:
@@ -242,7 +257,6 @@ class VendureClient:
     # -- products -----------------------------------------------------------------------------
 
     def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
-        self._ensure_session()
         wanted = list(dict.fromkeys(s for s in skus if s))
         found: dict[str, list[str]] = {}
         for chunk in _chunks(wanted, self.page_size):
@@ -541,7 +555,6 @@ class VendureClient:
     # -- GraphQL ------------------------------------------------------------------------------
 
     def _query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        self._ensure_session()
         return self._graphql(document, variables, idempotent=True)
 
     def _mutate(self, document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -575,6 +588,7 @@ class VendureClient:
         A FORBIDDEN answer with a logged-in session logs in again once (the session may have
         expired or been revoked) and repeats the call.
         """
+        self._ensure_session()
         body = {"query": document, "variables": dict(variables or {})}
         for attempt in (1, 2):
             response = self.http.post(API_PATH, json=body, idempotent=idempotent)
