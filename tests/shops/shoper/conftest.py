@@ -17,6 +17,7 @@ from tests.shops.shoper.support import (
     connection,
 )
 from workers.shops.sandbox import SandboxHandle
+from workers.shops.shoper.auth import TokenCache
 from workers.shops.shoper.bucket import LeakyBucket
 from workers.shops.shoper.client import ShoperClient
 from workers.shops.shoper.sandbox import ShoperSandbox
@@ -46,6 +47,7 @@ def make_client(fake_time: FakeTime) -> Iterator[Callable[..., ShoperClient]]:
     def make(handle: SandboxHandle, **options: Any) -> ShoperClient:
         conn_options = {k: options.pop(k) for k in ("login", "password", "zone") if k in options}
         bucket = options.pop("bucket", None) or LeakyBucket(clock=fake_time, sleep=fake_time.sleep)
+        options.setdefault("tokens", TokenCache())  # ports get reused: no token across tests
         client = ShoperClient(connection(handle, **conn_options), sleep=fake_time.sleep,
                               clock=fake_time, bucket=bucket, **options)
         clients.append(client)

@@ -18,6 +18,7 @@ from workers.domain import Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopError, ShopRetriableError
 from workers.shops import connect
 from workers.shops.sandbox import SandboxHandle, SandboxRequest
+from workers.shops.shoper.auth import TokenCache
 from workers.shops.shoper.client import ShoperClient, api_base_url
 from workers.shops.shoper.sandbox import ShoperSandbox
 
@@ -160,6 +161,34 @@ def test_rescan_finds_a_payment_that_moved_no_date_on_open_orders_only(
     assert set(got) == {open_order["order_id"]}
     assert got[open_order["order_id"]].is_paid is True
     assert got[open_order["order_id"]].modified_at <= until  # never moves a cursor past until
+
+
+def test_rescan_runs_only_in_windows_that_cross_a_half_hour_mark(
+    shop: ShoperSandbox, client: ShoperClient, fake_time: FakeTime
+) -> None:
+    now = fake_time.moment()  # 10:00:00 UTC, a mark
+    order = shop.add_order([("X", 1, "10.00")], created=now - timedelta(days=1), email="p@x.pl")
+    shop.mark_paid(int(order["order_id"]))
+    quiet = read_all(client.iter_orders(now + timedelta(minutes=5), now + timedelta(minutes=10)))
+    assert quiet == [] and shop.log.count("GET", ORDERS) == 2  # one empty page per stream
+    crossing = read_all(client.iter_orders(now + timedelta(minutes=25),
+                                           now + timedelta(minutes=31)))
+    assert [o.external_id for o in crossing] == [order["order_id"]]
+
+
+def test_tokens_are_reused_by_the_next_client_of_the_same_shop(
+    shop: ShoperSandbox, server: SandboxHandle, make_client: MakeClient
+) -> None:
+    cache = TokenCache()
+    first = make_client(server, tokens=cache)
+    first.find_products_by_sku(["A"])
+    second = make_client(server, tokens=cache)
+    second.find_products_by_sku(["A"])
+    assert (first.logins, second.logins) == (1, 0)
+    shop.expire_tokens()
+    third = make_client(server, tokens=cache)
+    third.find_products_by_sku(["A"])  # the cached token is refused: one new login, no error
+    assert third.logins == 1 and shop.tokens_issued == 2
 
 
 def test_an_order_in_both_streams_and_the_rescan_comes_once(

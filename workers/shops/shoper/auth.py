@@ -15,6 +15,8 @@ must go through the same limiter, retries and statistics as any other.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from base64 import b64encode
 from collections.abc import Iterator
 
@@ -48,3 +50,34 @@ class ShoperAuth(httpx.Auth):
 
     def forget(self) -> None:
         self.token, self.expires_at = None, 0.0
+
+
+class TokenCache:
+    """Tokens of this process by (shop, login, password): they live 30 days on a live shop, so
+    a worker that runs an operation every few minutes need not log in every time. A token the
+    shop refuses is dropped; the key holds a hash of the password, never the password."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+    @staticmethod
+    def key(api_base: str, login: str, password: str) -> tuple[str, str, str]:
+        return api_base, login, hashlib.sha256(password.encode()).hexdigest()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[str, float] | None:
+        with self._lock:
+            return self._tokens.get(key)
+
+    def put(self, key: tuple[str, str, str], token: str, expires_at: float) -> None:
+        with self._lock:
+            self._tokens[key] = (token, expires_at)
+
+    def drop(self, key: tuple[str, str, str], token: str | None) -> None:
+        with self._lock:
+            if token is not None and self._tokens.get(key, ("",))[0] == token:
+                del self._tokens[key]
+
+
+#: The process-wide cache every client uses unless it is given its own.
+TOKENS = TokenCache()
