@@ -118,7 +118,8 @@ def calls_per_operation(orders: int) -> list[Row]:
         client = fresh()
         found = client.find_products_by_sku([p.sku for p in products])
         assert not found
-        created = [r for s in range(0, n, BULK) for r in client.create_products(products[s:s + BULK])]
+        created = [r for s in range(0, n, BULK)
+                   for r in client.create_products(products[s:s + BULK])]
         assert all(r.ok for r in created)
         rows.append(Row("export_products (500 new)", n, count(client),
                         math.ceil(n / PAGE) + math.ceil(n / BULK),

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.shops.shoper.support import FakeTime
-from workers.ports import ShopError
+from workers.ports import ShopError, ShopRetriableError
 from workers.shops.shoper.bucket import LeakyBucket, bucket_for
 from workers.shops.shoper.mapping import ListPage
 from workers.shops.shoper.paging import iter_keyset, merge_by_key
@@ -51,6 +51,15 @@ def test_a_429_means_full_whatever_the_header_says() -> None:
     bucket.observe(answer(429, calls="3", limit="10", bandwidth="2"))
     bucket.acquire()
     assert time.slept == pytest.approx(0.5)
+
+
+def test_a_wait_beyond_max_wait_is_left_to_the_next_run() -> None:
+    time = FakeTime(0)
+    bucket = LeakyBucket(clock=time, sleep=time.sleep, max_wait=60)
+    bucket.observe(answer(calls="500", limit="10", bandwidth="2"))  # another app's burst
+    with pytest.raises(ShopRetriableError, match="next run"):
+        bucket.acquire()
+    assert time.slept == 0
 
 
 def test_garbled_headers_are_ignored_and_buckets_are_per_shop() -> None:

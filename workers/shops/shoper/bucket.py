@@ -17,6 +17,12 @@ which also covers other processes or apps spending the same shop's budget.
 How much one `/bulk` call costs is not documented. The bucket does not need to know: it reserves
 one call before sending and learns the real fill from the answer (26 after a 25-item bulk, if
 the shop charges per item), then waits for that to drain before the next call.
+
+A wait longer than `max_wait` (another app draining the shop's budget, say) is not slept
+through: it raises `ShopRetriableError`, as a long `Retry-After` does in `ShopHttp`, because a
+worker thread must not sit for minutes on one shop; the next scheduled run is the retry.
+Batches are not shrunk after a 429 either: the bucket meters calls (or items), not bytes, so
+smaller bulks would cost the same or more.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from workers.ports import ShopRetriableError
+
 #: What we assume before the first response tells us the truth: the documented bucket.
 DEFAULT_LIMIT = 10.0
 DEFAULT_BANDWIDTH = 2.0
@@ -36,6 +44,9 @@ DEFAULT_BANDWIDTH = 2.0
 LIMIT_HEADER = "X-Shop-Api-Limit"
 BANDWIDTH_HEADER = "X-Shop-Api-Bandwidth"
 CALLS_HEADER = "X-Shop-Api-Calls"
+
+#: The longest single wait for room in the bucket; longer fails the call as retriable.
+MAX_WAIT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +66,10 @@ class LeakyBucket:
         sleep: Callable[[float], None] = time.sleep,
         limit: float = DEFAULT_LIMIT,
         bandwidth: float = DEFAULT_BANDWIDTH,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self._clock = clock
+        self.max_wait = max_wait
         self._sleep = sleep
         self._lock = threading.Lock()
         self._limit = limit
@@ -79,6 +92,11 @@ class LeakyBucket:
                 if wait <= 0:
                     self._level, self._at = level + cost, now
                     return
+            if wait > self.max_wait:
+                raise ShopRetriableError(
+                    f"shoper: the shop's API budget is used up for {wait:.0f} s more "
+                    f"({level:.0f} of {self._limit:.0f} calls, {self._bandwidth:g}/s); "
+                    "leaving it to the next run")
             # Sleep outside the lock so observe() and other threads are not blocked meanwhile.
             self.waited += wait
             self._sleep(wait)

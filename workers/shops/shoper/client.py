@@ -367,8 +367,8 @@ class ShoperClient:
             response = self.http.post(AUTH_PATH)
         except ShopHttpError as exc:
             if exc.status_code in (400, 401, 403):
-                raise ShopError(f"shoper: the shop refused the WebAPI login {self.conn.api_key!r} "
-                                f"(check api_key/api_secret of integration "
+                raise ShopError(f"shoper: the shop refused the WebAPI login (check api_key = "
+                                f"login and api_secret = password of integration "
                                 f"{self.conn.integration_id}): {exc}") from None
             raise
         data = response.data

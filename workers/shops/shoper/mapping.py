@@ -215,8 +215,9 @@ def translated(payload: Mapping[str, Any], key: str, language: str = LANGUAGE) -
         preferred = translations.get(language)
         candidates = [preferred] + [v for k, v in translations.items() if k != language]
         for entry in candidates:
-            if isinstance(entry, Mapping) and isinstance(entry.get(key), str) and entry[key].strip():
-                return entry[key].strip()
+            value = entry.get(key) if isinstance(entry, Mapping) else None
+            if isinstance(value, str) and value.strip():
+                return value.strip()
     value = payload.get(key)
     return value.strip() if isinstance(value, str) else ""
 

@@ -663,7 +663,8 @@ class ShoperSandbox(Sandbox):
     @staticmethod
     def _translations(current: Mapping[str, Any], changes: Any) -> Json:
         if not isinstance(changes, Mapping):
-            raise ShoperError(400, "invalid_request", _invalid("translations", "Oczekiwano obiektu"))
+            raise ShoperError(400, "invalid_request",
+                              _invalid("translations", "Oczekiwano obiektu"))
         merged = {lang: dict(entry) for lang, entry in current.items()}
         for lang, entry in changes.items():
             if not isinstance(entry, Mapping):
