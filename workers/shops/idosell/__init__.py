@@ -1,0 +1,1 @@
+"""IdoSell Admin API v6: connector (`client`), mapping and sandbox."""
