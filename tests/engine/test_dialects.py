@@ -63,6 +63,10 @@ def test_bindings_are_unique_both_ways(any_erp: Engine) -> None:
         assert bindings.bind(conn, 1, "product", 2, "101") is bindings.Bound.CONFLICT
         assert bindings.bind(conn, 2, "product", 1, "101") is bindings.Bound.NEW  # other shop
         assert bindings.shop_ids(conn, 1, "product", [1, 2]) == {1: "101"}
+        clashes = bindings.bind_many(conn, 1, "product", [(1, "101"), (2, "201"), (3, "101"),
+                                                          (1, "999"), (4, "401")])
+        assert clashes == [(3, "101"), (1, "999")]
+        assert bindings.shop_ids(conn, 1, "product", [1, 2, 3, 4]) == {1: "101", 2: "201", 4: "401"}
 
 
 def test_insert_returning_id_or_skip_and_product_upsert(any_erp: Engine) -> None:

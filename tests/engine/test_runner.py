@@ -10,7 +10,6 @@ from shared.erp.schema import orders, shop_integration_operations
 from shared.erp.sync_tables import sync_events, sync_leases, sync_runs
 from tests.engine.support import Shop, ago, count, cursor, events, no_sleep_factory, rows, run
 from workers.domain import Operation
-from workers.engine import leases
 from workers.engine.history import query_events, query_runs
 from workers.engine.runner import run_operation
 from workers.ports import ShopConnection, ShopError

@@ -21,7 +21,6 @@ from tests.engine.support import (
     rows,
     run,
 )
-from workers.engine import watermarks
 from workers.engine.store import SqlErpUnit, order_number
 
 OP = "import_orders"

@@ -8,13 +8,13 @@ decides, and a skipped insert is then explained by reading what is there.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, delete, or_, select
 
 from shared.erp.sync_tables import sync_bindings
 from workers.engine.clock import to_db, utc_now
-from workers.engine.dialect import insert_or_skip
+from workers.engine.dialect import insert_many_or_skip, insert_or_skip
 from workers.engine.fingerprints import IN_CHUNK
 
 PRODUCT = "product"
@@ -43,6 +43,22 @@ def bind(conn: Connection, integration_id: int, kind: str, erp_id: int, shop_id:
         return Bound.SAME
     return Bound.CONFLICT
 
+
+
+def bind_many(
+    conn: Connection, integration_id: int, kind: str, pairs: Sequence[tuple[int, str]]
+) -> list[tuple[int, str]]:
+    """Bind many (erp_id, shop_id) pairs at once; answers the pairs that clash with an
+    existing binding (and so were not bound). One insert-or-skip, one read to check."""
+    if not pairs:
+        return []
+    now = to_db(utc_now())
+    insert_many_or_skip(conn, sync_bindings, [
+        dict(integration_id=integration_id, kind=kind, erp_id=erp_id, shop_id=shop_id,
+             created_at=now) for erp_id, shop_id in pairs
+    ], conflict=None)
+    bound = shop_ids(conn, integration_id, kind, [erp_id for erp_id, _ in pairs])
+    return [(erp_id, shop_id) for erp_id, shop_id in pairs if bound.get(erp_id) != shop_id]
 
 
 def shop_ids(conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]) -> dict[int, str]:

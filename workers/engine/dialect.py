@@ -46,6 +46,24 @@ def insert_or_skip(
         return False
 
 
+def insert_many_or_skip(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str] | None,
+) -> None:
+    """`insert_or_skip` for many rows: one multi-row statement where the dialect allows it."""
+    if not rows:
+        return
+    dialect_insert = _ON_CONFLICT.get(_backend(conn))
+    if dialect_insert is not None:
+        stmt = dialect_insert(table).on_conflict_do_nothing(
+            index_elements=list(conflict) if conflict else None
+        )
+        conn.execute(stmt, list(rows))
+        return
+    for row in rows:
+        insert_or_skip(conn, table, row, conflict)
+
+
 def insert_returning_id_or_skip(
     conn: Connection, table: Table, row: Mapping[str, Any], conflict: Sequence[str]
 ) -> int | None:

@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from shared.erp.integrations import IntegrationConfig, load_integration
 from workers.domain import Operation
 from workers.engine import leases
-from workers.engine.clock import utc_now
 from workers.engine.context import Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
@@ -100,7 +99,7 @@ def run_operation(
     recorder = RunRecorder(engine, integration_id, operation.value, trigger=trigger, full=full,
                            dry_run=dry_run, worker=holder, event_history=event_history)
     with engine.connect() as conn:
-        cfg = _load(conn, integration_id)
+        cfg = load_integration(conn, integration_id)
     recorder.start()
 
     refusal = _refusal(cfg, integration_id, operation, trigger)
@@ -151,10 +150,6 @@ def run_operation(
         raise
     _cleanup(engine, shop, heartbeat, lease)
     return _result(recorder, operation, outcome, error)
-
-
-def _load(conn: Connection, integration_id: int) -> IntegrationConfig | None:
-    return load_integration(conn, integration_id)
 
 
 def _refusal(
@@ -210,4 +205,4 @@ def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: st
     )
 
 
-__all__ = ["RunResult", "run_operation", "connect_shop", "utc_now"]
+__all__ = ["RunResult", "connect_shop", "run_operation"]

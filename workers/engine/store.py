@@ -282,6 +282,9 @@ class SqlErpUnit:
     def bind(self, kind: str, erp_id: int, shop_id: str) -> str:
         return bindings.bind(self.conn, self.integration_id, kind, erp_id, shop_id).value
 
+    def bind_many(self, kind: str, pairs: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+        return bindings.bind_many(self.conn, self.integration_id, kind, pairs)
+
     def unbind(self, kind: str, erp_id: int) -> None:
         bindings.unbind(self.conn, self.integration_id, kind, erp_id)
 

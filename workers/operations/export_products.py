@@ -124,9 +124,10 @@ class ProductExporter:
         if not products:
             return
         with self.ctx.store.unit() as tx:
-            verdicts = [(p, tx.bind(bindings.PRODUCT, p.erp_id, p.shop_id)) for p in products]
-        for product, verdict in verdicts:
-            if verdict == bindings.Bound.CONFLICT:
+            clashes = set(tx.bind_many(bindings.PRODUCT,
+                                       [(p.erp_id, p.shop_id) for p in products]))  # type: ignore[misc]
+        for product in products:
+            if (product.erp_id, product.shop_id) in clashes:
                 self.ctx.run.item_error(
                     product.sku, f"shop product {product.shop_id} with SKU {product.sku!r} is "
                     "bound to another ERP product", erp_id=product.erp_id,
@@ -152,8 +153,8 @@ class ProductExporter:
                                         erp_id=product.erp_id)
         if created:
             with self.ctx.store.unit() as tx:
-                for product in created:
-                    tx.bind(bindings.PRODUCT, product.erp_id, product.shop_id)
+                # A product the shop has just created cannot clash with an existing binding.
+                tx.bind_many(bindings.PRODUCT, [(p.erp_id, p.shop_id) for p in created])  # type: ignore[misc]
                 tx.record_sent(PRODUCT, {p.erp_id: fingerprint(sent_fields(p)) for p in created})
             for product in created:
                 self.ctx.run.count("created")

@@ -85,10 +85,11 @@ def _with_shop_ids(ctx: RunContext, chunk: list[StockCandidate]) -> list[StockCa
     if not matched:
         return bound
     with ctx.store.unit() as tx:
-        verdicts = [tx.bind(bindings.PRODUCT, c.erp_id, c.shop_id) for c in matched]  # type: ignore[arg-type]
+        clashes = set(tx.bind_many(bindings.PRODUCT,
+                                   [(c.erp_id, c.shop_id) for c in matched]))  # type: ignore[misc]
     usable: list[StockCandidate] = []
-    for candidate, verdict in zip(matched, verdicts):
-        if verdict == bindings.Bound.CONFLICT:
+    for candidate in matched:
+        if (candidate.erp_id, candidate.shop_id) in clashes:
             ctx.run.item_error(candidate.sku, f"shop product {candidate.shop_id} with SKU "
                                f"{candidate.sku!r} is bound to another ERP product",
                                erp_id=candidate.erp_id, shop_id=candidate.shop_id)
