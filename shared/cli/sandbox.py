@@ -13,7 +13,8 @@ from shared.errors import UserError
 # platform -> module with serve_forever(host, port, **options)
 SANDBOXES = {"woocommerce": "workers.shops.woocommerce.sandbox",
              "shoper": "workers.shops.shoper.sandbox",
-             "prestashop": "workers.shops.prestashop.sandbox"}
+             "prestashop": "workers.shops.prestashop.sandbox",
+             "idosell": "workers.shops.idosell.sandbox"}
 
 
 @app.command("sandbox")

@@ -17,6 +17,7 @@ CONNECTORS: dict[str, str] = {
     "vendure": "workers.shops.vendure.client:VendureClient",
     "shoper": "workers.shops.shoper.client:ShoperClient",
     "prestashop": "workers.shops.prestashop.client:PrestaShopClient",
+    "idosell": "workers.shops.idosell.client:IdoSellClient",
 }
 
 
