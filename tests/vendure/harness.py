@@ -37,6 +37,8 @@ from typing import Any
 
 import httpx
 
+from workers.shops.vendure.client import PERMISSIONS
+
 VENDURE_VERSION = "3.7.3"
 HARNESS_DIR = Path(__file__).with_name("harness")
 CONFIG_JS = HARNESS_DIR / "vendure-config.js"
@@ -282,15 +284,10 @@ class AdminApi:
         self.client.close()
 
 
-#: What the connector's API key may do: catalogue and orders, plus reading the settings it needs
-#: (channel, tax rates, stock locations). The README lists the same permissions.
-CONNECTOR_PERMISSIONS = (
-    "ReadCatalog", "CreateCatalog", "UpdateCatalog",
-    "ReadOrder", "UpdateOrder",
-    "ReadCustomer",
-    "ReadSettings", "ReadChannel", "ReadTaxRate", "ReadTaxCategory", "ReadZone", "ReadCountry",
-    "ReadStockLocation",
-)
+#: What the connector's API key may do: exactly the permissions the connector says it needs
+#: (found by trying; catalogue, orders, tax rates with their customer groups, stock
+#: locations), so every test proves that set is enough.
+CONNECTOR_PERMISSIONS = PERMISSIONS
 
 
 @dataclass(frozen=True)

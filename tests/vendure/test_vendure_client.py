@@ -135,6 +135,19 @@ def test_a_wrong_api_key_is_a_clear_error(vendure: VendureShop) -> None:
     assert wrong not in str(failure.value)
 
 
+def test_a_missing_permission_names_what_the_key_needs(vendure: VendureShop) -> None:
+    role = vendure.api("mutation($i:CreateRoleInput!){createRole(input:$i){id}}", {"i": {
+        "code": unique("orders-only-").lower(), "description": "orders only",
+        "permissions": ["ReadOrder"], "channelIds": [vendure.setup.channel_id]}})["createRole"]
+    key = vendure.api("mutation($i:CreateApiKeyInput!){createApiKey(input:$i){apiKey}}", {"i": {
+        "roleIds": [role["id"]], "translations": [{"languageCode": "en", "name": "ro"}]}},
+    )["createApiKey"]["apiKey"]
+    with client_for(vendure, api_key=key) as client, pytest.raises(ShopError) as failure:
+        client.set_stock([StockQuantity("X", 1, shop_id="1")])
+    assert "lacks a permission" in str(failure.value)
+    assert "ReadStockLocation" in str(failure.value)
+
+
 def test_login_with_a_password_and_renewal_of_a_dead_session(vendure: VendureShop) -> None:
     sku = unique("LG")
     _, [variant] = create_product(vendure.api, "Login", [{"sku": sku, "price": 100}])

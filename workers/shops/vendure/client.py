@@ -52,6 +52,11 @@ _BOUNDARY = timedelta(seconds=1)
 ITEM_ERROR_CODES = frozenset({"USER_INPUT_ERROR", "ENTITY_NOT_FOUND", "BAD_USER_INPUT",
                               "ILLEGAL_OPERATION"})
 
+#: The permissions the connector needs (its role in Vendure): catalogue and orders, plus the
+#: tax rates (with their customer groups) and stock locations it reads from the channel.
+PERMISSIONS = ("ReadCatalog", "CreateCatalog", "UpdateCatalog", "ReadOrder", "UpdateOrder",
+               "ReadTaxRate", "ReadCustomerGroup", "ReadStockLocation")
+
 #: What an ERP status may ask for beyond a plain order transition.
 SHIPPED, DELIVERED, CANCELLED = "Shipped", "Delivered", "Cancelled"
 FULFILLMENT_HANDLER = "manual-fulfillment"
@@ -435,10 +440,12 @@ class VendureClient:
         return levels
 
     def _delete_orphan(self, product_id: str) -> None:
+        """Best effort: the key may lack DeleteCatalog, and an empty product (no variant, no
+        SKU) misleads nobody; the item error is what matters."""
         try:
             self._mutate(queries.DELETE_PRODUCT, {"id": product_id})
-        except ItemFailure:
-            pass  # nothing better to do; the product has no variant and no SKU to match
+        except (ItemFailure, ShopError):
+            pass
 
     def _write_array(self, document: str, field_name: str,
                      inputs: Sequence[dict[str, Any]]) -> list[str | ItemFailure]:
@@ -653,8 +660,7 @@ class VendureClient:
                 return ShopError(self._not_authenticated(detail))
             return ShopError(
                 f"vendure refused {operation} ({detail}): the {self._who()} lacks a permission "
-                "it needs. Give its role ReadCatalog, CreateCatalog, UpdateCatalog, ReadOrder, "
-                "UpdateOrder, ReadCustomer, ReadSettings and ReadStockLocation"
+                f"it needs. Give its role {', '.join(PERMISSIONS)}"
             )
         return GraphQLError(f"vendure {operation}: {detail}", code=code)
 
