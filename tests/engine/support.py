@@ -68,10 +68,16 @@ def ago(**delta: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(**delta)
 
 
-def no_sleep_factory(transport: httpx.BaseTransport | None = None) -> Callable[[ShopConnection], ShopClient]:
-    """The real client over real HTTP, minus the back-off sleeps (and with an optional seam)."""
+def no_sleep_factory(
+    transport: httpx.BaseTransport | None = None, *, batch_size: int | None = None
+) -> Callable[[ShopConnection], ShopClient]:
+    """The real client over real HTTP, minus the back-off sleeps (and with an optional seam;
+    a small `batch_size` makes more calls, so fault injection has more to hit)."""
     def factory(conn: ShopConnection) -> ShopClient:
-        return WooCommerceClient(conn, transport=transport, sleep=lambda _s: None)
+        client = WooCommerceClient(conn, transport=transport, sleep=lambda _s: None)
+        if batch_size is not None:
+            client.batch_size = batch_size
+        return client
     return factory
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from shared.erp.schema import product_labels, products, shop_integration_labels
 from shared.erp.sync_tables import sync_bindings, sync_events
-from tests.engine.support import Shop, count, events, rows, run
+from tests.engine.support import Shop, count, events, no_sleep_factory, rows, run
 from workers.engine import watermarks
 
 OP = "export_products"
@@ -157,3 +157,18 @@ def test_item_refused_by_the_shop_is_an_item_error_and_retried(erp: Engine, woo:
     errors = events(erp, sync_events.c.kind == "item_error")
     assert errors[0].item == "DEMO-0001" and "invalid" in errors[0].message.lower()
     assert run(erp, OP).counts["failed"] == 1  # not recorded as sent: tried again
+
+
+def test_faults_converge_to_one_shop_product_per_sku(erp: Engine, woo: Shop) -> None:
+    woo.sandbox.faults.configure({"error_rate": 0.15, "rate_limit_rate": 0.10, "seed": 3})
+
+    small_batches = no_sleep_factory(batch_size=4)
+    results = [run(erp, OP, shop_factory=small_batches) for _ in range(8)]
+
+    assert any(r.outcome == "ok" for r in results), [r.error for r in results]
+    assert sum(woo.sandbox.log.count(status=s) for s in (429, 500, 502, 503)) > 0
+    skus = [p["sku"] for p in woo.sandbox.products.values()]
+    assert sorted(skus) == sorted(in_scope(erp))  # every product once, none doubled
+    assert count(erp, sync_bindings) == 28
+    woo.sandbox.faults.clear()
+    assert run(erp, OP).counts["unchanged"] == 28

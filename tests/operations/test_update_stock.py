@@ -9,7 +9,7 @@ from sqlalchemy import Engine, delete, insert, update
 
 from shared.erp.schema import shop_integration_labels, shop_integration_warehouses, stock_levels
 from shared.erp.sync_tables import sync_bindings
-from tests.engine.support import Shop, count, run
+from tests.engine.support import Shop, count, no_sleep_factory, run
 
 OP = "update_stock"
 BATCH = "/wp-json/wc/v3/products/batch"
@@ -104,3 +104,21 @@ def test_full_pass_resends_everything_in_largest_batches(erp: Engine, woo: Shop)
     result = run(erp, OP, full=True)
 
     assert result.counts["updated"] == 30 and woo.writes(BATCH) == writes + 1
+
+
+def test_faults_converge_to_the_right_quantities(erp: Engine, woo: Shop) -> None:
+    put_all_in_shop(woo)
+    set_stock(erp, 1, 1, "10.700", "2.000")
+    woo.sandbox.faults.configure({"error_rate": 0.15, "rate_limit_rate": 0.10, "seed": 11})
+
+    small_batches = no_sleep_factory(batch_size=4)
+    results = [run(erp, OP, shop_factory=small_batches) for _ in range(8)]
+
+    assert any(r.outcome == "ok" for r in results), [r.error for r in results]
+    assert sum(woo.sandbox.log.count(status=s) for s in (429, 500, 502, 503)) > 0
+    woo.sandbox.faults.clear()
+    stock = shop_stock(woo)
+    assert stock["DEMO-0001"] == 8
+    assert sum(1 for q in stock.values() if q is not None) == 30
+    calls = woo.calls()
+    assert run(erp, OP).counts["unchanged"] == 30 and woo.calls() == calls

@@ -32,17 +32,11 @@ from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
 from workers.engine.store import SqlErpStore
 from workers.ports import ShopClient, ShopConnection, ShopError
+from workers.shops import connect
 
 log = logging.getLogger(__name__)
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
-
-
-def connect_shop(conn: ShopConnection) -> ShopClient:
-    """The default shop factory: `workers.shops.connect`, imported when first needed."""
-    from workers.shops import connect
-
-    return connect(conn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +80,7 @@ def run_operation(
     dry_run: bool = False,
     event_history: bool = True,
     holder: str | None = None,
-    shop_factory: Callable[[ShopConnection], ShopClient] = connect_shop,
+    shop_factory: Callable[[ShopConnection], ShopClient] = connect,
     progress: Progress | None = None,
     time_limit_s: float = 900,
 ) -> RunResult:
@@ -116,6 +110,8 @@ def run_operation(
             lease = leases.acquire(engine, integration_id, operation.resource, holder)
         except LeaseHeld as exc:
             return _result(recorder, operation, SKIPPED, str(exc))
+        except Exception as exc:  # the run row exists: never leave it "running"
+            return _result(recorder, operation, FAILED, f"cannot take the lease: {exc}")
         recorder.lease_token = lease.token
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
@@ -205,4 +201,4 @@ def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: st
     )
 
 
-__all__ = ["RunResult", "connect_shop", "run_operation"]
+__all__ = ["RunResult", "run_operation"]
