@@ -69,6 +69,7 @@ sync_events = Table(
     Column("message", Text, nullable=True),
     Index("ix_sync_events_integration_at", "integration_id", "at"),
     Index("ix_sync_events_run", "run_id"),
+    Index("ix_sync_events_level_at", "level", "at"),  # `events --errors` (migration t0003)
 )
 
 # Watermarks: where the next incremental read starts. Moved only after the items are committed.
