@@ -186,6 +186,7 @@ class VendureServer:
             "VENDURE_PASSWORD": PASSWORD,
             "VENDURE_TOKEN_METHODS": "bearer,api-key" if self.api_keys else "bearer",
             "VENDURE_DB": "sqljs",
+            "VENDURE_EXIT_WITH_PARENT": "1",
         }
         with open(self.log_path, "ab") as log:
             # A new session = a new process group, so stop() can signal node and anything it

@@ -8,6 +8,7 @@
 //   VENDURE_TOKEN_METHODS   comma list, default "bearer,api-key"; the harness leaves out
 //                           "api-key" to show what a server that ignores API keys does
 //   VENDURE_DB              "sqljs" (in memory, default) or a PostgreSQL URL
+//   VENDURE_EXIT_WITH_PARENT "1": exit when the starting process dies (tests)
 // Plain JavaScript on purpose: no TypeScript build step between npm install and boot.
 'use strict';
 
@@ -42,6 +43,15 @@ const config = {
     logger: new DefaultLogger({ level: LogLevel.Warn }),
     plugins: [],
 };
+
+// A safety net for the tests: when the process that started us dies without stopping us
+// (a killed pytest), our parent changes — then we go too, instead of lingering.
+if (process.env.VENDURE_EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => {
+        if (process.ppid !== parent) process.exit(0);
+    }, 1000).unref();
+}
 
 bootstrap(config).catch(err => {
     console.error(err);

@@ -8,7 +8,8 @@ one bad item fails a whole array call.
 Platform facts designed around (observed on Vendure 3.7.3, see tests/vendure):
 - every answer is HTTP 200, failures included: GraphQL `errors[]` (code in `extensions.code`) and
   typed `ErrorResult`s inside `data` (a refused state transition) are both failures here;
-- `take` is capped at 1000 (`adminListQueryLimit`); we ask for 250;
+- `take` is capped at 1000 (`adminListQueryLimit`); we ask for 250, and less if a shop's
+  configured limit is lower (its refusal names the limit);
 - a sort object with several keys is applied in the *schema's* field order, not ours (`{updatedAt,
   id}` sorts by id first), so there is no usable tie-break: we sort by one time field, page by
   offset only inside a tie, and drop rows already read;
@@ -23,6 +24,7 @@ Platform facts designed around (observed on Vendure 3.7.3, see tests/vendure):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -553,7 +555,15 @@ class VendureClient:
         }
         if filter_:
             options["filter"] = filter_
-        data = self._query(query.document, {"options": options})
+        try:
+            data = self._query(query.document, {"options": options})
+        except GraphQLError as exc:
+            limit = _take_limit(exc)
+            if limit is None or limit >= self.page_size:
+                raise
+            # The shop lowered `adminListQueryLimit` below our page: use its limit from now on.
+            self.page_size = limit
+            return self._request_page(query, lower, skip, sort=sort)
         listing = data.get(query.field)
         if not isinstance(listing, Mapping) or not isinstance(listing.get("items"), list):
             raise ShopError(f"vendure {query.field}: the answer has no items list")
@@ -769,6 +779,15 @@ def graphql_error_detail(body: Any) -> tuple[str | None, str | None]:
     code = extensions.get("code")
     message = first.get("message")
     return (str(code) if code else None, " ".join(str(message).split()) if message else None)
+
+
+_TAKE_LIMIT = re.compile(r"Cannot take more than (\d+) results")
+
+
+def _take_limit(exc: GraphQLError) -> int | None:
+    """The shop's list limit from its refusal of our `take`, if that is what it refused."""
+    match = _TAKE_LIMIT.search(str(exc)) if exc.code == "USER_INPUT_ERROR" else None
+    return int(match.group(1)) if match and int(match.group(1)) > 0 else None
 
 
 def _error_code(error: Mapping[str, Any]) -> str | None:
