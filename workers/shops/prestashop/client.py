@@ -175,7 +175,7 @@ class PrestaShopClient:
             values = chunk if len(chunk) > 1 else chunk * 2
             params = {"display": "[id,reference]", "filter[reference]": f"[{'|'.join(values)}]",
                       "sort": "[id_ASC]"}
-            for page in self._iter_offset("products", params):
+            for page in self._iter_offset("products", params, size=len(chunk) + 1):
                 for row in page:
                     # Exact match only: PrestaShop compares case-insensitively (MySQL collation).
                     sku = row.get("reference") if isinstance(row, Mapping) else None
@@ -341,12 +341,16 @@ class PrestaShopClient:
                                 "the shop ignores the id filter")
             last = int(ids[-1])
 
-    def _iter_offset(self, resource: str, params: Mapping[str, Any]) -> Iterator[list[Any]]:
-        """Plain `limit=offset,n` paging (for small, stable lookups sorted by id)."""
+    def _iter_offset(self, resource: str, params: Mapping[str, Any],
+                     size: int | None = None) -> Iterator[list[Any]]:
+        """Plain `limit=offset,n` paging (for small, stable lookups sorted by id). A lookup that
+        expects about k rows asks for k + 1 at once: PrestaShop counts nothing, so only a short
+        page proves the end, and one more row spares the empty page a full one would need."""
+        size = size or self.page_size
         offset = 0
         seen: set[Any] = set()
         while True:
-            page = self._list(resource, {**params, "limit": f"{offset},{self.page_size}"})
+            page = self._list(resource, {**params, "limit": f"{offset},{size}"})
             ids = {row.get("id") for row in page if isinstance(row, Mapping)}
             if offset and page and ids <= seen:
                 raise ShopError(f"prestashop GET {resource}: the page at offset {offset} repeats "
@@ -354,9 +358,9 @@ class PrestaShopClient:
             seen |= ids
             if page:
                 yield page
-            if len(page) < self.page_size:
+            if len(page) < size:
                 return
-            offset += self.page_size
+            offset += size
 
     def _list(self, resource: str, params: Mapping[str, Any]) -> list[Any]:
         response = self.http.get(resource, params={**params, **_json()})
@@ -385,7 +389,7 @@ class PrestaShopClient:
             chunk = wanted[start:start + IDS_PER_LOOKUP]
             params = {"display": "full", "filter[id_product]": f"[{'|'.join(chunk)}]",
                       "filter[id_product_attribute]": "[0]", "sort": "[id_ASC]"}
-            for page in self._iter_offset("stock_availables", params):
+            for page in self._iter_offset("stock_availables", params, size=len(chunk) + 1):
                 for row in page:
                     if isinstance(row, Mapping) and str(row.get("id_product_attribute")) == "0":
                         rows.setdefault(str(row.get("id_product")), []).append(row)
