@@ -1,17 +1,19 @@
 """A real Vendure 3 server for the end-to-end tests: install, boot, set up, seed, stop.
 
 - `install()` puts the pinned `@vendure/core` (tests/vendure/harness/package.json and its
-  package-lock.json) into a cache folder outside the repository (`~/.cache/iluo-sync/vendure-3.7.3`
-  by default, `$ILUO_SYNC_CACHE_DIR` overrides the parent), with `npm ci`, once; later sessions reuse
-  it while the lock file is unchanged. Vendure is GPL-3.0: it is a test-only tool and never lands in
-  the tree or in a package.
-- `VendureServer` starts `node tests/vendure/harness/vendure-config.js` in its own process group on a
-  free 127.0.0.1 port (in-memory sql.js database, telemetry off), waits for `/health`, and stops the
-  whole group by its PID.
+  package-lock.json) into a cache folder outside the repository
+  (`~/.cache/iluo-sync/vendure-3.7.3` by default, `$ILUO_SYNC_CACHE_DIR` overrides the parent),
+  with `npm ci`, once; later sessions reuse it while the lock file is unchanged. Vendure is
+  GPL-3.0: a test-only tool that never lands in the tree or in a package.
+- `VendureServer` starts `node tests/vendure/harness/vendure-config.js` in its own process group
+  on a free 127.0.0.1 port (in-memory sql.js database, telemetry off), waits for `/health`, and
+  stops the whole group by its PID (the server also exits if its parent dies).
 - `setup_shop()` does the one-time configuration a fresh Vendure needs before it can hold Polish
   products and orders, through the Admin API, and returns an API key for the connector.
-- `AdminApi` is the harness's own small GraphQL client (deliberately not the connector, so the tests
-  check the connector against an independent view), with helpers that seed products and orders.
+- `AdminApi` / `ShopApi` are the harness's own small GraphQL clients (deliberately not the
+  connector, so the tests check the connector against an independent view), with helpers that
+  seed products and place orders as an administrator or as a storefront customer.
+- `python -m tests.vendure.harness` runs the same server by hand (see `main`).
 
 Missing Node.js or npm raises `HarnessError` with a clear message; the fixtures let it fail the
 tests loudly rather than skip them.
@@ -397,7 +399,8 @@ class PlacedOrder:
     line_ids: list[str]
 
 
-_ORDER_RESULT = "__typename ... on Order{id code state lines{id}} ... on ErrorResult{errorCode message}"
+_ORDER_RESULT = ("__typename ... on Order{id code state lines{id}} "
+                 "... on ErrorResult{errorCode message}")
 
 
 def place_order(
@@ -523,7 +526,8 @@ def shop_checkout(base_url: str, lines: Sequence[tuple[str, int]], *, email: str
         order = shop(f"mutation{{transitionOrderToState(state:\"ArrangingPayment\"){{"
                      f"{_SHOP_ORDER}}}}}")["transitionOrderToState"]
         if pay:
-            order = shop(f"mutation($i:PaymentInput!){{addPaymentToOrder(input:$i){{{_SHOP_ORDER}}}}}",
+            order = shop(f"mutation($i:PaymentInput!){{addPaymentToOrder(input:$i)"
+                         f"{{{_SHOP_ORDER}}}}}",
                          {"i": {"method": "przelew", "metadata": {}}})["addPaymentToOrder"]
         return order
     finally:

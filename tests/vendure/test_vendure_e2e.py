@@ -55,7 +55,8 @@ def exported_products(erp_db: VendureErp) -> list[Any]:
 def variants_by_sku(shop: VendureShop, skus: list[str]) -> dict[str, list[dict[str, Any]]]:
     data = shop.api("query($s:[String!]!){productVariants(options:{filter:{sku:{in:$s}},"
                     "take:1000}){items{id sku name priceWithTax enabled "
-                    "stockLevels{stockOnHand stockAllocated} product{id name description enabled}}}}",
+                    "stockLevels{stockOnHand stockAllocated} "
+                    "product{id name description enabled}}}}",
                     {"s": skus})
     found: dict[str, list[dict[str, Any]]] = {}
     for row in data["productVariants"]["items"]:

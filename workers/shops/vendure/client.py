@@ -638,7 +638,8 @@ class VendureClient:
         header = ", ".join(f"$i{n}: {input_type}!" for n in range(len(inputs)))
         fields = " ".join(f"a{n}: {field_name}(input: $i{n}) {{ {selection} }}"
                           for n in range(len(inputs)))
-        document = f"mutation IluoEach{field_name[:1].upper()}{field_name[1:]}({header}) {{ {fields} }}"
+        name = f"IluoEach{field_name[:1].upper()}{field_name[1:]}"
+        document = f"mutation {name}({header}) {{ {fields} }}"
         data, errors = self._post(document, {f"i{n}": body for n, body in enumerate(inputs)},
                                   idempotent=False)
         by_alias: dict[str, Mapping[str, Any]] = {}

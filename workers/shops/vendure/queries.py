@@ -44,19 +44,21 @@ query IluoWhoAmI {
 
 # -- orders -----------------------------------------------------------------------------------
 
-ORDER_FIELDS = """
+ADDRESS_FIELDS = "fullName company streetLine1 streetLine2 city postalCode countryCode phoneNumber"
+
+ORDER_FIELDS = f"""
   id code state active createdAt updatedAt orderPlacedAt currencyCode
   totalWithTax shippingWithTax
-  customer { id emailAddress firstName lastName phoneNumber }
-  shippingAddress { fullName company streetLine1 streetLine2 city postalCode countryCode phoneNumber }
-  billingAddress { fullName company streetLine1 streetLine2 city postalCode countryCode phoneNumber }
-  lines {
+  customer {{ id emailAddress firstName lastName phoneNumber }}
+  shippingAddress {{ {ADDRESS_FIELDS} }}
+  billingAddress {{ {ADDRESS_FIELDS} }}
+  lines {{
     id quantity orderPlacedQuantity unitPriceWithTax proratedUnitPriceWithTax taxRate
-    productVariant { id sku name }
-  }
-  shippingLines { shippingMethod { code name } }
-  payments { id method amount state updatedAt refunds { total state } }
-  fulfillments { id state updatedAt }
+    productVariant {{ id sku name }}
+  }}
+  shippingLines {{ shippingMethod {{ code name }} }}
+  payments {{ id method amount state updatedAt refunds {{ total state }} }}
+  fulfillments {{ id state updatedAt }}
 """
 
 ORDERS = f"""
