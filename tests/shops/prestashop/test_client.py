@@ -304,24 +304,32 @@ def test_connect_factory_and_base_url(ps_server: SandboxHandle) -> None:
 
 def test_set_order_statuses_per_item(ps: PrestaShopSandbox, client: PrestaShopClient,
                                      clock: Clock) -> None:
-    first, second = add_orders(ps, 2, clock.moment - timedelta(hours=1), timedelta(minutes=1),
-                               state=10)
+    first, second, third = add_orders(ps, 3, clock.moment - timedelta(hours=1),
+                                      timedelta(minutes=1), state=10)
+    ps.change_order_state(third, 4)
     changes = [
         StatusChange(order_id=1, external_id=str(first), shop_status="4", erp_status_id=4),
         StatusChange(order_id=2, external_id="999999", shop_status="4", erp_status_id=4),
         StatusChange(order_id=3, external_id=str(second), shop_status="shipped", erp_status_id=4),
         StatusChange(order_id=4, external_id=str(second), shop_status="77", erp_status_id=4),
+        StatusChange(order_id=5, external_id=str(third), shop_status="4", erp_status_id=4),
     ]
+    ps.log.clear()
 
     results = client.set_order_statuses(changes)
 
     assert [(r.key, r.ok) for r in results] == [(str(first), True), ("999999", False),
-                                                (str(second), False), (str(second), False)]
-    assert "id_order is not valid" in (results[1].error or "")
+                                                (str(second), False), (str(second), False),
+                                                (str(third), True)]
+    assert "999999 is not in the shop" in (results[1].error or "")
     assert "numeric order_states ids" in (results[2].error or "")
+    assert "order state 77 does not exist" in (results[3].error or "")
     assert ps.tables["orders"][first]["current_state"] == "4"
     assert ps.tables["orders"][second]["current_state"] == "10"
-    assert ps.log.count("POST", "/api/order_histories") == 3  # one call each; no batch
+    # One write, for the one order that needed it: nothing is sent that PrestaShop would answer
+    # with die(), and the order already shipped gets no second history row (no second mail).
+    assert ps.log.count("POST", "/api/order_histories") == 1
+    assert ps.log.count("GET", "/api/orders") == 1 and ps.log.count("GET", "/api/order_states") == 1
 
 
 # -- products ---------------------------------------------------------------------------------

@@ -312,9 +312,13 @@ def test_order_histories_move_the_state_and_date(ps: PrestaShopSandbox, api: Api
     stored = ps.tables["orders"][order["id"]]
     assert (stored["current_state"], stored["valid"]) == ("2", "1")
     assert stored["date_upd"] == "2024-06-01 12:30:00"
-    unknown = api.send("POST", "order_histories",
-                       xmlbody.document("order_history", {"id_order": 99, "id_order_state": 2}))
-    assert unknown.status_code == 400 and errors(unknown)[0][0] == 85
+    # An order or state that does not exist: OrderHistory::changeIdOrderState dies, plain
+    # text with HTTP 200, nothing written.
+    for ids in ({"id_order": 99, "id_order_state": 2}, {"id_order": order["id"],
+                                                        "id_order_state": 77}):
+        died = api.send("POST", "order_histories", xmlbody.document("order_history", ids))
+        assert (died.status_code, died.text) == (200, "Invalid new order status")
+    assert stored["current_state"] == "2"
     listed = api.get("order_histories", display="full",
                      **{"filter[id_order]": f"[{order['id']}]"}).json()["order_histories"]
     assert [h["id_order_state"] for h in listed] == ["10", "2"]

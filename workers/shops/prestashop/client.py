@@ -133,6 +133,8 @@ class PrestaShopClient:
         self._catalog: Catalog | None = None
         self._refs = OrderRefs()
         self._refs_loaded = False
+        self._state_set: frozenset[str] = frozenset()
+        self._states_loaded = False
 
     # -- orders -------------------------------------------------------------------------------
 
@@ -149,20 +151,42 @@ class PrestaShopClient:
             yield _parse_page(raw, lambda row: mapping.parse_order(row, refs, self.zone))
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
-        results: list[ItemResult] = []
-        for change in changes:
-            key = change.external_id
+        """One `POST order_histories` per order that needs it.
+
+        The batch's orders are read first (one list call): PrestaShop answers a history for an
+        order or state that does not exist with a bare `die()` ("Invalid new order status",
+        src `OrderHistory::changeIdOrderState`), not an error we could pin on the item, so both
+        are checked here; an order already in the target state is left alone (a second history
+        row would repeat the customer mail and the stock movements).
+        """
+        bodies: dict[int, bytes] = {}
+        results: list[ItemResult | None] = [None] * len(changes)
+        for i, change in enumerate(changes):
             try:
-                body = xmlbody.document("order_history", mapping.history_fields(change))
+                bodies[i] = xmlbody.document("order_history", mapping.history_fields(change))
             except MappingError as exc:
-                results.append(ItemResult(key=key, ok=False, error=str(exc)))
-                continue
-            state = change.shop_status.strip()
-            answer = self._post_checked(
-                "order_histories", body,
-                applied=lambda: key if self._order_state(key) == state else None)
-            results.append(ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error))
-        return results
+                results[i] = ItemResult(key=change.external_id, ok=False, error=str(exc))
+        states = self._state_ids()
+        current = self._lookup("orders", [changes[i].external_id.strip() for i in bodies],
+                               "[id,current_state]")
+        for i, body in bodies.items():
+            change = changes[i]
+            key, state = change.external_id, change.shop_status.strip()
+            order = current.get(key.strip())
+            if state not in states:
+                results[i] = ItemResult(key=key, ok=False, error=f"order state {state} does not "
+                                        "exist in the shop (see its order_states)")
+            elif order is None:
+                results[i] = ItemResult(key=key, ok=False, error=f"order {key} is not in the shop")
+            elif str(order.get("current_state")) == state:
+                results[i] = ItemResult(key=key, ok=True, shop_id=key)
+            else:
+                answer = self._post_checked(
+                    "order_histories", body,
+                    applied=lambda key=key, state=state: (
+                        key if self._order_state(key) == state else None))
+                results[i] = ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error)
+        return [r for r in results if r is not None]
 
     # -- products -----------------------------------------------------------------------------
 
@@ -487,14 +511,27 @@ class PrestaShopClient:
                                 group_rates=group_rates)
         return self._catalog
 
+    def _state_ids(self) -> frozenset[str]:
+        """Ids of the shop's order states (read once per client, with their paid flags)."""
+        self._load_states()
+        return self._state_set
+
+    def _load_states(self) -> None:
+        if self._states_loaded:
+            return
+        states = [s for s in self._list("order_states", {"display": "[id,paid]"})
+                  if isinstance(s, Mapping)]
+        self._state_set = frozenset(str(s.get("id")) for s in states)
+        self._refs.paid_states = frozenset(str(s.get("id")) for s in states
+                                           if mapping.flag(s, "paid"))
+        self._states_loaded = True
+
     def _order_refs(self, orders: Sequence[Any]) -> OrderRefs:
         """Customers and invoice addresses of this page (one list call each); states,
         currencies, carriers and countries are read once and remembered."""
         refs = self._refs
+        self._load_states()
         if not self._refs_loaded:
-            states = self._list("order_states", {"display": "[id,paid]"})
-            refs.paid_states = frozenset(str(s.get("id")) for s in states
-                                         if isinstance(s, Mapping) and mapping.flag(s, "paid"))
             refs.currencies = {str(c.get("id")): str(c.get("iso_code") or "") for c in
                                self._list("currencies", {"display": "[id,iso_code]"})}
             self._refs_loaded = True

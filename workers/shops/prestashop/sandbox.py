@@ -41,6 +41,8 @@ PrestaShop/docs `webservice/cheat-sheet.md`, `resources/*.md`; issues #10172, #2
   code 41; a read-only field (`quantity`, `manufacturer_name`) → 400 code 93; PUT is not partial:
   every other field left out is emptied (multilingual ones too); PATCH changes only what it
   carries; bad values → 400 code 85. `ps_method=` overrides the verb.
+- order_histories for an order or state that does not exist: PHP `die("Invalid new order
+  status")` (src `OrderHistory::changeIdOrderState`) — HTTP 200, text, nothing written.
 - dates are naive wall-clock times in `shop_timezone`; every save of an object moves its
   `date_upd`, a stock_available write does not move its product's (PrestaShop/PrestaShop#20465).
 - products: `price` tax-excluded (6 places), `reference` not unique, a stock_available row
@@ -101,6 +103,10 @@ _INT = re.compile(r"^[+-]?[0-9]+$")
 _REFERENCE = re.compile(r"^[^<>;={}]*$")
 _INTERVAL = re.compile(r"^([\d.:\-\s]+),([\d.:\-\s]+)$")
 _FILTER = re.compile(r"^(.*)\[(.*)\](.*)$", re.S)
+
+
+class Died(Exception):
+    """PHP `die(message)` inside an object method: plain text, HTTP 200, no Webservice body."""
 
 
 class WsError(Exception):
@@ -500,6 +506,9 @@ class PrestaShopSandbox(Sandbox):
             return self._write(resource, method, request, json_out)
         except WsError as error:
             return self._error(error, json_out, authenticated)
+        except Died as death:
+            return SandboxResponse(200, str(death).encode(),
+                                   [("Content-Type", "text/html; charset=utf-8")])
 
     # -- authentication and routing -----------------------------------------------------------
 
@@ -783,10 +792,10 @@ class PrestaShopSandbox(Sandbox):
                 raise WsError(400, 84, 'Validation error: "Property Product->name is empty for '
                                        'default language."')
         if resource.name == "order_histories":
-            if _intval(merged["id_order"]) not in self.tables["orders"]:
-                raise invalid("id_order")
-            if _intval(merged["id_order_state"]) not in self.tables["order_states"]:
-                raise invalid("id_order_state")
+            if _intval(merged["id_order"]) not in self.tables["orders"] or \
+                    _intval(merged["id_order_state"]) not in self.tables["order_states"]:
+                # OrderHistory::changeIdOrderState dies before the Webservice writes anything.
+                raise Died("Invalid new order status")
 
     def _save(self, resource: Resource, method: str, record: Json, changes: Json) -> Json:
         now = self._local_now()
