@@ -37,6 +37,9 @@ tenants = Table(
     Column("updated_at", DateTime, nullable=False),
     # When the tick last copied this tenant's integration settings into the schedule.
     Column("settings_read_at", DateTime, nullable=True),
+    # When the tick next reads them: each tenant on its own cadence (c0002).
+    Column("settings_due_at", DateTime, nullable=True),
+    Index("ix_tenants_settings_due", "is_active", "settings_due_at"),
 )
 
 schedules = Table(
@@ -60,7 +63,58 @@ schedules = Table(
     Column("last_outcome", String(20), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("consecutive_failures", Integer, nullable=False, default=0),
+    # The due time the queued message stands for; a message carrying another one is stale (c0002).
+    Column("queued_due_at", DateTime, nullable=True),
+    # Minutes that shift this row's slots off the round grid: a stable per-tenant spread (c0002).
+    Column("slot_offset", Integer, nullable=False, default=0, server_default="0"),
     UniqueConstraint("tenant_id", "integration_id", "operation", name="uq_schedules_work"),
     # The claim predicate: enabled rows whose due time has come.
     Index("ix_schedules_due", "enabled", "next_due_at"),
+)
+
+# Redelivered messages, counted so one that keeps killing workers is parked, not looped (c0002).
+message_deliveries = Table(
+    "message_deliveries",
+    control_metadata,
+    Column("message_key", String(80), primary_key=True),  # message id + retry attempt
+    Column("message_id", String(64), nullable=False),
+    Column("queue_name", String(100), nullable=False),
+    Column("actor_name", String(100), nullable=False),
+    Column("tenant_id", Integer, nullable=True),
+    Column("integration_id", Integer, nullable=True),
+    Column("operation", String(30), nullable=True),
+    Column("deliveries", Integer, nullable=False),
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("parked_at", DateTime, nullable=True),
+    Index("ix_message_deliveries_parked", "parked_at"),
+)
+
+# The service's own events, for what has no tenant database to go into (c0002).
+service_events = Table(
+    "service_events",
+    control_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("level", String(10), nullable=False),  # info | warning | error
+    Column("kind", String(30), nullable=False),  # parked | refused
+    Column("tenant_id", Integer, nullable=True),
+    Column("integration_id", Integer, nullable=True),
+    Column("operation", String(30), nullable=True),
+    Column("message_id", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Index("ix_service_events_kind_at", "kind", "at"),
+)
+
+# Liveness of the tick and of each worker process (c0002).
+heartbeats = Table(
+    "heartbeats",
+    control_metadata,
+    Column("component", String(150), primary_key=True),  # "tick", "worker@host:pid"
+    Column("kind", String(20), nullable=False),  # tick | worker
+    Column("host", String(100), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("beat_at", DateTime, nullable=False),
+    Column("info", Text, nullable=True),
 )

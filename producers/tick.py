@@ -1,0 +1,162 @@
+"""The tick's work, once a minute: refresh what is stale, claim what is due, publish it.
+
+periodiq is only the clock (it sends duplicate ticks with two producers and never replays a
+missed minute); the control database decides what is due. So a tick:
+
+1. disables the rows of tenants switched off (control DB only, no tenant DB read);
+2. claims the tenants whose settings are due to be re-read (each on its own slot, every
+   `refresh_minutes`) and publishes one `refresh_settings` message each, so 10,000 tenants are
+   read a third at a time by the tick worker group, never all in one minute;
+3. claims due schedule rows in atomic batches and publishes one message per row; a batch whose
+   messages cannot all be published is un-claimed (due again), so no work is lost;
+4. reports the integrations blocked by a configuration error, and beats its heartbeat.
+
+A duplicate tick finds nothing left to claim; after downtime each row runs once, not N times.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dramatiq.broker import Broker
+from sqlalchemy import Connection, select
+
+from shared.control.registry import Registry
+from shared.control.schedule import (
+    Claimed,
+    ScheduleConfig,
+    claim_due,
+    claim_refreshes,
+    disable_inactive_tenants,
+    now_s,
+    unclaim,
+    unclaim_refreshes,
+)
+from shared.control.service_log import beat
+from shared.control.tables import schedules
+from shared.jobs import refresh_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class TickReport:
+    at: datetime
+    disabled: int = 0
+    refreshes: int = 0
+    claimed: int = 0
+    published: int = 0
+    blocked: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    blocked_detail: list[str] = field(default_factory=list)
+
+    def info(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data.pop("blocked_detail")
+        return data
+
+
+class PublishFailed(Exception):
+    """The broker did not take a message (after dramatiq's own retries)."""
+
+
+def run_tick(
+    registry: Registry,
+    broker: Broker,
+    *,
+    now: datetime | None = None,
+    config: ScheduleConfig | None = None,
+) -> TickReport:
+    config = config or ScheduleConfig.from_env()
+    started = time.monotonic()
+    report = TickReport(at=now or now_s())
+    engine = registry.engine
+    try:
+        with engine.begin() as conn:
+            report.disabled = disable_inactive_tenants(conn)
+        report.refreshes = _refresh_stale_tenants(engine, broker, report.at, config)
+        report.claimed, report.published = publish_due(engine, broker, report.at, config)
+    except PublishFailed as exc:
+        report.error = str(exc)
+        log.error("tick: %s; the rows not published are due again", exc)
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        with engine.begin() as conn:
+            report.blocked_detail = _blocked(conn)
+            report.blocked = len(report.blocked_detail)
+            beat(conn, "tick", "tick", at=report.at, info=report.info())
+    if report.blocked:
+        shown = "; ".join(report.blocked_detail[:10])
+        more = f" (+{report.blocked - 10} more)" if report.blocked > 10 else ""
+        log.warning("tick: %d integration(s) blocked by configuration errors: %s%s",
+                    report.blocked, shown, more)
+    log.info("tick: %d refresh(es), %d claimed, %d published in %.3fs",
+             report.refreshes, report.claimed, report.published, report.seconds)
+    return report
+
+
+def publish_due(engine: Any, broker: Broker, now: datetime, config: ScheduleConfig) -> tuple[int, int]:
+    """Claim due rows batch by batch, publishing each batch before claiming the next."""
+    claimed = published = 0
+    while claimed < config.max_claims_per_tick:
+        with engine.begin() as conn:
+            batch = claim_due(conn, now, limit=min(config.claim_batch,
+                                                   config.max_claims_per_tick - claimed),
+                              config=config)
+        if not batch:
+            break
+        claimed += len(batch)
+        published += _publish_or_unclaim(engine, broker, batch)
+        if len(batch) < config.claim_batch:
+            break
+    return claimed, published
+
+
+def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -> int:
+    for index, claimed in enumerate(batch):
+        try:
+            broker.enqueue(claimed.job.message())
+        except Exception as exc:
+            rest = batch[index:]
+            with engine.begin() as conn:
+                unclaim(conn, rest)
+            raise PublishFailed(
+                f"publishing to {claimed.job.queue} failed ({type(exc).__name__}: {exc}); "
+                f"{len(rest)} claimed row(s) released"
+            ) from exc
+    return len(batch)
+
+
+def _refresh_stale_tenants(engine: Any, broker: Broker, now: datetime, config: ScheduleConfig) -> int:
+    with engine.begin() as conn:
+        tenant_ids = claim_refreshes(conn, now, limit=config.max_refreshes_per_tick, config=config)
+    for index, tenant_id in enumerate(tenant_ids):
+        try:
+            broker.enqueue(refresh_message(tenant_id))
+        except Exception as exc:
+            with engine.begin() as conn:
+                unclaim_refreshes(conn, tenant_ids[index:])
+            raise PublishFailed(f"publishing settings refreshes failed ({exc})") from exc
+    return len(tenant_ids)
+
+
+def _blocked(conn: Connection) -> list[str]:
+    """Integrations that would run but are blocked: cheap, from the schedule alone."""
+    rows = conn.execute(
+        select(schedules.c.tenant_id, schedules.c.integration_id, schedules.c.blocked_reason)
+        .where(schedules.c.blocked_reason.is_not(None))
+        .distinct()
+        .order_by(schedules.c.tenant_id, schedules.c.integration_id)
+    ).all()
+    seen: dict[tuple[int, int], str] = {}
+    for row in rows:
+        seen.setdefault((row.tenant_id, row.integration_id), row.blocked_reason)
+    return [f"tenant #{t} integration #{i}: {reason}" for (t, i), reason in seen.items()]
+

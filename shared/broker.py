@@ -1,0 +1,156 @@
+"""The dramatiq broker of every process (producer, tick workers, sync workers, the demo).
+
+Built in one place so every process agrees on what matters (lessons.md part b):
+- the orjson encoder, set globally before any message is sent or decoded;
+- the periodiq middleware, on the broker before any actor is declared (producer and workers);
+- `confirm_delivery=True`: a publish that RabbitMQ did not take raises instead of vanishing;
+- prefetch = threads (`dramatiq_queue_prefetch`): a prefetched message waits unacked, and
+  RabbitMQ's 30-minute consumer timeout counts from delivery, not from the start of work;
+- a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
+- few retries with short backoff (the next scheduled run is the real retry; a backoff held in
+  worker memory past 30 minutes would trip the consumer timeout);
+- DeliveryLimit parks a message that keeps killing workers; GracefulStop lets a run stop at an
+  item boundary on SIGTERM; WorkerHeartbeat feeds `status`.
+
+Error reporting (Sentry, a later issue) hooks in at `init_error_reporting`, which every entry
+point calls before the broker exists: sentry's dramatiq integration patches `Broker.__init__`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import dramatiq
+import orjson
+from dramatiq.broker import Broker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.encoder import Encoder, MessageData
+from dramatiq.errors import DecodeError
+from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit
+from periodiq import PeriodiqMiddleware
+
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: dramatiq's hard stop for one message (ms): well under RabbitMQ's 30-minute consumer timeout.
+TIME_LIMIT_MS = 20 * 60 * 1000
+#: Attempts after the first; then the message goes to the dead-letter queue (the schedule
+#: retries at the next slot anyway).
+MAX_RETRIES = 3
+MIN_BACKOFF_MS = 5_000
+MAX_BACKOFF_MS = 10 * 60 * 1000
+#: periodiq drops a tick older than this (a stale minute; the next tick catches up).
+TICK_SKIP_DELAY_S = 30
+#: pika connection options added to the broker URL unless it sets them itself.
+CONNECTION_DEFAULTS = {
+    "heartbeat": "60",
+    "connection_attempts": "3",
+    "retry_delay": "1",
+    "blocked_connection_timeout": "30",
+    "socket_timeout": "10",
+}
+
+_error_reporting_ready = False
+
+
+class OrjsonEncoder(Encoder):
+    """Messages as compact JSON via orjson (ids and ISO strings only: see shared.jobs)."""
+
+    def encode(self, data: MessageData) -> bytes:
+        return orjson.dumps(data)
+
+    def decode(self, data: bytes) -> MessageData:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"failed to decode message {data[:200]!r}", data, exc) from None
+
+
+def init_error_reporting(settings: Settings | None = None) -> None:
+    """The seam for Sentry: must run before any broker is created. A no-op until then."""
+    global _error_reporting_ready
+    _error_reporting_ready = True
+
+
+def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
+    """Our middleware stack, in order; the control DB is reached through the process registry."""
+    from shared.control.runtime import get_registry
+    from workers.middleware import DeliveryLimit, GracefulStop, WorkerHeartbeat
+    from workers.middleware.delivery_limit import MAX_DELIVERIES
+
+    def control_engine():  # type: ignore[no-untyped-def]
+        return get_registry().engine
+
+    return [
+        # First: a parked message must not start anything else (timers, retries).
+        DeliveryLimit(control_engine, max_deliveries=max_deliveries or MAX_DELIVERIES),
+        TimeLimit(time_limit=TIME_LIMIT_MS),
+        Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY_S),
+        GracefulStop(),
+        CurrentMessage(),  # lets an actor name the message it refuses
+        WorkerHeartbeat(control_engine),
+    ]
+
+
+def connection_url(url: str) -> str:
+    """The broker URL with our pika connection defaults added where it sets none."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for key, value in CONNECTION_DEFAULTS.items():
+        query.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def build_broker(settings: Settings | None = None, *, url: str | None = None) -> RabbitmqBroker:
+    """The RabbitMQ broker for a service process (not yet made the global one)."""
+    settings = settings or get_settings()
+    if not _error_reporting_ready:
+        init_error_reporting(settings)
+    dramatiq.set_encoder(OrjsonEncoder())
+    return RabbitmqBroker(
+        url=connection_url(url or settings.broker_url.get_secret_value()),
+        confirm_delivery=True,
+        middleware=service_middleware(),
+    )
+
+
+def build_stub_broker() -> StubBroker:
+    """dramatiq's in-process broker with the same middleware: the demo, with no RabbitMQ."""
+    if not _error_reporting_ready:
+        init_error_reporting()
+    dramatiq.set_encoder(OrjsonEncoder())
+    return StubBroker(middleware=service_middleware())
+
+
+def setup() -> None:
+    """Entry point for `dramatiq shared.broker:setup …` and the producer: the global broker."""
+    init_error_reporting()
+    dramatiq.set_broker(build_broker())
+
+
+def ensure_broker() -> Broker:
+    """The global broker, built from settings if no entry point has set one yet.
+
+    Actor modules call this before declaring actors, so importing them anywhere gives actors
+    bound to a broker with our middleware (periodiq's `periodic` option included).
+    """
+    from dramatiq import broker as broker_module
+
+    if broker_module.global_broker is None:
+        setup()
+    return dramatiq.get_broker()
+
+
+def prefetch_env(threads: int) -> dict[str, str]:
+    """Environment for a dramatiq worker process: prefetch equal to threads (see above)."""
+    return {"dramatiq_queue_prefetch": str(max(1, threads))}
+
+
+def declare_queues(broker: Broker, queues: Any) -> None:
+    for name in queues:
+        broker.declare_queue(name)

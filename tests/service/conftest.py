@@ -1,0 +1,179 @@
+"""Fixtures for the service: control databases on every backend, tenants, a private RabbitMQ vhost.
+
+Every RabbitMQ test gets its own vhost (created with rabbitmqctl, deleted afterwards), so queue
+names can stay the real ones and parallel test runs never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, update
+
+from shared.control.registry import Registry, Tenant
+from shared.control.runtime import use_registry
+from shared.db import make_engine
+from shared.erp.demo import create_erp_schema, fill_demo
+from shared.erp.schema import shop_integration_operations, shop_integrations
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
+
+# Intervals of one minute for every operation but product import (which would conflict).
+ONE_MINUTE = {
+    "import_orders": (True, 1),
+    "update_order_statuses": (True, 1),
+    "export_products": (True, 1),
+    "import_products": (False, 1),
+    "update_stock": (True, 1),
+}
+
+
+@dataclass
+class Control:
+    """A control database with its registry, and helpers to add tenants to it."""
+
+    url: str
+    settings: Settings
+    registry: Registry
+    make_database: Callable[[str], str]
+    tenants: list[Tenant] = field(default_factory=list)
+    engines: list[Engine] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment for a subprocess using this control DB."""
+        env = dict(os.environ)
+        env.update(
+            ILUO_SYNC_CONTROL_DB=self.url,
+            ILUO_SYNC_SECRET_KEY=self.settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def add_tenant(
+        self,
+        name: str,
+        *,
+        backend: str = "sqlite",
+        operations: dict[str, tuple[bool, int]] | None = None,
+        base_url: str = "http://127.0.0.1:9",
+        api_key: str = "ck_demo",
+        api_secret: str = "cs_demo",
+        products: int = 10,
+    ) -> tuple[Tenant, Engine]:
+        url = self.make_database(backend)
+        engine = make_engine(url)
+        create_erp_schema(engine)
+        fill_demo(engine, base_url=base_url, api_key=api_key, api_secret=api_secret,
+                  products=products, operations=operations or ONE_MINUTE)
+        tenant = self.registry.add(name, url)
+        self.tenants.append(tenant)
+        self.engines.append(engine)
+        return tenant, engine
+
+
+def set_operation(engine: Engine, operation: str, *, enabled: bool | None = None,
+                  interval: int | None = None) -> None:
+    values: dict[str, Any] = {}
+    if enabled is not None:
+        values["enabled"] = enabled
+    if interval is not None:
+        values["interval_minutes"] = interval
+    with engine.begin() as conn:
+        conn.execute(update(shop_integration_operations)
+                     .where(shop_integration_operations.c.operation == operation).values(**values))
+
+
+def set_integration(engine: Engine, **values: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(shop_integrations).values(**values))
+
+
+def _control(url: str, make_database: Callable[[str], str]) -> Iterator[Control]:
+    settings = Settings(control_db=url, secret_key=Fernet.generate_key().decode())
+    registry = Registry(settings)
+    control = Control(url, settings, registry, make_database)
+    use_registry(registry)
+    try:
+        yield control
+    finally:
+        use_registry(None)
+        registry.close()
+        for engine in control.engines:
+            engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def any_control(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> Iterator[Control]:
+    """A control DB on each backend the claim must work on."""
+    yield from _control(make_database(request.param), make_database)
+
+
+@pytest.fixture
+def control(make_database: Callable[[str], str]) -> Iterator[Control]:
+    """A SQLite control DB (file): fast, and what the demo uses."""
+    yield from _control(make_database("sqlite"), make_database)
+
+
+@pytest.fixture
+def pg_control(make_database: Callable[[str], str]) -> Iterator[Control]:
+    """A PostgreSQL control DB: what several processes share in the end-to-end tests."""
+    yield from _control(make_database("postgresql"), make_database)
+
+
+# -- RabbitMQ -------------------------------------------------------------------------------------
+
+
+def rabbitmqctl(*args: str, check: bool = True) -> str:
+    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    """The AMQP URL of a fresh, private vhost."""
+    name = f"iluo_test_{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    try:
+        yield f"{RABBIT}{name}"
+    finally:
+        rabbitmqctl("delete_vhost", name, check=False)
+
+
+def queue_depths(vhost_url: str) -> dict[str, int]:
+    """Messages ready + unacknowledged per queue of a vhost."""
+    name = vhost_url.rsplit("/", 1)[1]
+    out = rabbitmqctl("list_queues", "-p", name, "name", "messages")
+    depths = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            depths[parts[0]] = int(parts[1])
+    return depths
+
+
+def wait_for(check: Callable[[], Any], timeout: float, every: float = 0.2, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+        time.sleep(every)

@@ -1,0 +1,146 @@
+"""The sync actors, one per queue kind (`orders`, `stock`, `catalog`), all thin.
+
+A message is ids only (shared.jobs). `process_sync` checks that the tenant is registered and
+active and that the schedule knows this integration as the tenant's, marks the row running,
+calls `run_operation` (lease → operation → record, in the tenant DB), re-reads the
+integration's settings into its schedule rows and reports the outcome there. A run cut short
+by a worker shutdown (SIGTERM) stops at an item boundary and is due again at the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.broker import ensure_broker
+from shared.control.refresh import refresh_integration
+from shared.control.registry import Registry, db_error_line
+from shared.control.runtime import get_registry
+from shared.control.schedule import Start, disable_tenant, now_s, report_run, start_run
+from shared.control.service_log import REFUSED, record_event
+from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
+from workers.middleware.graceful_stop import StopRequested, check_stop
+
+log = logging.getLogger(__name__)
+
+ensure_broker()
+
+#: A run's own time limit (seconds); dramatiq's TimeLimit (20 min) is only the backstop.
+RUN_TIME_LIMIT_S = 15 * 60
+
+RunFn = Callable[..., Any]  # workers.engine.runner.run_operation's signature
+
+
+def process_sync(
+    tenant_id: Any,
+    integration_id: Any,
+    operation: Any,
+    due_at: Any,
+    *,
+    registry: Registry | None = None,
+    run: RunFn | None = None,
+    holder: str | None = None,
+) -> str:
+    """Carry out one sync message; returns what happened (ok, failed, skipped, stale, refused,
+    interrupted) for logs and tests."""
+    registry = registry or get_registry()
+    now = now_s()
+    try:
+        job = SyncJob.from_args(tenant_id, integration_id, operation, due_at)
+    except (TypeError, ValueError) as exc:
+        return _refuse(registry, f"malformed sync message: {exc}", now)
+
+    tenant = registry.get_by_id(job.tenant_id)
+    if tenant is None:
+        return _refuse(registry, f"tenant #{job.tenant_id} is not registered", now, job)
+    if not tenant.is_active:
+        with registry.engine.begin() as conn:
+            disable_tenant(conn, tenant.id)  # the tick would too; no need to wait for it
+        return _refuse(registry, f"tenant {tenant.name} is inactive", now, job)
+
+    with registry.engine.begin() as conn:
+        started = start_run(conn, job, now)
+    if started.status is Start.MISSING:
+        return _refuse(
+            registry, f"integration #{job.integration_id} is not one of tenant {tenant.name}'s "
+            f"scheduled integrations", now, job,
+        )
+    if started.status is Start.STALE:
+        log.info("%s: stale message for %s (another due time is queued or it already ran)",
+                 job.operation.value, job.due_at)
+        return "stale"
+    assert started.schedule_id is not None
+
+    if run is None:
+        from workers.engine.runner import run_operation as run
+    engine = registry.tenant_engine(tenant)
+    interrupted = False
+    try:
+        result = run(
+            engine, job.integration_id, job.operation, trigger="schedule",
+            event_history=tenant.event_history, holder=holder, progress=check_stop,
+            time_limit_s=RUN_TIME_LIMIT_S,
+        )
+        outcome, error, finished = result.outcome, result.error, _naive(result.finished_at)
+    except StopRequested:
+        # The run recorded itself as interrupted and released its lease.
+        interrupted = True
+        outcome, error, finished = "failed", "interrupted: the worker was stopping", now_s()
+    except (SQLAlchemyError, OSError) as exc:  # the tenant DB is unreachable: nothing recorded there
+        outcome, error, finished = "failed", f"cannot run: {db_error_line(exc)}", now_s()
+
+    try:
+        refresh_integration(registry, tenant, engine, job.integration_id, now=finished)
+    except SQLAlchemyError as exc:
+        log.warning("could not re-read integration %s's settings: %s", job.integration_id,
+                    db_error_line(exc))
+    with registry.engine.begin() as conn:
+        report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
+                   due_again_now=interrupted)
+    log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
+             job.integration_id, outcome, f" ({error})" if error else "")
+    return "interrupted" if interrupted else outcome
+
+
+def _refuse(registry: Registry, reason: str, now: datetime, job: SyncJob | None = None) -> str:
+    log.warning("refused: %s", reason)
+    with registry.engine.begin() as conn:
+        record_event(
+            conn, REFUSED, reason, at=now, level="warning",
+            tenant_id=job.tenant_id if job else None,
+            integration_id=job.integration_id if job else None,
+            operation=job.operation.value if job else None,
+            message_id=_current_message_id(),
+        )
+    return "refused"
+
+
+def _current_message_id() -> str | None:
+    from dramatiq.middleware import CurrentMessage
+
+    message = CurrentMessage.get_current_message()
+    return message.message_id if message is not None else None
+
+
+def _naive(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0)
+
+
+def _sync_actor(queue: str) -> Any:
+    def sync(tenant_id: int, integration_id: int, operation: str, due_at: str) -> None:
+        process_sync(tenant_id, integration_id, operation, due_at)
+
+    sync.__name__ = sync.__qualname__ = SYNC_ACTORS[queue]
+    return dramatiq.actor(sync, actor_name=SYNC_ACTORS[queue], queue_name=queue)
+
+
+sync_orders = _sync_actor(ORDERS)
+sync_stock = _sync_actor(STOCK)
+sync_catalog = _sync_actor(CATALOG)

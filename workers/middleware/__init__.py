@@ -1,0 +1,7 @@
+"""Our dramatiq middleware, one concern per module (in the style of dramatiq/middleware)."""
+
+from workers.middleware.delivery_limit import DeliveryLimit
+from workers.middleware.graceful_stop import GracefulStop, StopRequested, stopping
+from workers.middleware.heartbeat import WorkerHeartbeat
+
+__all__ = ["DeliveryLimit", "GracefulStop", "StopRequested", "WorkerHeartbeat", "stopping"]
