@@ -59,7 +59,8 @@ class PrestaShopHarness:
     ) -> str:
         # Placed a few seconds ago: a row stamped in the run's own second belongs to the next
         # window (the engine's END_LAG), and the suite expects one run to see these.
-        order = self.sandbox.add_order(sku_lines, email=email, state=int(status or self.paid_status),
+        order = self.sandbox.add_order(sku_lines, email=email,
+                                       state=int(status or self.paid_status),
                                        created=datetime.now(UTC) - timedelta(seconds=5))
         return str(order["id"])
 

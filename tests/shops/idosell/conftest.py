@@ -16,7 +16,8 @@ from workers.shops.sandbox import SandboxHandle
 ZONE = "Europe/Warsaw"
 
 
-def connection(handle: SandboxHandle, *, key: str = DEFAULT_KEY, zone: str = ZONE) -> ShopConnection:
+def connection(handle: SandboxHandle, *, key: str = DEFAULT_KEY,
+               zone: str = ZONE) -> ShopConnection:
     return ShopConnection(integration_id=1, platform="idosell", base_url=handle.base_url,
                           api_key=key, api_secret=None, shop_timezone=zone)
 

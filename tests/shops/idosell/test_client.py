@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.shops.idosell.conftest import connection
 from workers.domain import Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError, ShopRetriableError
 from workers.shops import connect
@@ -22,7 +23,6 @@ from workers.shops.idosell import client as client_module
 from workers.shops.idosell.client import IdoSellClient, api_base_url
 from workers.shops.idosell.sandbox import DEFAULT_KEY, IdoSellSandbox
 from workers.shops.sandbox import SandboxHandle, SandboxRequest
-from tests.shops.idosell.conftest import connection
 
 Clock = Any
 SEARCH = "/api/admin/v6/orders/orders/search"

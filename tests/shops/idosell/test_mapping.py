@@ -82,7 +82,7 @@ def test_documented_order_parses() -> None:
                                                                    "Warszawa")
     assert (order.payment_method, order.shipping_method) == ("Przelewy24", "InPost Paczkomaty 24/7")
     assert order.notes == "Proszę o fakturę"
-    assert [(l.sku, l.quantity, l.unit_price_gross, l.vat_rate) for l in order.lines] == [
+    assert [(x.sku, x.quantity, x.unit_price_gross, x.vat_rate) for x in order.lines] == [
         ("KUB-300", Decimal(2), Decimal("24.60"), Decimal("23.00")),
         ("HER-100", Decimal(1), Decimal("12.60"), Decimal("5.00")),  # no size code: product code
     ]

@@ -15,14 +15,13 @@ from typing import Any
 
 import pytest
 
+from tests.shops.prestashop.conftest import connection
 from workers.domain import Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError, ShopRetriableError
 from workers.shops import connect
 from workers.shops.prestashop.client import PrestaShopClient, api_base_url
 from workers.shops.prestashop.sandbox import DEFAULT_KEY, PrestaShopSandbox
 from workers.shops.sandbox import SandboxHandle, SandboxRequest
-
-from tests.shops.prestashop.conftest import connection
 
 Clock = Any
 ORDERS = "/api/orders"
@@ -154,7 +153,7 @@ def test_dst_fall_back_hour_loses_nothing(ps: PrestaShopSandbox, client: PrestaS
 
     # A window that starts inside the repeated hour is widened by that hour.
     late = read_all(client.iter_orders(datetime(2024, 10, 27, 1, 10, tzinfo=UTC), clock.moment))
-    expected = [i for i, n in zip(ids, range(300))
+    expected = [i for i, n in zip(ids, range(300), strict=True)
                 if start + timedelta(seconds=step * n) >= datetime(2024, 10, 27, 1, 10,
                                                                     tzinfo=UTC)]
     assert set(expected) <= {int(o.external_id) for o in late}
@@ -203,7 +202,7 @@ def test_order_fields(ps: PrestaShopSandbox, client: PrestaShopClient, clock: Cl
     assert order.total_gross == Decimal("49.20") + Decimal("10.80") + Decimal("5.00") + \
         Decimal("14.99")
     assert (order.shipping_gross, order.shipping_method) == (Decimal("14.99"), "Kurier InPost")
-    assert [(l.sku, l.quantity, l.unit_price_gross, l.vat_rate) for l in order.lines] == [
+    assert [(x.sku, x.quantity, x.unit_price_gross, x.vat_rate) for x in order.lines] == [
         ("KUB-1", Decimal(2), Decimal("24.60"), Decimal("23.00")),
         ("TAL-8", Decimal(1), Decimal("10.80"), Decimal("8.00")),
         ("NIEZNANY", Decimal(1), Decimal("5.00"), Decimal("23.00")),
@@ -338,7 +337,8 @@ def test_set_order_statuses_per_item(ps: PrestaShopSandbox, client: PrestaShopCl
 def test_create_update_and_per_item_failures(ps: PrestaShopSandbox,
                                              client: PrestaShopClient) -> None:
     results = client.create_products([
-        product("NEW-1", ean="5901234123457", weight_kg=Decimal("0.250"), description="<p>Opis</p>"),
+        product("NEW-1", ean="5901234123457", weight_kg=Decimal("0.250"),
+                description="<p>Opis</p>"),
         product("BAD-EAN", ean="12345678901234"),
         product("NEW-2", is_active=False, vat_rate=Decimal("8"), price_gross=Decimal("10.80")),
         product("ODD-VAT", vat_rate=Decimal("7")),
@@ -363,7 +363,8 @@ def test_create_update_and_per_item_failures(ps: PrestaShopSandbox,
         product("GHOST", shop_id="999999"),
         product("NO-ID"),
     ])
-    assert [(r.key, r.ok) for r in updates] == [("NEW-1", True), ("GHOST", False), ("NO-ID", False)]
+    assert [(r.key, r.ok) for r in updates] == [("NEW-1", True), ("GHOST", False),
+                                                ("NO-ID", False)]
     assert "999999 is not in the shop" in (updates[1].error or "")
     stored = ps.tables["products"][created["id"]]
     assert stored["name"] == {"1": "Nowa", "2": "English name"}

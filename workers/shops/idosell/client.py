@@ -164,8 +164,9 @@ class IdoSellClient:
                 raise ShopError(f"idosell PUT products/stockQuantity: {len(answers)} results "
                                 f"for {len(sent)} items")
             out = []
-            for (key, body), answer in zip(sent, answers):
-                code = answer.get("productSizeCodeExternal") if isinstance(answer, Mapping) else None
+            for (key, body), answer in zip(sent, answers, strict=True):
+                code = (answer.get("productSizeCodeExternal") if isinstance(answer, Mapping)
+                        else None)
                 if code not in (None, "", body["productSizeCodeExternal"]):
                     raise ShopError("idosell PUT products/stockQuantity: results out of order")
                 error = mapping.fault(answer)
@@ -295,7 +296,7 @@ class IdoSellClient:
             search = self._search("products/products/search", params, "results")
             rows = search.rows
             keys = [(mapping.product_key(r), mapping.modification_time(r)) for r in rows]
-            fresh = [row for row, key in zip(rows, keys) if key not in seen]
+            fresh = [row for row, key in zip(rows, keys, strict=True) if key not in seen]
             if page and rows and not fresh:
                 raise ShopError(f"idosell products/products/search: page {page} repeats "
                                 "products already read in this run")
@@ -338,7 +339,7 @@ class IdoSellClient:
                 raise ShopError(f"idosell PUT products/products: {len(answers)} results for "
                                 f"{len(sent)} items")
             out = []
-            for (key, _), answer in zip(sent, answers):
+            for (key, _), answer in zip(sent, answers, strict=True):
                 error = mapping.fault(answer)
                 product_id = answer.get("productId") if isinstance(answer, Mapping) else None
                 shop_id = str(product_id) if str(product_id or "").isdigit() and \
@@ -387,7 +388,7 @@ class IdoSellClient:
                 code, message = mapping.error_detail(response.data)
                 detail = f"{code}: {message}" if code else str(exc)
                 raise ShopError(f"idosell {method} {path}: {detail}") from None
-            for (i, _, _), answer in zip(chunk, answers):
+            for (i, _, _), answer in zip(chunk, answers, strict=True):
                 results[i] = answer
         return [r for r in results if r is not None]
 

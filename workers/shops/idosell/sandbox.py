@@ -241,7 +241,8 @@ class IdoSellSandbox(Sandbox):
                 "serial": serial, "orderId": f"shop1-{serial}", "status": status,
                 "apiFlag": "none", "added": moment, "changed": moment,
                 "client": {"id": self.rng.randint(1, 9999), "email": email.strip(),
-                           "first": self.rng.choice(FIRST_NAMES), "last": self.rng.choice(LAST_NAMES),
+                           "first": self.rng.choice(FIRST_NAMES),
+                           "last": self.rng.choice(LAST_NAMES),
                            "firm": "", "nip": "", "street": f"ul. Polna {self.rng.randint(1, 90)}",
                            "zip": postcode, "city": city, "country": "PL",
                            "phone": f"+48 600 {self.rng.randint(100, 999)} 100"},
@@ -297,7 +298,8 @@ class IdoSellSandbox(Sandbox):
                 for n in range(products)]
             for n in range(orders):
                 picked = self.rng.sample(catalogue, k=min(len(catalogue), self.rng.randint(1, 3)))
-                lines = [(p["sizes"][0]["code"], self.rng.randint(1, 3), p["price"]) for p in picked]
+                lines = [(p["sizes"][0]["code"], self.rng.randint(1, 3), p["price"])
+                         for p in picked]
                 self.add_order(lines, email=f"klient{n}@example.pl",
                                status=self.rng.choice(("new", "on_order", "packed", "finished")),
                                created=now - timedelta(minutes=self.rng.randint(60, 30 * 1440)),
@@ -430,7 +432,8 @@ class IdoSellSandbox(Sandbox):
 
     def _render_order(self, order: Json) -> Json:
         client = order["client"]
-        products = sum((l["price"] * l["quantity"] for l in order["lines"]), Decimal(0))
+        products = sum((line["price"] * line["quantity"] for line in order["lines"]),
+                       Decimal(0))
         money = {"orderProductsCost": _float(products), "orderDeliveryCost":
                  _float(order["delivery"]), "orderPayformCost": 0.0, "orderInsuranceCost": 0.0}
         return {
@@ -468,15 +471,7 @@ class IdoSellSandbox(Sandbox):
                 "prepaids": [{**p, "paymentValue": _float(p["paymentValue"])}
                              for p in order["prepaids"]],
                 "dispatch": {"courierId": 1, "courierName": order["courier"]},
-                "productsResults": [{
-                    "productId": l["productId"], "productName": l["productName"],
-                    "productCode": l["productCode"], "sizeId": l["sizeId"],
-                    "sizePanelName": l["sizeId"], "productSizeCodeExternal":
-                    l["productSizeCodeExternal"], "stockId": 1,
-                    "productQuantity": float(l["quantity"]), "productVat": float(l["vat"]),
-                    "productVatFree": "n", "productOrderPrice": _float(l["price"]),
-                    "productOrderPriceNet": _float(l["price"] * 100 / (100 + l["vat"])),
-                    "basketPosition": l["position"]} for l in order["lines"]],
+                "productsResults": [_render_line(line) for line in order["lines"]],
                 "purchaseDate": order["added"], "orderChangeDate": order["changed"],
             },
         }
@@ -754,6 +749,19 @@ class IdoSellSandbox(Sandbox):
         return {**answer, "faultCode": 0, "faultString": ""}
 
 
+def _render_line(line: Json) -> Json:
+    return {
+        "productId": line["productId"], "productName": line["productName"],
+        "productCode": line["productCode"], "sizeId": line["sizeId"],
+        "sizePanelName": line["sizeId"],
+        "productSizeCodeExternal": line["productSizeCodeExternal"], "stockId": 1,
+        "productQuantity": float(line["quantity"]), "productVat": float(line["vat"]),
+        "productVatFree": "n", "productOrderPrice": _float(line["price"]),
+        "productOrderPriceNet": _float(line["price"] * 100 / (100 + line["vat"])),
+        "basketPosition": line["position"],
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Command-line entry (wired as `iluo-sync sandbox idosell`)
 
@@ -778,7 +786,8 @@ def serve_forever(
     sandbox.seed_demo(orders=seed_orders, products=seed_products)
     stop = threading.Event()
     with sandbox.serve(host, port) as handle:
-        print(f"IdoSell sandbox at {sandbox.api_url(handle)} X-API-KEY={consumer_key or DEFAULT_KEY} "
+        key = consumer_key or DEFAULT_KEY
+        print(f"IdoSell sandbox at {sandbox.api_url(handle)} X-API-KEY={key} "
               f"(shop base_url {handle.base_url}; control: {handle.base_url}/__sandbox/state)",
               flush=True)
         in_main_thread = threading.current_thread() is threading.main_thread()

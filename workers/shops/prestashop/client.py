@@ -148,7 +148,8 @@ class PrestaShopClient:
         upper = localtime.upper_bound(until, self.zone)
         for raw in self._iter_date_window("orders", lower, upper):
             refs = self._order_refs(raw)
-            yield _parse_page(raw, lambda row: mapping.parse_order(row, refs, self.zone))
+            yield _parse_page(raw, lambda row, refs=refs: mapping.parse_order(row, refs,
+                                                                               self.zone))
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         """One `POST order_histories` per order that needs it.
@@ -232,7 +233,7 @@ class PrestaShopClient:
         ids = [_int_id(p.shop_id) for p in products]
         current = self._lookup("products", [i for i in ids if i], "full")
         results: list[ItemResult] = []
-        for product, product_id in zip(products, ids):
+        for product, product_id in zip(products, ids, strict=True):
             if product_id is None:
                 results.append(ItemResult(key=product.sku, ok=False,
                                           error=f"not a PrestaShop id: {product.shop_id!r}"))
@@ -263,7 +264,7 @@ class PrestaShopClient:
         ids = [_int_id(q.shop_id) for q in quantities]
         rows = self._stock_rows([i for i in ids if i])
         results: list[ItemResult] = []
-        for quantity, product_id in zip(quantities, ids):
+        for quantity, product_id in zip(quantities, ids, strict=True):
             if product_id is None:
                 results.append(ItemResult(key=quantity.sku, ok=False,
                                           error=f"not a PrestaShop id: {quantity.shop_id!r}"))

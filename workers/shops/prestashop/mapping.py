@@ -92,8 +92,9 @@ def object_id(payload: Any) -> str:
     if not isinstance(payload, Mapping):
         raise MappingError(f"not an object: {type(payload).__name__}")
     value = payload.get("id")
-    if isinstance(value, bool) or not (isinstance(value, int) and value > 0 or
-                                       isinstance(value, str) and value.isdigit() and int(value) > 0):
+    positive_int = isinstance(value, int) and value > 0
+    positive_text = isinstance(value, str) and value.isdigit() and int(value) > 0
+    if isinstance(value, bool) or not (positive_int or positive_text):
         raise MappingError(f"id is not a positive integer: {value!r}")
     return str(int(value))
 

@@ -233,8 +233,9 @@ class PrestaShopSandbox(Sandbox):
                                     "numeric_iso_code": "985", "precision": "2",
                                     "conversion_rate": "1.000000", "deleted": "0",
                                     "active": "1"})
-        self._insert("carriers", {"id": 1, "deleted": "0", "is_module": "0", "name": "Kurier InPost",
-                                  "active": "1", "id_reference": "1", "position": "0",
+        self._insert("carriers", {"id": 1, "deleted": "0", "is_module": "0",
+                                  "name": "Kurier InPost", "active": "1", "id_reference": "1",
+                                  "position": "0",
                                   "delay": self._lang("1-2 dni robocze", "1-2 working days")})
         for group_id, rate, name in ((1, "23.000", "PL Standard Rate (23%)"),
                                      (2, "8.000", "PL Reduced Rate (8%)"),
@@ -387,7 +388,8 @@ class PrestaShopSandbox(Sandbox):
                 "invoice_date": "0000-00-00 00:00:00", "delivery_number": "0",
                 "delivery_date": "0000-00-00 00:00:00", "valid": states[state]["logable"],
                 "date_add": moment, "date_upd": moment, "shipping_number": "", "note": note,
-                "id_shop_group": "1", "id_shop": "1", "secure_key": "%032x" % self.rng.getrandbits(128),
+                "id_shop_group": "1", "id_shop": "1",
+                "secure_key": f"{self.rng.getrandbits(128):032x}",
                 "payment": payment, "recyclable": "0", "gift": "0", "gift_message": "",
                 "mobile_theme": "0", "total_discounts": "0.000000",
                 "total_discounts_tax_incl": "0.000000", "total_discounts_tax_excl": "0.000000",
@@ -483,8 +485,9 @@ class PrestaShopSandbox(Sandbox):
             page = b"<html><body><h1>404 Nie znaleziono strony</h1></body></html>"
             return SandboxResponse(404, page, [("Content-Type", "text/html; charset=utf-8")])
         query = request.query
-        json_out = (query.get("output_format") or query.get("io_format") or
-                    request.header("output-format") or request.header("io-format")).upper() == "JSON"
+        wanted = (query.get("output_format") or query.get("io_format") or
+                  request.header("output-format") or request.header("io-format"))
+        json_out = wanted.upper() == "JSON"
         authenticated = False
         try:
             if not self.enabled:
