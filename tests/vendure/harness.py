@@ -242,8 +242,12 @@ def running_vendure(*, api_keys: bool = True) -> Iterator[VendureServer]:
     server = VendureServer(modules=modules, node=node, api_keys=api_keys).start()
     try:
         yield server
-    finally:
-        server.stop()
+    except BaseException:
+        server.stop()  # the log stays for the post-mortem; its path is in server.log_path
+        raise
+    server.stop()
+    if server.log_path is not None:
+        server.log_path.unlink(missing_ok=True)
 
 
 # -- the Admin API as the harness uses it -------------------------------------------------------
