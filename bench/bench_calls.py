@@ -118,7 +118,7 @@ def bench(platform: str, products: int, orders: int) -> tuple[list[Row], dict[st
             reads_for = lambda n: math.ceil(n / page)  # noqa: E731
 
             measure(f"export_products ({products} new)", Operation.EXPORT_PRODUCTS, products,
-                    writes_for(products), "reads: SKU lookups (+ catalogue context)")
+                    writes_for(products), "reads: SKU lookups, once-per-run shop context")
             measure("export_products (nothing changed)", Operation.EXPORT_PRODUCTS, products, 0,
                     "")
             with engine.begin() as conn:
@@ -126,9 +126,9 @@ def bench(platform: str, products: int, orders: int) -> tuple[list[Row], dict[st
                     price_gross=erp.products.c.price_gross + Decimal("1.00"),
                     updated_at=naive_utc_now() + timedelta(seconds=1)))
             measure(f"export_products ({products} changed)", Operation.EXPORT_PRODUCTS, products,
-                    writes_for(products), "reads: what a write must echo, per batch")
+                    writes_for(products), "reads: objects a full-object PUT must echo")
             measure(f"update_stock ({products}, first run)", Operation.UPDATE_STOCK, products,
-                    writes_for(products), "reads: stock rows per batch where the API needs them")
+                    writes_for(products), "reads: the stock rows a write addresses")
             measure("update_stock (nothing changed)", Operation.UPDATE_STOCK, products, 0, "")
             with engine.begin() as conn:
                 conn.execute(update(erp.stock_levels).values(
@@ -145,7 +145,7 @@ def bench(platform: str, products: int, orders: int) -> tuple[list[Row], dict[st
                                email=f"klient{n % 400}@example.pl")
             time.sleep(1.1)  # the run's window ends a second behind "now" (END_LAG)
             measure(f"import_orders ({orders} new)", Operation.IMPORT_ORDERS, orders,
-                    reads_for(orders), "reads: what the orders refer to, per page")
+                    reads_for(orders), "reads besides order pages: related records, extra deltas")
             with engine.begin() as conn:
                 shipped = conn.execute(select(erp.order_statuses.c.id).where(
                     erp.order_statuses.c.code == "shipped")).scalar_one()
@@ -154,7 +154,7 @@ def bench(platform: str, products: int, orders: int) -> tuple[list[Row], dict[st
             measure(f"update_order_statuses ({orders})", Operation.UPDATE_ORDER_STATUSES, orders,
                     writes_for(orders), "")
             measure(f"import_products ({products}, full pass)", Operation.IMPORT_PRODUCTS,
-                    products, reads_for(products), "reads: catalogue context", full=True)
+                    products, reads_for(products), "reads: shop context, a last empty page", full=True)
     finally:
         shop.stop()
     return rows, {"platform": platform, "page": page, "write_batch": write_batch}
