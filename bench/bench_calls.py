@@ -154,7 +154,8 @@ def bench(platform: str, products: int, orders: int) -> tuple[list[Row], dict[st
             measure(f"update_order_statuses ({orders})", Operation.UPDATE_ORDER_STATUSES, orders,
                     writes_for(orders), "")
             measure(f"import_products ({products}, full pass)", Operation.IMPORT_PRODUCTS,
-                    products, reads_for(products), "reads: shop context, a last empty page", full=True)
+                    products, reads_for(products), "reads: shop context, a last empty page",
+                    full=True)
     finally:
         shop.stop()
     return rows, {"platform": platform, "page": page, "write_batch": write_batch}
