@@ -102,9 +102,10 @@ class PrestaShopClient:
         "No free-form order status: the mapped status must be the numeric id of one of the "
         "shop's order_states.",
         "No batch endpoint: every product, stock level and order status costs one call.",
-        "Order edits that change only lines or payments, not the order row, keep date_upd and "
-        "are not re-read; paid and status changes always go through the order row.",
-        "Stock writes do not move a product's date_upd, so product imports never carry stock.",
+        "Edits to order lines alone keep date_upd and are not re-read (status and paid changes "
+        "move it, so no re-scan is needed).",
+        "Stock changes made in the shop keep date_upd and are never read: stock only flows from "
+        "the ERP.",
         "Products are matched on the product-level reference; combinations are not synced.",
         "An EAN longer than 13 digits does not fit ean13 and is an item error.",
     )
