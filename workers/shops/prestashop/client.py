@@ -142,8 +142,10 @@ class PrestaShopClient:
     def iter_orders(self, since: datetime, until: datetime) -> Iterator[Page[Order]]:
         """Orders whose `date_upd` lies in [since, until], oldest change first.
 
-        No re-scan beside the delta: a status change (order_histories) and so a payment, which
-        PrestaShop records as a paid state, saves the order and moves `date_upd`.
+        No re-scan beside the delta: every status change — payments included, which PrestaShop
+        records as a paid state — saves the order and so moves `date_upd`
+        (src `classes/order/OrderHistory.php`, `changeIdOrderState` and `add` call
+        `$order->update()`).
         """
         lower = localtime.lower_bound(since, self.zone)
         upper = localtime.upper_bound(until, self.zone)
