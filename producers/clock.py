@@ -11,10 +11,9 @@ import dramatiq
 from periodiq import cron
 
 from shared.broker import ensure_broker
-from shared.control.refresh import refresh_tenant
 from shared.control.runtime import get_registry
 from shared.jobs import REFRESH_ACTOR, SETTINGS, TICK_ACTOR, TICKS
-from producers.tick import run_tick
+from producers.tick import refresh_and_publish, run_tick
 
 ensure_broker()  # the periodiq middleware must be on the broker before `periodic` is used
 
@@ -36,4 +35,4 @@ def tick() -> None:
 @dramatiq.actor(actor_name=REFRESH_ACTOR, queue_name=SETTINGS, max_retries=1,
                 time_limit=5 * 60 * 1000)
 def refresh_settings(tenant_id: int) -> None:
-    refresh_tenant(get_registry(), tenant_id)
+    refresh_and_publish(get_registry(), refresh_settings.broker, tenant_id)

@@ -26,6 +26,7 @@ from typing import Any
 from dramatiq.broker import Broker
 from sqlalchemy import Connection, select
 
+from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.schedule import (
     Claimed,
@@ -102,14 +103,17 @@ def run_tick(
     return report
 
 
-def publish_due(engine: Any, broker: Broker, now: datetime, config: ScheduleConfig) -> tuple[int, int]:
+def publish_due(
+    engine: Any, broker: Broker, now: datetime, config: ScheduleConfig, *,
+    tenant_id: int | None = None,
+) -> tuple[int, int]:
     """Claim due rows batch by batch, publishing each batch before claiming the next."""
     claimed = published = 0
     while claimed < config.max_claims_per_tick:
         with engine.begin() as conn:
             batch = claim_due(conn, now, limit=min(config.claim_batch,
                                                    config.max_claims_per_tick - claimed),
-                              config=config)
+                              config=config, tenant_id=tenant_id)
         if not batch:
             break
         claimed += len(batch)
@@ -117,6 +121,20 @@ def publish_due(engine: Any, broker: Broker, now: datetime, config: ScheduleConf
         if len(batch) < config.claim_batch:
             break
     return claimed, published
+
+
+def refresh_and_publish(registry: Registry, broker: Broker, tenant_id: int) -> None:
+    """The `refresh_settings` actor's work: re-read a tenant; rows that became due at once
+    (a new tenant or integration, automatic sync switched back on) are claimed and published
+    now instead of at the next tick, so a newly added shop starts syncing within seconds."""
+    now = now_s()
+    counts = refresh_tenant(registry, tenant_id, now=now)
+    if counts is not None and counts.due_now:
+        config = ScheduleConfig.from_env()
+        try:
+            publish_due(registry.engine, broker, now, config, tenant_id=tenant_id)
+        except PublishFailed as exc:
+            log.error("refresh of tenant #%s: %s; the tick will publish them", tenant_id, exc)
 
 
 def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -> int:

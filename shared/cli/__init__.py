@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Modules that add commands to `app` when imported.
-COMMAND_MODULES = ("tenant", "integrations", "run", "events", "erp", "sandbox")
+COMMAND_MODULES = ("tenant", "integrations", "run", "events", "erp", "sandbox", "service")
 
 
 def _load_commands() -> None:

@@ -69,7 +69,7 @@ class ScheduleConfig:
     @classmethod
     def from_env(cls) -> ScheduleConfig:
         return cls(
-            refresh_minutes=max(1, _env_int("ILUO_SYNC_REFRESH_MINUTES", cls.refresh_minutes)),
+            refresh_minutes=max(1, _env_int("ILUO_SYNC_REFRESH_MINUTES", 3)),
             queue_ttl=timedelta(minutes=_env_int("ILUO_SYNC_QUEUE_TTL_MINUTES", 10)),
             run_ttl=timedelta(minutes=_env_int("ILUO_SYNC_RUN_TTL_MINUTES", 25)),
         )
@@ -109,6 +109,7 @@ class SyncCounts:
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
+    due_now: int = 0  # rows new or switched back on: due at once
 
 
 def sync_rows(
@@ -146,12 +147,15 @@ def sync_rows(
             ))
             continue
         changes = _changes(row, want, offset, now)
+        if changes.get("next_due_at") == now and changes.get("enabled"):
+            counts.due_now += 1
         if changes:
             conn.execute(update(schedules).where(schedules.c.id == row.id).values(**changes))
             counts.updated += 1
     if new_rows:
         conn.execute(insert(schedules), new_rows)
         counts.inserted = len(new_rows)
+        counts.due_now += sum(1 for row in new_rows if row["enabled"])
 
     gone = [row.id for key, row in existing.items() if key not in wanted]
     if gone:
@@ -213,11 +217,18 @@ class Claimed:
 
 
 def claim_due(
-    conn: Connection, now: datetime, *, limit: int, config: ScheduleConfig = ScheduleConfig()
+    conn: Connection,
+    now: datetime,
+    *,
+    limit: int,
+    config: ScheduleConfig = ScheduleConfig(),
+    tenant_id: int | None = None,
 ) -> list[Claimed]:
-    """Claim up to `limit` due rows in one atomic statement (see shared.control.claim)."""
+    """Claim up to `limit` due rows (of one tenant, or all) in one atomic statement (see
+    shared.control.claim)."""
     s = schedules
     due = and_(
+        (s.c.tenant_id == tenant_id) if tenant_id is not None else true(),
         s.c.enabled == true(),
         s.c.next_due_at <= now,
         or_(s.c.queued_at.is_(None), s.c.queued_at <= now - config.queue_ttl),

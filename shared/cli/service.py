@@ -1,0 +1,132 @@
+"""`iluo-sync producer`, `iluo-sync worker`, `iluo-sync demo`: the service's processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from shared.cli import app
+from shared.cli.common import user_errors
+from shared.errors import UserError
+from shared.jobs import QUEUES, SETTINGS, TICKS
+
+#: Modules a worker imports: the broker set-up first, then every actor.
+ACTOR_MODULES = ("workers.actors", "producers.clock")
+#: dramatiq's default, and what the deploy files' grace periods are sized for.
+SHUTDOWN_TIMEOUT_S = 600
+LOG_FORMAT = "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
+
+
+def _check_control_db() -> None:
+    """Open (and migrate) the control DB once, before any child process races to do it."""
+    from shared.control.registry import Registry
+
+    Registry().close()
+
+
+@app.command("producer")
+@user_errors
+def producer() -> None:
+    """The clock: periodiq sends one `tick` a minute on the `ticks` queue (run one)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    _check_control_db()
+    import dramatiq
+
+    from shared.broker import setup
+
+    setup()
+    import producers.clock  # noqa: F401  (declares the periodic tick)
+    from producers.scheduler import run_clock
+
+    raise typer.Exit(run_clock(dramatiq.get_broker()))
+
+
+def worker_queues(requested: list[str]) -> list[str]:
+    """Validated queue names; the tick group (`ticks`) also takes the settings refreshes."""
+    names: list[str] = []
+    for item in requested:
+        names += [q.strip() for q in item.replace(",", " ").split() if q.strip()]
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown:
+        raise UserError(f"unknown queue {unknown[0]!r} (queues: {', '.join(QUEUES)})")
+    if TICKS in names and SETTINGS not in names:
+        names.append(SETTINGS)
+    return list(dict.fromkeys(names))
+
+
+def worker_argv(
+    queues: list[str], processes: int, threads: int, shutdown_timeout_s: int,
+    extra_modules: tuple[str, ...] = (),
+) -> list[str]:
+    """dramatiq's command line for a worker group over our broker and actors."""
+    argv = [sys.executable, "-m", "dramatiq", "shared.broker:setup", *ACTOR_MODULES,
+            *extra_modules, "--processes", str(processes), "--threads", str(threads),
+            "--worker-shutdown-timeout", str(shutdown_timeout_s * 1000)]
+    if queues:
+        argv += ["--queues", *queues]
+    return argv
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    from shared.broker import prefetch_env
+
+    return {**os.environ, **prefetch_env(threads)}
+
+
+@app.command(
+    "worker",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+)
+@user_errors
+def worker(
+    ctx: typer.Context,
+    queues: list[str] = typer.Option(
+        None, "--queues", "-Q",
+        help=f"Queues to consume (default: all). Any of: {', '.join(QUEUES)}. "
+        "`ticks` implies `settings` (the tick group also re-reads settings).",
+    ),
+    processes: int = typer.Option(2, "--processes", "-p", min=1, help="Worker processes."),
+    threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process (= prefetch)."),
+    shutdown_timeout: int = typer.Option(
+        SHUTDOWN_TIMEOUT_S, "--shutdown-timeout", min=1,
+        help="Seconds a stopping worker waits for its runs (they stop at the next item).",
+    ),
+) -> None:
+    """A dramatiq worker group (exec'd, so signals reach dramatiq directly): SIGTERM lets each
+    run stop after its current item, commit, release its lease and ack."""
+    # `--queues orders stock catalog`: click takes the first, the rest arrive as extra args.
+    requested = list(queues or []) + list(ctx.args)
+    if ctx.args and not queues:
+        raise UserError(f"unexpected argument {ctx.args[0]!r}")
+    names = worker_queues(requested)
+    _check_control_db()
+    argv = worker_argv(names, processes, threads, shutdown_timeout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, worker_env(threads))
+
+
+@app.command("demo")
+@user_errors
+def demo(
+    minutes: float = typer.Option(
+        None, "--minutes", min=0.05, help="Stop by itself after this many minutes (default: Ctrl-C)."
+    ),
+    folder: Path = typer.Option(Path("demo"), "--dir", help="Where the demo's databases go."),
+    interval: int = typer.Option(1, "--interval", min=1, help="Minutes between runs of each operation."),
+    threads: int = typer.Option(4, "--threads", min=1, max=32),
+) -> None:
+    """Everything on this machine, nothing else needed: in-process broker and workers, the
+    clock, SQLite control and ERP databases with demo data, a WooCommerce sandbox shop, and a
+    live table of runs."""
+    from producers.demo import DemoOptions, run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    raise typer.Exit(run_demo(
+        DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads), Console()
+    ))
