@@ -177,3 +177,141 @@ def wait_for(check: Callable[[], Any], timeout: float, every: float = 0.2, what:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
         time.sleep(every)
+
+
+# -- service processes ----------------------------------------------------------------------------
+
+ILUO_SYNC = str(Path(PYTHON).parent / "iluo-sync")
+
+
+class Proc:
+    """A service process (producer, worker group) with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self._log = self.log_path.open("wb")
+        self.popen = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self._log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def children(self) -> list[int]:
+        """Direct children (dramatiq's worker processes)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait; SIGKILL the whole group if it does not stop in time."""
+        if self.running():
+            self.popen.terminate()
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} did not stop within {timeout}s") from None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.pid, 9)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(10)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.running():
+            self.kill()
+        self._log.close()
+
+
+class Service:
+    """Start producers and workers against one control DB and one RabbitMQ vhost."""
+
+    def __init__(self, control: Control, vhost_url: str, log_dir: Path) -> None:
+        self.control = control
+        self.vhost_url = vhost_url
+        self.log_dir = log_dir
+        self.procs: list[Proc] = []
+        self._broker: Any = None
+
+    def env(self, threads: int = 4) -> dict[str, str]:
+        from shared.broker import prefetch_env
+
+        return self.control.env(ILUO_SYNC_BROKER_URL=self.vhost_url, **prefetch_env(threads))
+
+    def producer(self, name: str = "producer") -> Proc:
+        proc = Proc(name, [ILUO_SYNC, "producer"], self.env(), self.log_dir)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, *queues: str, threads: int = 4, name: str = "worker",
+               extra_modules: tuple[str, ...] = (), shutdown_timeout: int = 60) -> Proc:
+        from shared.cli.service import worker_argv, worker_queues
+
+        argv = worker_argv(worker_queues(list(queues)), 1, threads, shutdown_timeout,
+                           extra_modules=extra_modules)
+        proc = Proc(name, argv, self.env(threads), self.log_dir)
+        self.procs.append(proc)
+        return proc
+
+    @property
+    def broker(self) -> Any:
+        """A publishing broker on the vhost, for driving ticks from the test (compressed time)."""
+        if self._broker is None:
+            from shared.broker import build_broker
+
+            self._broker = build_broker(self.control.settings, url=self.vhost_url)
+        return self._broker
+
+    def tick(self, now: Any = None) -> Any:
+        from producers.tick import run_tick
+
+        return run_tick(self.control.registry, self.broker, now=now)
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {p.name} =====\n{p.output()[-6000:]}" for p in self.procs)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.close()
+        if self._broker is not None:
+            self._broker.close()
+
+
+@pytest.fixture
+def service(request: pytest.FixtureRequest, vhost: str, tmp_path: Path) -> Iterator[Callable[[Control], Service]]:
+    made: list[Service] = []
+
+    def make(control: Control) -> Service:
+        made.append(Service(control, vhost, tmp_path))
+        return made[-1]
+
+    yield make
+    failed = getattr(request.node, "rep_call", None)
+    for svc in made:
+        if failed is not None and failed.failed:
+            print(svc.logs())
+        svc.close()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
