@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     # Seconds to wait for a database server to answer a connect, and for one statement.
     db_connect_timeout: int = 10
     db_statement_timeout: int = 120
+    # The hosted (multi-tenant) mode: shop addresses that resolve to loopback, private,
+    # link-local, metadata or other non-public addresses are refused (workers.shops.egress).
+    hosted: bool = False
+    # Hosts or CIDRs the hosted mode may reach anyway, comma-separated ("10.2.0.0/16,shop.lan").
+    shop_allowlist: str = ""
 
 
 @lru_cache(maxsize=1)

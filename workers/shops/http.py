@@ -14,6 +14,13 @@ What it promises, whatever the platform:
   URLs in messages carry the path only (queries can hold OAuth signatures or keys) and the
   connection's secrets are masked wherever a shop echoes them back;
 - a body that is not JSON raises `ShopError("… page is not JSON …")`;
+- request bodies are JSON (`json=`) or raw bytes with their own type (`content=` +
+  `content_type=`, e.g. PrestaShop's XML);
+- redirects are never followed: a 3xx is an error naming the target, since following one would
+  send the shop's credentials to wherever the answer points (also inside our own network);
+- TLS certificates are verified unless the integration explicitly opted out (`verify`);
+- in the hosted mode every connection goes through the SSRF guard of `workers.shops.egress`
+  (vetted addresses only, peer address re-checked on every response);
 - `stats` counts calls (total, per status, 429s, retries, transport errors) for metrics and
   benchmarks;
 - `transport` is the test seam, `sleep` and `jitter` make backoff testable without waiting,
@@ -31,11 +38,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
 from workers.ports import ShopError, ShopRetriableError
+from workers.shops.egress import EgressPolicy, EgressRefused, guarded_transport
 
 #: Connect/read/write/pool limits in seconds. Read is the generous one: a WooCommerce batch of
 #: 100 products on a slow WordPress host can take tens of seconds.
@@ -160,6 +169,7 @@ class ShopHttp:
         observe: Callable[[httpx.Response], None] | None = None,
         error_detail: ErrorDetail = default_error_detail,
         secrets: Iterable[str | None] = (),
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.platform = platform
         self.retry = retry
@@ -172,6 +182,10 @@ class ShopHttp:
         self._error_detail = error_detail
         # Short strings are not worth masking (and would mangle messages).
         self._secrets = tuple(s for s in secrets if s and len(s) >= 6)
+        self.egress = egress if egress is not None else current_egress_policy()
+        if transport is None and self.egress.hosted:
+            # Tests hand in their own transport; a real one is guarded in the hosted mode.
+            transport = guarded_transport(self.egress, verify=verify)
         self._client = httpx.Client(
             base_url=base_url,
             auth=auth,
@@ -192,10 +206,13 @@ class ShopHttp:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
     ) -> ShopResponse:
-        return self.request("POST", path, params=params, json=json, idempotent=idempotent)
+        return self.request("POST", path, params=params, json=json, content=content,
+                            content_type=content_type, idempotent=idempotent)
 
     def request(
         self,
@@ -204,20 +221,30 @@ class ShopHttp:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
         idempotent: bool = True,
     ) -> ShopResponse:
         """Send one logical call, retrying as the policy allows; answer the decoded 2xx body.
 
-        `idempotent=False` limits retries to failures where the shop surely did not act on the
-        request (429, connection refused/timed out before sending).
+        The body is `json` (serialised here) or `content` as is, sent with `content_type`
+        (which `content` requires). `idempotent=False` limits retries to failures where the
+        shop surely did not act on the request (429, connection refused/timed out before
+        sending).
         """
-        content = orjson.dumps(json) if json is not None else None
+        if json is not None and content is not None:
+            raise ValueError("pass either json or content, not both")
+        if json is not None:
+            content, content_type = orjson.dumps(json), "application/json"
+        elif content is not None and not content_type:
+            raise ValueError("content needs a content_type")
         where = f"{method} {path.split('?', 1)[0]}"
         attempt = 0
         while True:
             attempt += 1
             try:
-                response, body = self._send_once(method, path, params, content, where)
+                response, body = self._send_once(method, path, params, content, content_type,
+                                                  where)
             except httpx.TransportError as exc:
                 self.stats.transport_errors += 1
                 retriable = idempotent or isinstance(exc, _NOT_SENT_ERRORS)
@@ -253,11 +280,12 @@ class ShopHttp:
         path: str,
         params: Mapping[str, Any] | None,
         content: bytes | None,
+        content_type: str | None,
         where: str,
     ) -> tuple[httpx.Response, bytes]:
         if self._limiter is not None:
             self._limiter()
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {"Content-Type": content_type} if content is not None and content_type else None
         # Built per attempt so an auth flow (OAuth 1.0a) signs every attempt with a fresh nonce.
         request = self._client.build_request(
             method, path, params=_wire_params(params), content=content, headers=headers
@@ -265,6 +293,8 @@ class ShopHttp:
         self.stats.calls += 1
         response = self._client.send(request, stream=True)
         try:
+            # Before a byte of the body is read: did the answer come from where we may go?
+            self._check_peer(request, response)
             self.stats.by_status[response.status_code] += 1
             if response.status_code == 429:
                 self.stats.throttled += 1
@@ -274,6 +304,12 @@ class ShopHttp:
         finally:
             response.close()
         return response, body
+
+    def _check_peer(self, request: httpx.Request, response: httpx.Response) -> None:
+        stream = response.extensions.get("network_stream")
+        if stream is None or not self.egress.hosted:
+            return  # a test transport has no socket
+        self.egress.check_peer(request.url.host, stream.get_extra_info("server_addr"))
 
     def _read_capped(self, response: httpx.Response, where: str) -> bytes:
         declared = response.headers.get("Content-Length", "")
@@ -352,8 +388,9 @@ class ShopHttp:
         if 300 <= status < 400:
             target = response.headers.get("Location", "").split("?", 1)[0]
             return ShopHttpError(
-                f"{self.platform} {where}: redirected (HTTP {status}) to {self._mask(target)!r}; "
-                "check the shop address (http/https, www) in the integration",
+                f"{self.platform} {where}: redirected (HTTP {status}) to {self._mask(target)!r}"
+                f"{self._redirect_note(target)}; redirects are never followed — check the shop "
+                "address (http/https, www) in the integration",
                 status_code=status,
             )
         code, message = self._detail(body)
@@ -363,6 +400,21 @@ class ShopHttp:
             status_code=status,
             code=code,
         )
+
+    def _redirect_note(self, target: str) -> str:
+        """In the hosted mode, say so when a redirect points somewhere we would never go."""
+        if not self.egress.hosted:
+            return ""
+        host = urlsplit(target).hostname if "://" in target else None
+        if not host:
+            return ""
+        try:
+            self.egress.vetted_addresses(host, 443)
+        except EgressRefused:
+            return " (a private or metadata address: refused)"
+        except Exception:  # unresolvable: nothing to add, the redirect is not followed anyway
+            return ""
+        return ""
 
     def _detail(self, body: bytes) -> tuple[str | None, str | None]:
         try:
@@ -386,6 +438,16 @@ class ShopHttp:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def current_egress_policy() -> EgressPolicy:
+    """The process's policy from its settings (`ILUO_SYNC_HOSTED`, `ILUO_SYNC_SHOP_ALLOWLIST`)."""
+    from shared.settings import get_settings
+
+    try:
+        return EgressPolicy.from_settings(get_settings())
+    except ValueError as exc:  # a bad allowlist entry: no shop call goes out until it is fixed
+        raise ShopError(str(exc)) from None
 
 
 def _one_line(text: str) -> str:

@@ -28,7 +28,6 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-import orjson
 
 from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError, ShopRetriableError
@@ -40,9 +39,8 @@ from workers.shops.prestashop.mapping import Catalog, MappingError, OrderRefs
 T = TypeVar("T")
 
 API_PATH = "/api/"
-#: ShopHttp sends JSON bodies only; an XML body travels as `{XML_KEY: "<prestashop>…"}` and
-#: `PrestaShopAuth` (the one request seam ShopHttp has) sends it as the XML it is.
-XML_KEY = "@prestashop-xml"
+#: The Webservice reads XML bodies only (a JSON body is refused).
+XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 #: Sends of one POST whose outcome was unknown (each checked with a read before the next).
 POST_ATTEMPTS = 3
 #: `filter[id]=[1|2|…]` lists this many ids per call; keeps URLs far below proxy limits.
@@ -56,35 +54,14 @@ _FILTER_SYNTAX = frozenset("[]|")
 
 
 class PrestaShopAuth(httpx.Auth):
-    """The key as the Basic user with an empty password; XML bodies unwrapped (see XML_KEY)."""
-
-    requires_request_body = True
+    """The key as the Basic user with an empty password (what the Webservice expects)."""
 
     def __init__(self, key: str) -> None:
         self._header = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
     def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
         request.headers["Authorization"] = self._header
-        xml = _wrapped_xml(request)
-        if xml is not None:
-            headers = {k: v for k, v in request.headers.items()
-                       if k.lower() not in ("content-type", "content-length")}
-            headers["Content-Type"] = "text/xml; charset=utf-8"
-            request = httpx.Request(request.method, request.url, headers=headers, content=xml,
-                                    extensions=request.extensions)
         yield request
-
-
-def _wrapped_xml(request: httpx.Request) -> bytes | None:
-    if not request.headers.get("Content-Type", "").startswith("application/json"):
-        return None
-    try:
-        body = orjson.loads(request.content)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(body, dict) and set(body) == {XML_KEY} and isinstance(body[XML_KEY], str):
-        return body[XML_KEY].encode("utf-8")
-    return None
 
 
 class PrestaShopClient:
@@ -432,8 +409,9 @@ class PrestaShopClient:
         again, so a retry never creates a second one. A 4xx is this item's error."""
         for attempt in range(1, POST_ATTEMPTS + 1):
             try:
-                response = self.http.post(resource, json={XML_KEY: body.decode()},
-                                          params=_json(), idempotent=False)
+                response = self.http.post(resource, content=body,
+                                          content_type=XML_CONTENT_TYPE, params=_json(),
+                                          idempotent=False)
             except ShopHttpError as exc:
                 if exc.status_code in (401, 403):
                     raise
@@ -469,8 +447,8 @@ class PrestaShopClient:
         """One XML write; None when it succeeded, the shop's one-line reason when it refused
         this item (4xx). Transient failures that outlive the retries raise."""
         try:
-            self.http.request(method, path, params=_json(), json={XML_KEY: body.decode()},
-                              idempotent=idempotent)
+            self.http.request(method, path, params=_json(), content=body,
+                              content_type=XML_CONTENT_TYPE, idempotent=idempotent)
         except ShopHttpError as exc:
             if exc.status_code in (401, 403):
                 raise  # the key, not this item: the run cannot go on
