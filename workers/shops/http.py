@@ -55,6 +55,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
 #: Statuses worth another attempt: the request may succeed unchanged a moment later.
+#: Deepest JSON nesting a page may have. Shop payloads nest a dozen levels at most; orjson
+#: accepts 1024, and a 1000-level value reaching a parser would blow the stack of anything that
+#: walks or prints it (a `repr` in an error message), so a deeper page fails at the door.
+MAX_JSON_DEPTH = 64
+
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 #: Transport failures that certainly happened before the shop saw the request; only these
@@ -374,13 +379,17 @@ class ShopHttp:
         if not body.strip():
             return None
         try:
-            return orjson.loads(body)
+            data = orjson.loads(body)
         except orjson.JSONDecodeError:
             kind = response.headers.get("Content-Type", "no content type")
             raise ShopError(
                 f"{self.platform} {where}: page is not JSON (HTTP {response.status_code}, "
                 f"{kind}, starts with {self._snippet(body)!r})"
             ) from None
+        if _nesting_exceeds(data, MAX_JSON_DEPTH):
+            raise ShopError(f"{self.platform} {where}: page nests deeper than {MAX_JSON_DEPTH} "
+                            "levels; refused")
+        return data
 
     def _client_error(
         self, status: int, body: bytes, response: httpx.Response, where: str
@@ -448,6 +457,25 @@ def current_egress_policy() -> EgressPolicy:
         return EgressPolicy.from_settings(get_settings())
     except ValueError as exc:  # a bad allowlist entry: no shop call goes out until it is fixed
         raise ShopError(str(exc)) from None
+
+
+def _nesting_exceeds(data: Any, limit: int) -> bool:
+    """Does `data` hold containers more than `limit` levels deep? (Iterative: a recursive
+    walk would itself hit the recursion limit on the very input it guards against.)"""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
 
 
 def _one_line(text: str) -> str:

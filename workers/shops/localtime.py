@@ -59,13 +59,17 @@ def upper_bound(moment: datetime, zone: ZoneInfo) -> datetime:
 
 def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """A naive shop-local time as aware UTC, at the earlier reading when it is ambiguous.
+    ValueError when it has none (out of range once shifted).
 
     A time inside the gap clocks jump over (it cannot have been written by a correct clock) is
     read with the offset before the jump, as zoneinfo does for fold=0.
     """
-    if local.tzinfo is not None:  # an explicit offset is unambiguous
-        return local.astimezone(timezone.utc)
-    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    try:
+        if local.tzinfo is not None:  # an explicit offset is unambiguous
+            return local.astimezone(timezone.utc)
+        return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 shifted out of range: not a date we can use
+        raise ValueError(f"{local.isoformat()} has no UTC reading") from None
 
 
 def parse_local(text: str) -> datetime:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from workers.domain import Customer, Order, OrderLine, Product, StatusChange, StockQuantity
 from workers.shops import localtime
+from workers.shops.numbers import plausible
 
 CENT = Decimal("0.01")
 #: The language names and descriptions are read in and written to (ISO 639-2, as IdoSell).
@@ -79,9 +80,19 @@ def number(payload: Mapping[str, Any], key: str, *, default: Decimal | None = No
         result = Decimal(value.strip()) if isinstance(value, str) else Decimal(repr(value))
     except InvalidOperation:
         raise MappingError(f"{key} is not a number: {value!r}") from None
-    if not result.is_finite():
-        raise MappingError(f"{key} is not a number: {value!r}")
+    if not plausible(result):  # NaN, Infinity, 1e30: see workers.shops.numbers
+        raise MappingError(f"{key} is not a usable number: {value!r:.60}")
     return result
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or nothing: `or ()` would iterate a number (TypeError) or a string."""
+    return value if isinstance(value, list) else []
+
+
+def _ascii_digits(text: str) -> bool:
+    """Digits int() accepts: "²" and "١" pass str.isdigit() but not int()."""
+    return text.isascii() and text.isdigit()
 
 
 def local_time(payload: Mapping[str, Any], key: str, zone: ZoneInfo) -> datetime:
@@ -101,8 +112,8 @@ def serial(payload: Any) -> int:
     if not isinstance(payload, Mapping):
         raise MappingError(f"order is not an object: {type(payload).__name__}")
     value = payload.get("orderSerialNumber")
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() \
-            or int(value) <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | str) \
+            or not _ascii_digits(str(value)) or int(value) <= 0:
         raise MappingError(f"orderSerialNumber is not a positive number: {value!r}")
     return int(value)
 
@@ -163,7 +174,7 @@ def parse_order(payload: Any, zone: ZoneInfo) -> Order:
 def _is_paid(details: Mapping[str, Any], total: Decimal) -> bool:
     """Settled payments (minus settled refunds) cover the order's value."""
     paid = Decimal(0)
-    for prepaid in details.get("prepaids") or ():
+    for prepaid in _list(details.get("prepaids")):
         if not isinstance(prepaid, Mapping) or text(prepaid, "paymentStatus") != SETTLED:
             continue
         value = number(prepaid, "paymentValue", default=Decimal(0))
@@ -176,7 +187,7 @@ def _is_paid(details: Mapping[str, Any], total: Decimal) -> bool:
 
 
 def _payment_method(details: Mapping[str, Any]) -> str | None:
-    for prepaid in details.get("prepaids") or ():
+    for prepaid in _list(details.get("prepaids")):
         if isinstance(prepaid, Mapping) and text(prepaid, "payformName"):
             return text(prepaid, "payformName")
     return text(obj(details, "payments"), "orderPaymentType") or None
@@ -252,7 +263,7 @@ def size_codes(payload: Any) -> list[str]:
     if not isinstance(payload, Mapping):
         return []
     codes = [str(size.get("productSizeCodeExternal") or "").strip()
-             for size in payload.get("productSizesAttributes") or ()
+             for size in _list(payload.get("productSizesAttributes"))
              if isinstance(size, Mapping)]
     codes = [code for code in codes if code]
     if not codes and str(payload.get("productDisplayedCode") or "").strip():
@@ -265,7 +276,7 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
     if not isinstance(payload, Mapping):
         raise MappingError(f"product is not an object: {type(payload).__name__}")
     product_id = _positive(payload.get("productId"), "productId")
-    sizes = [s for s in payload.get("productSizesAttributes") or () if isinstance(s, Mapping)]
+    sizes = [s for s in _list(payload.get("productSizesAttributes")) if isinstance(s, Mapping)]
     if len(sizes) > 1:
         raise MappingError(f"product has {len(sizes)} sizes; one SKU per product is imported")
     codes = size_codes(payload)
@@ -354,7 +365,7 @@ def stock_item(quantity: StockQuantity) -> dict[str, Any]:
 
 def _positive(value: Any, what: str) -> int:
     text_ = str(value if value is not None else "").strip()
-    if not text_.isdigit() or int(text_) <= 0:
+    if not _ascii_digits(text_) or int(text_) <= 0:
         raise MappingError(f"not an {what}: {value!r}")
     return int(text_)
 
@@ -370,7 +381,7 @@ def fault(item: Any) -> str | None:
     entries: list[Mapping[str, Any]] = []
     if item.get("faultCode") not in (None, 0, "0", ""):
         entries.append(item)
-    entries += [f for f in item.get("faults") or () if isinstance(f, Mapping)
+    entries += [f for f in _list(item.get("faults")) if isinstance(f, Mapping)
                 and f.get("faultCode") not in (None, 0, "0", "")]
     if not entries:
         return None
@@ -382,10 +393,10 @@ def owner_of_code(item: Any) -> str | None:
     """The product already carrying the code a create asked for (`existingCodes`)."""
     if not isinstance(item, Mapping):
         return None
-    for detail in item.get("productResultDetails") or ():
+    for detail in _list(item.get("productResultDetails")):
         if isinstance(detail, Mapping):
-            for owner in detail.get("existingCodes") or ():
-                if isinstance(owner, Mapping) and str(owner.get("productId") or "").isdigit():
+            for owner in _list(detail.get("existingCodes")):
+                if isinstance(owner, Mapping) and _ascii_digits(str(owner.get("productId") or "")):
                     return str(owner["productId"])
     return None
 

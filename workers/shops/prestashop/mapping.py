@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from workers.domain import Customer, Order, OrderLine, Product, StatusChange
 from workers.shops import localtime
+from workers.shops.numbers import plausible
 
 CENT = Decimal("0.01")
 #: PrestaShop keeps prices with six decimals (DECIMAL(20,6)); a net price derived from a gross
@@ -66,8 +67,8 @@ def decimal(value: Any, what: str) -> Decimal:
         number = Decimal(value.strip()) if isinstance(value, str) else Decimal(repr(value))
     except InvalidOperation:
         raise MappingError(f"{what} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise MappingError(f"{what} is not a number: {value!r}")
+    if not plausible(number):  # NaN, Infinity, 1e30: see workers.shops.numbers
+        raise MappingError(f"{what} is not a usable number: {value!r:.60}")
     return number
 
 
@@ -83,9 +84,14 @@ def money(payload: Mapping[str, Any], key: str, *, default: Decimal | None = Non
 def ref_id(payload: Mapping[str, Any], key: str) -> str:
     """A foreign id (`id_customer`, …) as its digits; "0" means none."""
     value = text(payload, key)
-    if not value.isdigit():
-        raise MappingError(f"{key} is not an id: {value!r}")
+    if not _ascii_digits(value):
+        raise MappingError(f"{key} is not an id: {value!r:.40}")
     return str(int(value))
+
+
+def _ascii_digits(value: str) -> bool:
+    """Digits int() accepts: "²" and "١" pass str.isdigit() but not int()."""
+    return value.isascii() and value.isdigit()
 
 
 def object_id(payload: Any) -> str:
@@ -93,7 +99,7 @@ def object_id(payload: Any) -> str:
         raise MappingError(f"not an object: {type(payload).__name__}")
     value = payload.get("id")
     positive_int = isinstance(value, int) and value > 0
-    positive_text = isinstance(value, str) and value.isdigit() and int(value) > 0
+    positive_text = isinstance(value, str) and _ascii_digits(value) and int(value) > 0
     if isinstance(value, bool) or not (positive_int or positive_text):
         raise MappingError(f"id is not a positive integer: {value!r}")
     return str(int(value))
@@ -183,7 +189,8 @@ def parse_order(payload: Any, refs: OrderRefs, zone: ZoneInfo, lang_id: str = "1
     """One element of `GET orders?display=full` → Order."""
     order_id = object_id(payload)
     state = ref_id(payload, "current_state")
-    rows_ = (payload.get("associations") or {}).get("order_rows")
+    associations = payload.get("associations")  # an object when present; anything else: none
+    rows_ = associations.get("order_rows") if isinstance(associations, Mapping) else None
     if not isinstance(rows_, list) or not rows_:
         raise MappingError("order has no associations.order_rows")
     return Order(
@@ -225,7 +232,7 @@ def order_refs_wanted(orders: Sequence[Any]) -> dict[str, set[str]]:
         for resource, key in (("customers", "id_customer"), ("addresses", "id_address_invoice"),
                               ("carriers", "id_carrier")):
             value = str(order.get(key, "")).strip()
-            if value.isdigit() and int(value) > 0:
+            if _ascii_digits(value) and int(value) > 0:
                 wanted[resource].add(str(int(value)))
     return wanted
 

@@ -26,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from workers.domain import Customer, Order, OrderLine, Product, StatusChange, StockQuantity
+from workers.shops.numbers import plausible
 
 Json = dict[str, Any]
 CENT = Decimal("0.01")
@@ -68,8 +69,8 @@ def decimal(value: Any, what: str) -> Decimal:
         number = Decimal(raw)
     except InvalidOperation:
         raise MappingError(f"{what} is not a number: {value!r:.60}") from None
-    if not number.is_finite():
-        raise MappingError(f"{what} is not a number: {value!r:.60}")
+    if not plausible(number):  # NaN, Infinity, 1e30: see workers.shops.numbers
+        raise MappingError(f"{what} is not a usable number: {value!r:.60}")
     return number
 
 
@@ -94,9 +95,14 @@ def shop_id_number(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise MappingError(f"{what} is not an id: {value!r}")
     digits = str(value).strip() if isinstance(value, str | int) else ""
-    if not digits.isdigit() or int(digits) <= 0:
+    if not _ascii_digits(digits) or int(digits) <= 0:
         raise MappingError(f"{what} is not an id: {value!r:.40}")
     return int(digits)
+
+
+def _ascii_digits(text: str) -> bool:
+    """Digits int() accepts: "²" and "١" pass str.isdigit() but not int()."""
+    return text.isascii() and text.isdigit()
 
 
 def count_number(value: Any) -> int:
@@ -104,7 +110,7 @@ def count_number(value: Any) -> int:
     if isinstance(value, bool):
         raise MappingError(f"not a count: {value!r}")
     digits = str(value).strip() if isinstance(value, str | int) else ""
-    if not digits.isdigit():
+    if not _ascii_digits(digits):
         raise MappingError(f"not a count: {value!r:.40}")
     return int(digits)
 
@@ -131,9 +137,9 @@ def from_local(value: str, zone: ZoneInfo, what: str = "date") -> datetime:
     occurrence, so a time we derive a cursor from is never later than the truth."""
     try:
         naive = datetime.strptime(value.strip()[:19], DATE_FORMAT)
-    except (ValueError, AttributeError):
+        return naive.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    except (ValueError, AttributeError, OverflowError):  # year 1 has no UTC reading
         raise MappingError(f"{what} is not a date: {value!r:.40}") from None
-    return naive.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
 def is_ambiguous(local: str, zone: ZoneInfo) -> bool:
@@ -405,7 +411,7 @@ def parse_line(line: Any, number: int) -> OrderLine:
 
 
 def line_order_id(line: Any) -> str | None:
-    if isinstance(line, Mapping) and str(line.get("order_id", "")).strip().isdigit():
+    if isinstance(line, Mapping) and _ascii_digits(str(line.get("order_id", "")).strip()):
         return str(int(str(line["order_id"]).strip()))
     return None
 
@@ -438,8 +444,8 @@ class ShopRef:
         parts = (shop_id or "").strip().split(":")
         product, stock = parts[0], parts[1] if len(parts) > 1 else ""
         marker = parts[2] if len(parts) > 2 else ""
-        if (len(parts) > 3 or not product.isdigit() or int(product) <= 0
-                or (stock and not stock.isdigit()) or marker not in ("", "v")):
+        if (len(parts) > 3 or not _ascii_digits(product) or int(product) <= 0
+                or (stock and not _ascii_digits(stock)) or marker not in ("", "v")):
             raise MappingError(f"not a Shoper product id: {shop_id!r}")
         stock_id = int(stock) if stock and int(stock) > 0 else None
         return cls(int(product), stock_id, variant=bool(marker) and stock_id is not None)
@@ -502,7 +508,7 @@ def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) ->
         weight_kg=decimal(weight, "weight") if weight not in (None, "") and
         decimal(weight, "weight") > 0 else None,
         is_active=_translation_active(payload),
-        vat_rate=taxes.get(int(tax_id)) if tax_id.isdigit() else None,
+        vat_rate=taxes.get(int(tax_id)) if _ascii_digits(tax_id) else None,
         modified_at=from_local(edited, zone, "edit_date") if isinstance(edited, str) else None,
     )
 

@@ -404,7 +404,11 @@ class VendureClient:
                                         error=f"variant {item.shop_id} is not in the shop "
                                               "(deleted there?)")
                 continue
-            on_hand = mapping.stock_on_hand(item.quantity, levels[item.shop_id], location)
+            try:
+                on_hand = mapping.stock_on_hand(item.quantity, levels[item.shop_id], location)
+            except MappingError as exc:  # the shop's own allocation count is garbage
+                results[i] = ItemResult(item.sku, False, shop_id=item.shop_id, error=str(exc))
+                continue
             sendable.append((i, {"id": item.shop_id, "stockLevels": [
                 {"stockLocationId": location, "stockOnHand": on_hand}]}))
         outcomes = self._write_array(queries.UPDATE_VARIANTS, "updateProductVariants",
@@ -736,7 +740,10 @@ class VendureClient:
         """The channel's language, currency, tax setup and stock location (read once)."""
         if self._channel is None:
             data = self._query(queries.CHANNEL)
-            self._channel = mapping.channel_from(data.get("activeChannel") or {}, data)
+            try:
+                self._channel = mapping.channel_from(data.get("activeChannel") or {}, data)
+            except MappingError as exc:  # without the channel nothing can be written
+                raise ShopError(f"vendure: unusable channel settings ({exc})") from None
         return self._channel
 
 

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from workers.domain import Customer, Order, OrderLine, Product
+from workers.shops.numbers import plausible
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -53,22 +54,28 @@ class Channel:
 
 
 def channel_from(active: Mapping[str, Any], settings: Mapping[str, Any]) -> Channel:
-    zone = (active.get("defaultTaxZone") or {}).get("id")
+    """MappingError when the shop's answer has no usable channel id."""
+    active, settings = _obj(active), _obj(settings)
+    zone = _obj(active.get("defaultTaxZone")).get("id")
     by_rate: dict[Decimal, str] = {}
     default_category = None
     for rate in _items(settings.get("taxRates")):
-        category = rate.get("category") or {}
+        category = _obj(rate.get("category"))
+        if category.get("id") is None:
+            continue  # a rate without a category cannot be used for anything
         if category.get("isDefault"):
             default_category = str(category["id"])
         # Customer-group rates are exceptions for some buyers, not the product's own rate.
         if not rate.get("enabled") or rate.get("customerGroup") or zone is None:
             continue
-        if str((rate.get("zone") or {}).get("id")) != str(zone):
+        if str(_obj(rate.get("zone")).get("id")) != str(zone):
             continue
         value = decimal_or_none(rate.get("value"))
         if value is not None:
             by_rate.setdefault(value.normalize(), str(category["id"]))
-    locations = _items(settings.get("stockLocations"))
+    locations = [row for row in _items(settings.get("stockLocations")) if row.get("id")]
+    if not _is_id(active.get("id")):
+        raise MappingError(f"the active channel has no id: {active.get('id')!r:.40}")
     return Channel(
         id=str(active["id"]),
         language=str(active.get("defaultLanguageCode") or "en"),
@@ -88,11 +95,14 @@ def channel_from(active: Mapping[str, Any], settings: Mapping[str, Any]) -> Chan
 def money(value: Any) -> Decimal:
     """Minor units (int) → Decimal amount with two places."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MappingError(f"money value {value!r} is not a number")
+        raise MappingError(f"money value {value!r:.40} is not a number")
     try:
-        return (Decimal(str(value)) / HUNDRED).quantize(CENT, ROUND_HALF_UP)
+        number = Decimal(str(value))
     except InvalidOperation:
-        raise MappingError(f"money value {value!r} is not a number") from None
+        raise MappingError(f"money value {value!r:.40} is not a number") from None
+    if not plausible(number):  # "NaN" would pass quantize and fail every comparison later
+        raise MappingError(f"money value {value!r:.40} is not a usable number")
+    return (number / HUNDRED).quantize(CENT, ROUND_HALF_UP)
 
 
 def minor_units(amount: Decimal) -> int:
@@ -101,12 +111,13 @@ def minor_units(amount: Decimal) -> int:
 
 
 def decimal_or_none(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if plausible(number) else None  # NaN, 1e30: as good as no value
 
 
 def parse_time(value: Any, what: str = "date") -> datetime:
@@ -119,7 +130,10 @@ def parse_time(value: Any, what: str = "date") -> datetime:
         raise MappingError(f"{what} {value!r} is not an ISO date") from None
     if parsed.tzinfo is None:  # never guess a zone; Vendure always sends Z
         raise MappingError(f"{what} {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "0001-01-01T00:00:00+01:00" has no UTC reading
+        raise MappingError(f"{what} {value!r} is out of range") from None
 
 
 def iso_z(moment: datetime) -> str:
@@ -141,7 +155,22 @@ def item_key(row: Any) -> str:
 def _items(listing: Any) -> list[Mapping[str, Any]]:
     if isinstance(listing, Mapping):
         listing = listing.get("items")
-    return [row for row in listing or [] if isinstance(row, Mapping)]
+    return [row for row in _list(listing) if isinstance(row, Mapping)]
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or nothing: `or []` would iterate a number (TypeError) or a string."""
+    return value if isinstance(value, list) else []
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    """An object field, or an empty one: `(x or {}).get` fails on a number or a list."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _is_id(value: Any) -> bool:
+    """Vendure ids are strings (or numbers on some id strategies); never lists or objects."""
+    return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
 
 
 def _text(value: Any) -> str:
@@ -156,7 +185,7 @@ def order_modified(row: Mapping[str, Any]) -> datetime:
     `updatedAt` and its payments' and fulfilments' — Vendure does not bump the order's
     `updatedAt` when a payment is settled or a fulfilment ships."""
     moments = [parse_time(row.get("updatedAt"), "updatedAt")]
-    for child in [*(row.get("payments") or []), *(row.get("fulfillments") or [])]:
+    for child in [*_list(row.get("payments")), *_list(row.get("fulfillments"))]:
         if isinstance(child, Mapping) and child.get("updatedAt"):
             moments.append(parse_time(child["updatedAt"], "updatedAt"))
     return max(moments)
@@ -165,16 +194,16 @@ def order_modified(row: Mapping[str, Any]) -> datetime:
 def is_paid(row: Mapping[str, Any]) -> bool:
     """Paid = settled payments, less settled refunds, cover the order total."""
     settled = Decimal(0)
-    for payment in row.get("payments") or []:
+    for payment in _list(row.get("payments")):
         if not isinstance(payment, Mapping) or payment.get("state") != "Settled":
             continue
         settled += money(payment.get("amount", 0))
-        for refund in payment.get("refunds") or []:
+        for refund in _list(payment.get("refunds")):
             if isinstance(refund, Mapping) and refund.get("state") == "Settled":
                 settled -= money(refund.get("total", 0))
     total = money(row.get("totalWithTax", 0))
     has_settled = any(isinstance(p, Mapping) and p.get("state") == "Settled"
-                      for p in row.get("payments") or [])
+                      for p in _list(row.get("payments")))
     return settled >= total and (has_settled or total == 0)
 
 
@@ -182,12 +211,12 @@ def parse_order(row: Any) -> Order:
     if not isinstance(row, Mapping):
         raise MappingError(f"order is not an object: {row!r:.80}")
     oid = row.get("id")
-    if oid in (None, ""):
-        raise MappingError("order without an id")
+    if not _is_id(oid):
+        raise MappingError(f"order without a usable id: {oid!r:.40}")
     placed = row.get("orderPlacedAt") or row.get("createdAt")
-    payments = [p for p in row.get("payments") or [] if isinstance(p, Mapping)]
-    shipping = [s for s in row.get("shippingLines") or [] if isinstance(s, Mapping)]
-    method = (shipping[0].get("shippingMethod") or {}) if shipping else {}
+    payments = [p for p in _list(row.get("payments")) if isinstance(p, Mapping)]
+    shipping = [s for s in _list(row.get("shippingLines")) if isinstance(s, Mapping)]
+    method = _obj(shipping[0].get("shippingMethod")) if shipping else {}
     return Order(
         external_id=str(oid),
         external_number=_text(row.get("code")) or None,
@@ -243,14 +272,19 @@ def _split_name(full: str) -> tuple[str, str]:
 
 def parse_lines(lines: Any) -> list[OrderLine]:
     parsed = []
+    if lines is not None and not isinstance(lines, list):
+        raise MappingError(f"order lines are not a list: {type(lines).__name__}")
     for line in lines or []:
         if not isinstance(line, Mapping):
             raise MappingError(f"order line is not an object: {line!r:.80}")
         # A cancelled line drops `quantity` to 0 but remembers what was ordered.
         quantity = line.get("quantity") or line.get("orderPlacedQuantity") or 0
+        if isinstance(quantity, bool) or not isinstance(quantity, int):
+            # Vendure counts whole units (GraphQL Int); "abc" or 1.5 is not a quantity.
+            raise MappingError(f"order line quantity {quantity!r:.40} is not a whole number")
         if not quantity:
             continue  # added to the cart and removed again before the order was placed
-        variant = line.get("productVariant") or {}
+        variant = _obj(line.get("productVariant"))
         # The prorated price is what the customer pays per unit after item and order-level
         # discounts; the lines then add up to the order total (less shipping).
         unit = line.get("proratedUnitPriceWithTax", line.get("unitPriceWithTax"))
@@ -283,10 +317,12 @@ def parse_variant(row: Any) -> Product:
     modified = parse_time(row.get("updatedAt"), "updatedAt")
     if product.get("updatedAt"):
         modified = max(modified, parse_time(product["updatedAt"], "updatedAt"))
-    rate = _rate((row.get("taxRateApplied") or {}).get("value"))
+    if not _is_id(row.get("id")):
+        raise MappingError(f"variant {sku!r} has no usable id")
+    rate = _rate(_obj(row.get("taxRateApplied")).get("value"))
     # A product with one variant is named by the product (what the admin UI edits); the
     # variants of a product with several carry their own names ("Koszulka Czerwona L").
-    siblings = (product.get("variantList") or {}).get("totalItems")
+    siblings = _obj(product.get("variantList")).get("totalItems")
     names = (product.get("name"), row.get("name")) if siblings == 1 else (row.get("name"),
                                                                           product.get("name"))
     return Product(
@@ -395,5 +431,8 @@ def stock_on_hand(quantity: int, levels: Sequence[Mapping[str, Any]], location_i
     allocated = 0
     for level in levels:
         if str(level.get("stockLocationId")) == str(location_id):
-            allocated += int(level.get("stockAllocated") or 0)
+            value = level.get("stockAllocated") or 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MappingError(f"stockAllocated {value!r:.40} is not a count")
+            allocated += value
     return max(0, int(quantity)) + allocated

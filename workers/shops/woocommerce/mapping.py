@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from workers.domain import Customer, Order, OrderLine, Product, StatusChange, StockQuantity
+from workers.shops.numbers import plausible
 
 CENT = Decimal("0.01")
 
@@ -72,8 +73,8 @@ def _decimal(value: Any, what: str) -> Decimal:
         number = Decimal(value.strip()) if isinstance(value, str) else Decimal(repr(value))
     except InvalidOperation:
         raise MappingError(f"{what} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise MappingError(f"{what} is not a number: {value!r}")
+    if not plausible(number):  # NaN, Infinity, 1e30: see workers.shops.numbers
+        raise MappingError(f"{what} is not a usable number: {value!r:.60}")
     return number
 
 
@@ -100,7 +101,10 @@ def _gmt(payload: Mapping[str, Any], key: str, *, required: bool = True) -> date
     except ValueError:
         raise MappingError(f"{key} is not a date: {value!r}") from None
     if parsed.tzinfo is not None:  # not documented, but an explicit offset is unambiguous
-        return parsed.astimezone(timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:  # "0001-01-01T00:00:00+01:00" has no UTC reading
+            raise MappingError(f"{key} is out of range: {value!r}") from None
     return parsed.replace(tzinfo=timezone.utc)
 
 
@@ -109,6 +113,16 @@ def _id(payload: Mapping[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise MappingError(f"id is not a positive integer: {value!r}")
     return value
+
+
+def _list(value: Any) -> list[Any]:
+    """A list field, or nothing: `or ()` would iterate a number (TypeError) or a string."""
+    return value if isinstance(value, list) else []
+
+
+def _is_key(value: Any) -> bool:
+    """Can `value` be looked up in a dict? (A list or object from the shop cannot.)"""
+    return isinstance(value, str | int | float | bool) or value is None
 
 
 def item_key(payload: Any) -> str:
@@ -198,7 +212,9 @@ def _tax_id(payload: Mapping[str, Any]) -> str | None:
     meta = payload.get("meta_data")
     if not isinstance(meta, list):
         return None
-    values = {m.get("key"): m.get("value") for m in meta if isinstance(m, Mapping)}
+    # Only text keys: a list as a key (hostile meta) is not hashable and means nothing here.
+    values = {m.get("key"): m.get("value") for m in meta
+              if isinstance(m, Mapping) and isinstance(m.get("key"), str)}
     for key in TAX_ID_META_KEYS:
         value = values.get(key)
         if isinstance(value, str) and value.strip():
@@ -218,8 +234,9 @@ def _shipping_method(payload: Mapping[str, Any]) -> str | None:
 def _tax_rates(payload: Mapping[str, Any]) -> dict[Any, Decimal]:
     """rate_id → percent from `tax_lines[].rate_percent` (WooCommerce ≥ 3.7; absent before)."""
     rates: dict[Any, Decimal] = {}
-    for tax in payload.get("tax_lines") or ():
-        if isinstance(tax, Mapping) and tax.get("rate_percent") not in (None, ""):
+    for tax in _list(payload.get("tax_lines")):
+        if isinstance(tax, Mapping) and tax.get("rate_percent") not in (None, "") \
+                and _is_key(tax.get("rate_id")):
             try:
                 rates[tax.get("rate_id")] = _decimal(tax["rate_percent"], "rate_percent")
             except MappingError:
@@ -257,9 +274,9 @@ def _line_vat_rate(
     line's tax to the cent — the way WooCommerce computed it — and None when none does or the
     line is free (nothing to derive from).
     """
-    applied = [t for t in line.get("taxes") or () if isinstance(t, Mapping)
+    applied = [t for t in _list(line.get("taxes")) if isinstance(t, Mapping)
                and t.get("total") not in (None, "", "0", "0.00", 0)]
-    if len(applied) == 1 and applied[0].get("id") in rates:
+    if len(applied) == 1 and _is_key(applied[0].get("id")) and applied[0].get("id") in rates:
         return rates[applied[0]["id"]].quantize(CENT)
     if total <= 0:
         return None
@@ -354,9 +371,11 @@ def stock_payload(quantity: StockQuantity) -> dict[str, Any]:
 
 def shop_int_id(shop_id: str | None) -> int:
     """Our string shop id → WooCommerce's integer id (MappingError when unusable)."""
-    if shop_id is None or not str(shop_id).strip().isdigit() or int(shop_id) <= 0:
+    text = str(shop_id).strip() if shop_id is not None else ""
+    # isascii: "²" and "١" are isdigit() too, and int() refuses the first.
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0:
         raise MappingError(f"not a WooCommerce id: {shop_id!r}")
-    return int(shop_id)
+    return int(text)
 
 
 def format_money(amount: Decimal) -> str:
@@ -395,7 +414,7 @@ def is_shop_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     return (isinstance(value, int) and value > 0) or (
-        isinstance(value, str) and value.isdigit() and int(value) > 0)
+        isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0)
 
 
 def ensure_list(data: Any, what: str) -> Sequence[Any]:
