@@ -10,10 +10,10 @@ from __future__ import annotations
 import dramatiq
 from periodiq import cron
 
+from producers.tick import refresh_and_publish, run_tick
 from shared.broker import ensure_broker
 from shared.control.runtime import get_registry
 from shared.jobs import REFRESH_ACTOR, SETTINGS, TICK_ACTOR, TICKS
-from producers.tick import refresh_and_publish, run_tick
 
 ensure_broker()  # the periodiq middleware must be on the broker before `periodic` is used
 

@@ -77,13 +77,16 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         console.print(
             f"[bold]iluo-sync demo[/]: WooCommerce sandbox at {handle.base_url}, ERP and control "
             f"databases in {folder}/, every operation every {options.interval} min"
-            + (f", stopping after {options.minutes:g} min" if options.minutes else ", Ctrl-C to stop")
+            + (f", stopping after {options.minutes:g} min" if options.minutes
+               else ", Ctrl-C to stop")
         )
         from producers.clock import tick
 
         threads.append(_thread("demo-clock", _clock, tick, stop))
         if options.new_order_every > 0:
-            threads.append(_thread("demo-customer", _customer, sandbox, options.new_order_every, stop))
+            threads.append(
+                _thread("demo-customer", _customer, sandbox, options.new_order_every, stop)
+            )
         from producers.live_table import LiveRuns
 
         deadline = time.monotonic() + options.minutes * 60 if options.minutes else None
@@ -183,7 +186,7 @@ _SKUS = [f"DEMO-{n:04d}" for n in range(1, 41) if n % 10 != 0]
 def _seed_orders(sandbox: Any, count: int) -> None:
     rnd = random.Random(11)
     now = datetime.now(UTC)
-    for index in range(count):
+    for _ in range(count):
         created = now - timedelta(days=rnd.randint(0, 20), minutes=rnd.randint(0, 1440))
         sandbox.add_order(_lines(rnd), status=rnd.choice(["processing", "pending", "completed"]),
                           created=created, modified=created + timedelta(minutes=5))

@@ -28,7 +28,9 @@ STYLE = {"ok": "green", "failed": "bold red", "skipped": "yellow", "running": "c
 
 
 class LiveRuns:
-    def __init__(self, registry: Registry, tenant: str, console: Console, *, rows: int = 15) -> None:
+    def __init__(
+        self, registry: Registry, tenant: str, console: Console, *, rows: int = 15
+    ) -> None:
         self.registry = registry
         self.tenant = registry.get(tenant)
         self.console = console
@@ -72,11 +74,15 @@ class LiveRuns:
             runs = conn.execute(
                 select(sync_runs).order_by(sync_runs.c.id.desc()).limit(self.rows)
             ).all()
-            names = dict(conn.execute(select(shop_integrations.c.id, shop_integrations.c.name)).all())
+            names = dict(
+                conn.execute(select(shop_integrations.c.id, shop_integrations.c.name)).all()
+            )
         with self.registry.engine.connect() as conn:
             due = {
                 (row.integration_id, row.operation): row
-                for row in conn.execute(select(schedules).where(schedules.c.tenant_id == self.tenant.id))
+                for row in conn.execute(
+                    select(schedules).where(schedules.c.tenant_id == self.tenant.id)
+                )
             }
             beat = conn.execute(select(heartbeats).where(heartbeats.c.component == "tick")).first()
         tick = ""
@@ -99,7 +105,8 @@ class LiveRuns:
         for run in runs:
             style = STYLE.get(run.outcome, "")
             table.add_row(
-                f"{run.started_at:%H:%M:%S}", names.get(run.integration_id, f"#{run.integration_id}"),
+                f"{run.started_at:%H:%M:%S}",
+                names.get(run.integration_id, f"#{run.integration_id}"),
                 run.operation.replace("_", "-"), f"[{style}]{run.outcome}[/]",
                 _counts(run, compact=True),
                 _next_due(due.get((run.integration_id, run.operation)), short=True),

@@ -152,7 +152,9 @@ def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -
     return len(batch)
 
 
-def _refresh_stale_tenants(engine: Any, broker: Broker, now: datetime, config: ScheduleConfig) -> int:
+def _refresh_stale_tenants(
+    engine: Any, broker: Broker, now: datetime, config: ScheduleConfig
+) -> int:
     with engine.begin() as conn:
         tenant_ids = claim_refreshes(conn, now, limit=config.max_refreshes_per_tick, config=config)
     for index, tenant_id in enumerate(tenant_ids):

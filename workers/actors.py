@@ -91,7 +91,7 @@ def process_sync(
         # The run recorded itself as interrupted and released its lease.
         interrupted = True
         outcome, error, finished = "failed", "interrupted: the worker was stopping", now_s()
-    except (SQLAlchemyError, OSError) as exc:  # the tenant DB is unreachable: nothing recorded there
+    except (SQLAlchemyError, OSError) as exc:  # the tenant DB is unreachable: nothing recorded
         outcome, error, finished = "failed", f"cannot run: {db_error_line(exc)}", now_s()
 
     try:

@@ -19,7 +19,9 @@ from shared.jobs import QUEUES, SETTINGS, TICKS
 ACTOR_MODULES = ("workers.actors", "producers.clock")
 #: dramatiq's default, and what the deploy files' grace periods are sized for.
 SHUTDOWN_TIMEOUT_S = 600
-LOG_FORMAT = "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
+LOG_FORMAT = (
+    "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
+)
 
 
 def _check_control_db() -> None:
@@ -91,7 +93,9 @@ def worker(
         "`ticks` implies `settings` (the tick group also re-reads settings).",
     ),
     processes: int = typer.Option(2, "--processes", "-p", min=1, help="Worker processes."),
-    threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process (= prefetch)."),
+    threads: int = typer.Option(
+        4, "--threads", "-t", min=1, help="Threads per process (= prefetch)."
+    ),
     shutdown_timeout: int = typer.Option(
         SHUTDOWN_TIMEOUT_S, "--shutdown-timeout", min=1,
         help="Seconds a stopping worker waits for its runs (they stop at the next item).",
@@ -115,10 +119,13 @@ def worker(
 @user_errors
 def demo(
     minutes: float = typer.Option(
-        None, "--minutes", min=0.05, help="Stop by itself after this many minutes (default: Ctrl-C)."
+        None, "--minutes", min=0.05,
+        help="Stop by itself after this many minutes (default: Ctrl-C).",
     ),
     folder: Path = typer.Option(Path("demo"), "--dir", help="Where the demo's databases go."),
-    interval: int = typer.Option(1, "--interval", min=1, help="Minutes between runs of each operation."),
+    interval: int = typer.Option(
+        1, "--interval", min=1, help="Minutes between runs of each operation."
+    ),
     threads: int = typer.Option(4, "--threads", min=1, max=32),
 ) -> None:
     """Everything on this machine, nothing else needed: in-process broker and workers, the

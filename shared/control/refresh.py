@@ -26,7 +26,9 @@ from shared.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def refresh_tenant(registry: Registry, tenant_id: int, *, now: datetime | None = None) -> SyncCounts | None:
+def refresh_tenant(
+    registry: Registry, tenant_id: int, *, now: datetime | None = None
+) -> SyncCounts | None:
     """Re-read one tenant's integrations into its schedule rows; None if nothing was read."""
     now = now or now_s()
     tenant = registry.get_by_id(tenant_id)
@@ -66,7 +68,9 @@ def refresh_integration(
         sync_rows(conn, tenant.id, desired, now, integration_ids=[integration_id])
 
 
-def record_config_errors(engine: Engine, configs: Sequence[IntegrationConfig], now: datetime) -> int:
+def record_config_errors(
+    engine: Engine, configs: Sequence[IntegrationConfig], now: datetime
+) -> int:
     """A `config_error` event per integration that should run automatically but cannot (the
     product import + export conflict above all), at every refresh while it lasts."""
     rows = [
@@ -85,7 +89,8 @@ def record_config_errors(engine: Engine, configs: Sequence[IntegrationConfig], n
         log.warning("cannot record configuration errors: %s", _line(exc))
         return 0
     for row in rows:
-        log.warning("integration %s: configuration error: %s", row["integration_id"], row["message"])
+        log.warning("integration %s: configuration error: %s", row["integration_id"],
+                    row["message"])
     return len(rows)
 
 

@@ -26,7 +26,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, false, insert, literal, or_, select, true, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    delete,
+    false,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 
 from shared.control.claim import claim_rows
 from shared.control.slots import next_slot, next_slot_sql, offset_for
@@ -360,8 +372,10 @@ def report_run(
         running_since=None,
         queued_at=None,
         queued_due_at=None,
-        next_due_at=due_at or (finished_at if due_again_now
-                               else next_slot_sql(finished_at, s.c.interval_minutes, s.c.slot_offset)),
+        next_due_at=due_at or (
+            finished_at if due_again_now
+            else next_slot_sql(finished_at, s.c.interval_minutes, s.c.slot_offset)
+        ),
     )
     if outcome == "ok":
         values.update(last_success_at=finished_at, consecutive_failures=0)

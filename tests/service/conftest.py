@@ -28,6 +28,7 @@ from shared.erp.schema import shop_integration_operations, shop_integrations
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+CK, CS = "ck_service_test", "cs_service_test"
 PYTHON = sys.executable
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -117,7 +118,9 @@ def _control(url: str, make_database: Callable[[str], str]) -> Iterator[Control]
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
-def any_control(request: pytest.FixtureRequest, make_database: Callable[[str], str]) -> Iterator[Control]:
+def any_control(
+    request: pytest.FixtureRequest, make_database: Callable[[str], str]
+) -> Iterator[Control]:
     """A control DB on each backend the claim must work on."""
     yield from _control(make_database(request.param), make_database)
 
@@ -295,7 +298,9 @@ class Service:
 
 
 @pytest.fixture
-def service(request: pytest.FixtureRequest, vhost: str, tmp_path: Path) -> Iterator[Callable[[Control], Service]]:
+def service(
+    request: pytest.FixtureRequest, vhost: str, tmp_path: Path
+) -> Iterator[Callable[[Control], Service]]:
     made: list[Service] = []
 
     def make(control: Control) -> Service:
@@ -315,3 +320,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+# -- the shop and the tenant's history -----------------------------------------------------------
+
+
+@pytest.fixture
+def shop() -> Iterator[Any]:
+    """A WooCommerce sandbox on a free port (`shop.base_url`)."""
+    from workers.shops.woocommerce.sandbox import WooCommerceSandbox
+
+    sandbox = WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw")
+    handle = sandbox.serve("127.0.0.1", 0)
+    sandbox.base_url = handle.base_url  # type: ignore[attr-defined]
+    try:
+        yield sandbox
+    finally:
+        handle.stop()
+
+
+def seed_orders(shop: Any, count: int) -> None:
+    """`count` orders of a product the demo ERP knows, half a minute apart, two days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(days=2)
+    for index in range(count):
+        moment = start + timedelta(seconds=30 * index)
+        shop.add_order([("DEMO-0001", 1, "19.99")], created=moment, modified=moment)
+
+
+def runs(engine: Engine, **where: Any) -> list[Any]:
+    from sqlalchemy import select
+
+    from shared.erp.sync_tables import sync_runs
+
+    stmt = select(sync_runs).order_by(sync_runs.c.id)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(sync_runs.c, name) == value)
+    with engine.connect() as conn:
+        return conn.execute(stmt).all()
+
+
+def finished(engine: Engine) -> list[Any]:
+    return [r for r in runs(engine) if r.outcome != "running"]

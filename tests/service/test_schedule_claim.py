@@ -27,8 +27,8 @@ from shared.control.slots import epoch_minute, next_slot, next_slot_sql
 from shared.control.tables import schedules, tenants
 from shared.erp.integrations import CONFLICT
 from shared.erp.sync_tables import sync_events
-from workers.domain import Operation
 from tests.service.conftest import Control, set_integration, set_operation
+from workers.domain import Operation
 
 
 def _rows(control: Control, tenant_id: int) -> dict[str, object]:
@@ -254,7 +254,8 @@ def test_sql_server_claim_compiles() -> None:
         assert sql.startswith(
             "UPDATE TOP (500) schedules WITH (UPDLOCK, READPAST, ROWLOCK) "
             "SET queued_due_at=schedules.next_due_at, queued_at=?, next_due_at=DATEADD(minute, "
-            "schedules.interval_minutes - (? - schedules.slot_offset) % schedules.interval_minutes, ?) "
+            "schedules.interval_minutes - (? - schedules.slot_offset) "
+            "% schedules.interval_minutes, ?) "
             "OUTPUT inserted.id, inserted.queued_due_at WHERE schedules.next_due_at <= ?"
         ), sql
     assert epoch_minute(now) > 0

@@ -3,9 +3,10 @@ due times moved in the control DB, while real worker processes do the runs."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,35 +17,20 @@ from shared.control.schedule import now_s
 from shared.control.slots import next_slot
 from shared.control.tables import message_deliveries, schedules, service_events, tenants
 from shared.erp.schema import order_lines, orders
-from shared.erp.sync_tables import sync_leases, sync_runs
-from tests.service.conftest import Control, Service, queue_depths, set_integration, set_operation, wait_for
-
-CK, CS = "ck_service_test", "cs_service_test"
-
-
-@pytest.fixture
-def shop() -> Iterator[Any]:
-    from workers.shops.woocommerce.sandbox import WooCommerceSandbox
-
-    sandbox = WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw")
-    handle = sandbox.serve("127.0.0.1", 0)
-    sandbox.base_url = handle.base_url
-    try:
-        yield sandbox
-    finally:
-        handle.stop()
-
-
-def _runs(engine: Engine, **where: Any) -> list[Any]:
-    stmt = select(sync_runs).order_by(sync_runs.c.id)
-    for name, value in where.items():
-        stmt = stmt.where(getattr(sync_runs.c, name) == value)
-    with engine.connect() as conn:
-        return conn.execute(stmt).all()
-
-
-def _finished(engine: Engine) -> list[Any]:
-    return [r for r in _runs(engine) if r.outcome != "running"]
+from shared.erp.sync_tables import sync_leases
+from tests.service.conftest import (
+    CK,
+    CS,
+    Control,
+    Service,
+    finished,
+    queue_depths,
+    runs,
+    seed_orders,
+    set_integration,
+    set_operation,
+    wait_for,
+)
 
 
 def _make_due(control: Control, **where: Any) -> None:
@@ -79,10 +65,10 @@ def test_switches_and_intervals_apply_without_restart(
     svc = service(control)
     svc.worker()  # every queue: settings refreshes and sync jobs
     svc.tick()  # a new tenant: its settings are read, its rows are due at once and published
-    wait_for(lambda: len([r for r in _finished(erp) if r.outcome == "ok"]) >= 4, 30,
+    wait_for(lambda: len([r for r in finished(erp) if r.outcome == "ok"]) >= 4, 30,
              what="the first four runs")
     wait_for(lambda: _settled(control), 10, what="the rows to settle")
-    assert {r.operation for r in _finished(erp)} == {
+    assert {r.operation for r in finished(erp)} == {
         "import_orders", "update_order_statuses", "export_products", "update_stock"}
 
     # auto_sync off in the ERP: after the refresh period, no run starts any more.
@@ -91,27 +77,27 @@ def test_switches_and_intervals_apply_without_restart(
     svc.tick()
     wait_for(lambda: not any(r.enabled for r in _rows(control).values()), 15,
              what="the refresh to disable the rows")
-    before = len(_runs(erp))
+    before = len(runs(erp))
     _make_due(control)
     svc.tick()
     svc.tick()
     time.sleep(2)
-    assert len(_runs(erp)) == before
+    assert len(runs(erp)) == before
 
     # On again: the next refresh enables the rows, due at once; runs resume.
     set_integration(erp, auto_sync=True)
     _refresh_period_over(control)
     svc.tick()
-    wait_for(lambda: len([r for r in _finished(erp) if r.outcome == "ok"]) >= 8, 30,
+    wait_for(lambda: len([r for r in finished(erp) if r.outcome == "ok"]) >= 8, 30,
              what="runs to resume")
     wait_for(lambda: _settled(control), 10, what="the rows to settle")
 
     # An interval changed in the ERP applies from the next run, no restart.
     set_operation(erp, "import_orders", interval=4)
-    count = len(_runs(erp, operation="import_orders"))
+    count = len(runs(erp, operation="import_orders"))
     _make_due(control, operation="import_orders")
     svc.tick()
-    wait_for(lambda: len(_runs(erp, operation="import_orders")) > count and _settled(control), 20,
+    wait_for(lambda: len(runs(erp, operation="import_orders")) > count and _settled(control), 20,
              what="the import run")
     row = _rows(control)["import_orders"]
     assert row.interval_minutes == 4
@@ -122,13 +108,14 @@ def test_switches_and_intervals_apply_without_restart(
     _make_due(control)
     svc.tick()
     assert not any(r.enabled for r in _rows(control).values())
-    before = len(_runs(erp))
+    before = len(runs(erp))
     svc.tick()
     time.sleep(2)
-    assert len(_runs(erp)) == before
+    assert len(runs(erp)) == before
     control.registry.set_active("shop", True)
     svc.tick()  # read again at once (its refresh slot was cleared when it went inactive)
-    wait_for(lambda: len(_runs(erp)) > before and _settled(control), 30, what="runs after reactivation")
+    wait_for(lambda: len(runs(erp)) > before and _settled(control), 30,
+             what="runs after reactivation")
 
 
 @pytest.mark.slow
@@ -140,14 +127,15 @@ def test_sigkill_mid_import_redelivers_and_takes_the_lease_over(
     only_orders = {"import_orders": (True, 1)}
     _, erp = control.add_tenant("shop", backend="postgresql", base_url=shop.base_url,
                                 api_key=CK, api_secret=CS, operations=only_orders)
-    _seed_orders(shop, 2000)
+    seed_orders(shop, 2000)
     shop.faults.latency_ms = 60  # slow enough to be killed mid-way
     svc = service(control)
     worker = svc.worker("orders", "settings", name="worker-1")
     svc.tick()
-    wait_for(lambda: 300 < _order_count(erp) < 1500, 60, every=0.05, what="the import to be mid-way")
+    wait_for(lambda: 300 < _order_count(erp) < 1500, 60, every=0.05,
+             what="the import to be mid-way")
     [child] = worker.children()
-    __import__("os").kill(child, signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
     assert worker.popen.wait(15) != 0  # dramatiq stops the group when one process dies
     partial = _order_count(erp)
     assert partial < 2000
@@ -160,10 +148,11 @@ def test_sigkill_mid_import_redelivers_and_takes_the_lease_over(
     shop.faults.latency_ms = 0
     svc.worker("orders", "settings", name="worker-2")  # the restart policy's new worker
     # The unacked message comes back (redelivered) and its run takes the expired lease over.
-    wait_for(lambda: _order_count(erp) == 2000 and _settled(control), 90, what="the import to finish")
-    runs = _runs(erp, operation="import_orders")
-    assert runs[0].outcome == "running" and runs[0].finished_at is None  # the killed one
-    assert runs[-1].outcome == "ok" and runs[-1].lease_token > runs[0].lease_token
+    wait_for(lambda: _order_count(erp) == 2000 and _settled(control), 90,
+             what="the import to finish")
+    history = runs(erp, operation="import_orders")
+    assert history[0].outcome == "running" and history[0].finished_at is None  # the killed one
+    assert history[-1].outcome == "ok" and history[-1].lease_token > history[0].lease_token
     with erp.connect() as conn:
         external = conn.execute(select(orders.c.external_id)).scalars().all()
         lines = conn.execute(select(func.count()).select_from(order_lines)).scalar()
@@ -181,16 +170,17 @@ def test_sigterm_finishes_the_item_and_releases_the_lease(
     control = pg_control
     _, erp = control.add_tenant("shop", backend="postgresql", base_url=shop.base_url,
                                 api_key=CK, api_secret=CS, operations={"import_orders": (True, 1)})
-    _seed_orders(shop, 1500)
+    seed_orders(shop, 1500)
     shop.faults.latency_ms = 60
     svc = service(control)
     worker = svc.worker("orders", "settings")
     svc.tick()
-    wait_for(lambda: 200 < _order_count(erp) < 1200, 60, every=0.05, what="the import to be mid-way")
+    wait_for(lambda: 200 < _order_count(erp) < 1200, 60, every=0.05,
+             what="the import to be mid-way")
     started = time.monotonic()
     assert worker.stop(timeout=30) == 0  # SIGTERM: a clean exit
     assert time.monotonic() - started < 20  # it stopped at the next item, not at the end
-    [run] = _runs(erp, operation="import_orders")
+    [run] = runs(erp, operation="import_orders")
     assert run.outcome == "failed" and "interrupted" in run.error and run.finished_at is not None
     with erp.connect() as conn:
         assert conn.execute(select(sync_leases.c.holder)).scalar() is None  # released
@@ -250,15 +240,6 @@ def test_a_message_that_kills_its_worker_is_parked(
 def _parked(control: Control) -> list[Any]:
     with control.registry.engine.connect() as conn:
         return conn.execute(select(service_events).where(service_events.c.kind == "parked")).all()
-
-
-def _seed_orders(shop: Any, count: int) -> None:
-    from datetime import UTC, datetime
-
-    start = datetime.now(UTC) - timedelta(days=2)
-    for index in range(count):
-        moment = start + timedelta(seconds=30 * index)
-        shop.add_order([("DEMO-0001", 1, "19.99")], created=moment, modified=moment)
 
 
 def _order_count(erp: Engine) -> int:

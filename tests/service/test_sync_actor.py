@@ -13,10 +13,10 @@ from shared.control.schedule import claim_due, now_s
 from shared.control.slots import next_slot
 from shared.control.tables import schedules, service_events
 from shared.jobs import SyncJob
+from tests.service.conftest import Control, set_integration, set_operation
 from workers.actors import process_sync
 from workers.domain import Operation
 from workers.middleware.graceful_stop import StopRequested, check_stop, stopping
-from tests.service.conftest import Control, set_integration, set_operation
 
 
 @dataclass
@@ -28,12 +28,18 @@ class FakeResult:
 
 
 class FakeRun:
-    def __init__(self, outcome: str = "ok", error: str | None = None, *, raises: BaseException | None = None,
-                 took: timedelta = timedelta(seconds=20), before: Any = None) -> None:
-        self.outcome, self.error, self.raises, self.took, self.before = outcome, error, raises, took, before
+    def __init__(
+        self, outcome: str = "ok", error: str | None = None, *,
+        raises: BaseException | None = None, took: timedelta = timedelta(seconds=20),
+        before: Any = None,
+    ) -> None:
+        self.outcome, self.error, self.raises = outcome, error, raises
+        self.took, self.before = took, before
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, engine: Any, integration_id: int, operation: Operation, **kw: Any) -> FakeResult:
+    def __call__(
+        self, engine: Any, integration_id: int, operation: Operation, **kw: Any
+    ) -> FakeResult:
         self.calls.append(dict(integration_id=integration_id, operation=operation, **kw))
         if self.before:
             self.before()
@@ -84,7 +90,8 @@ def test_outcome_reported_and_next_due_counted_from_the_end(control: Control) ->
     failing = FakeRun("failed", "shop said 500")
     assert _send(control, jobs[Operation.UPDATE_STOCK], failing) == "failed"
     row = _row(control, Operation.UPDATE_STOCK)
-    assert (row.last_outcome, row.last_error, row.consecutive_failures) == ("failed", "shop said 500", 1)
+    assert (row.last_outcome, row.last_error, row.consecutive_failures) == (
+        "failed", "shop said 500", 1)
 
 
 def test_duplicate_and_stale_messages_do_not_run(control: Control) -> None:
@@ -94,7 +101,8 @@ def test_duplicate_and_stale_messages_do_not_run(control: Control) -> None:
     run = FakeRun()
     assert _send(control, job, run) == "ok"
     assert _send(control, job, run) == "stale"  # the same due time again (a duplicate delivery)
-    assert _send(control, job, run, due_at=(job.due_at - timedelta(minutes=1)).isoformat()) == "stale"
+    earlier = (job.due_at - timedelta(minutes=1)).isoformat()
+    assert _send(control, job, run, due_at=earlier) == "stale"
     assert len(run.calls) == 1
 
 

@@ -15,8 +15,8 @@ Counted per message id *and* retry attempt: a dramatiq retry is a new publish of
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from dramatiq import Middleware
@@ -39,7 +39,9 @@ PARK_BACKOFF = timedelta(hours=1)
 
 
 class DeliveryLimit(Middleware):
-    def __init__(self, engine: Callable[[], Engine], *, max_deliveries: int = MAX_DELIVERIES) -> None:
+    def __init__(
+        self, engine: Callable[[], Engine], *, max_deliveries: int = MAX_DELIVERIES
+    ) -> None:
         self._engine = engine
         self.max_deliveries = max_deliveries
 
