@@ -10,7 +10,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, func, insert, select, text
 
 from shared.erp import schema as erp
 
@@ -106,4 +106,18 @@ def fill_demo(
                 dict(integration_id=1, erp_status_id=status_ids[code], shop_status=shop)
                 for code, shop in mapping.items()
             ])
+        _advance_sequences(conn)
     return 1
+
+
+def _advance_sequences(conn) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: rows were inserted with explicit ids, so move each serial past them (else the
+    ERP's next own insert would collide). Other dialects do this by themselves."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in (erp.warehouses, erp.labels, erp.order_statuses, erp.products, erp.shop_integrations):
+        top = conn.execute(select(func.coalesce(func.max(table.c.id), 1))).scalar_one()
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :top)"),
+            {"table": table.name, "top": top},
+        )

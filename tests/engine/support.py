@@ -87,18 +87,6 @@ def run(engine: Engine, operation: Operation | str, **kwargs: Any) -> RunResult:
                          else operation, **kwargs)
 
 
-def fix_sequences(engine: Engine) -> None:
-    """The demo inserts explicit ids; on PostgreSQL move the sequences past them."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as conn:
-        for table in ("products", "warehouses", "labels", "order_statuses", "shop_integrations"):
-            conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
-            ))
-
-
 def point_at(engine: Engine, shop: Shop, *, key: str = KEY, secret: str = SECRET) -> None:
     with engine.begin() as conn:
         conn.execute(update(erp_schema.shop_integrations)
@@ -190,7 +178,6 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine = make_engine(request.getfixturevalue("shared_pg"))
         empty(engine)
     fill_demo(engine)
-    fix_sequences(engine)
     yield engine
     engine.dispose()
 

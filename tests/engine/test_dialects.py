@@ -15,7 +15,7 @@ from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.schema import orders, products
 from shared.erp.sync_tables import sync_cursors, sync_sent
 from shared.migrate import TENANT, upgrade
-from tests.engine.support import Shop, count, empty, fix_sequences, point_at, run
+from tests.engine.support import Shop, count, empty, point_at, run
 from workers.engine import bindings, dialect, fingerprints, watermarks
 from workers.engine.store import SqlErpStore
 
@@ -32,7 +32,6 @@ def any_erp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         engine = make_engine(request.getfixturevalue(shared))
         empty(engine)
     fill_demo(engine)
-    fix_sequences(engine)
     yield engine
     engine.dispose()
 

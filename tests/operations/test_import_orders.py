@@ -156,13 +156,12 @@ def test_order_modified_during_the_run_is_neither_lost_nor_doubled(erp: Engine, 
 
 
 def test_site_timezone_far_from_utc(erp_db: Engine) -> None:
-    from tests.engine.support import KEY, SECRET, Shop, fix_sequences
+    from tests.engine.support import KEY, SECRET, Shop
     from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
     sandbox = WooCommerceSandbox(KEY, SECRET, site_timezone="Pacific/Auckland")
     with sandbox.serve() as handle:
         shop = Shop(sandbox, handle)
-        fix_sequences(erp_db)
         point_at(erp_db, shop)
         # Auckland is UTC+12/+13: the site's local time is "tomorrow" for most of a UTC day.
         shop.add_orders(3, start=ago(minutes=20))

@@ -397,6 +397,9 @@ class SqlErpUnit:
             existing = self._product_by_sku(product.sku)
             assert existing is not None  # the conflict was on this SKU
         wanted = _imported_fields(product, Decimal(existing.vat_rate))
+        # A field the shop leaves empty is one it does not know (Vendure has no EAN or weight):
+        # never wipe what the ERP holds.
+        wanted = {k: v for k, v in wanted.items() if not (k in _KEEP_WHEN_EMPTY and v is None)}
         changed = {k: v for k, v in wanted.items() if not _same(getattr(existing, k), v)}
         if not changed:
             return Change.UNCHANGED, existing.id
@@ -406,6 +409,9 @@ class SqlErpUnit:
 
     def _product_by_sku(self, sku: str) -> Any:
         return self.conn.execute(select(products).where(products.c.sku == sku)).first()
+
+
+_KEEP_WHEN_EMPTY = frozenset({"description", "ean", "weight_kg"})
 
 
 def _imported_fields(product: Product, vat_rate: Decimal) -> dict[str, Any]:
