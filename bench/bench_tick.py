@@ -1,0 +1,203 @@
+"""The tick at scale: claim and publish a whole minute for many tenants, against raw dramatiq.
+
+    .venv/bin/python bench/bench_tick.py [--tenants 10000] [--db postgresql|mariadb|sqlite]
+        [--json]
+
+10,000 tenants x 5 operations = 50,000 schedule rows, all due. Measured in the same run, on the
+same RabbitMQ (a private vhost, deleted afterwards) and the same broker set-up as production
+(confirm_delivery, orjson):
+- raw:   dramatiq's own publish rate — `actor.send()` of a no-op actor, 50,000 times (before
+         and after the tick; the mean is used);
+- claim: the tick's atomic claims alone (batches of 1,000), no publishing;
+- tick:  `publish_due`, what the tick does: claim a batch, publish it, claim the next.
+The ratio tick/raw says how much of the broker's publish rate the schedule costs (aim ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dramatiq  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from sqlalchemy import create_engine, insert, text, update  # noqa: E402
+
+from producers.tick import publish_due  # noqa: E402
+from shared.broker import build_broker  # noqa: E402
+from shared.control.registry import Registry  # noqa: E402
+from shared.control.schedule import ScheduleConfig, claim_due, now_s  # noqa: E402
+from shared.control.tables import schedules, tenants  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from workers.domain import Operation  # noqa: E402
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
+ADMIN = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+}
+
+
+@dataclass
+class Result:
+    db: str
+    tenants: int
+    rows: int
+    raw_s: float
+    claim_s: float
+    tick_s: float
+
+    @property
+    def raw_rate(self) -> float:
+        return self.rows / self.raw_s
+
+    @property
+    def claim_rate(self) -> float:
+        return self.rows / self.claim_s
+
+    @property
+    def tick_rate(self) -> float:
+        return self.rows / self.tick_s
+
+    @property
+    def ratio(self) -> float:
+        return self.tick_rate / self.raw_rate
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def control_url(db: str, name: str, folder: Path) -> str:
+    if db == "sqlite":
+        return f"sqlite:///{folder / (name + '.db')}"
+    with create_engine(ADMIN[db], isolation_level="AUTOCOMMIT").connect() as conn:
+        quoted = f'"{name}"' if db == "postgresql" else f"`{name}`"
+        conn.execute(text(f"CREATE DATABASE {quoted}"))
+    if db == "postgresql":
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    return f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+
+
+def drop(db: str, name: str) -> None:
+    if db == "sqlite":
+        return
+    with create_engine(ADMIN[db], isolation_level="AUTOCOMMIT").connect() as conn:
+        if db == "postgresql":
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def seed(registry: Registry, count: int) -> None:
+    now = now_s()
+    with registry.engine.begin() as conn:
+        for start in range(1, count + 1, 5000):
+            ids = range(start, min(count, start + 4999) + 1)
+            conn.execute(insert(tenants), [
+                dict(id=i, name=f"t{i}", db_url="sqlite:///unused.db", db_password=None,
+                     is_active=True, event_history=True, created_at=now, updated_at=now,
+                     settings_due_at=now + timedelta(hours=1)) for i in ids])
+            conn.execute(insert(schedules), [
+                dict(tenant_id=i, integration_id=1, operation=op.value, interval_minutes=5,
+                     enabled=True, next_due_at=now - timedelta(minutes=1), slot_offset=i % 5,
+                     consecutive_failures=0) for i in ids for op in Operation])
+
+
+def make_due(registry: Registry) -> None:
+    with registry.engine.begin() as conn:
+        conn.execute(update(schedules).values(
+            queued_at=None, queued_due_at=None, next_due_at=now_s() - timedelta(minutes=1)))
+
+
+def run(db: str, count: int) -> Result:
+    name = f"iluo_bench_{uuid.uuid4().hex[:8]}"
+    folder = Path("/tmp")
+    url = control_url(db, name, folder)
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    settings = Settings(control_db=url, secret_key=Fernet.generate_key().decode())
+    registry = Registry(settings)
+    broker = build_broker(settings, url=RABBIT + name)
+    try:
+        seed(registry, count)
+        rows = count * len(Operation)
+        config = ScheduleConfig(max_claims_per_tick=rows)
+
+        def noop(tenant_id: int, integration_id: int, operation: str, due_at: str) -> None:
+            """Never run: only published."""
+
+        raw_actor = dramatiq.actor(noop, broker=broker, actor_name="bench_raw", queue_name="orders")
+        due = now_s().isoformat()
+        raw_actor.send(0, 1, "import_orders", due)  # connect and declare outside the clock
+        broker.flush_all()
+
+        def raw() -> float:
+            started = time.perf_counter()
+            for i in range(rows):
+                raw_actor.send(i, 1, "import_orders", due)
+            took = time.perf_counter() - started
+            broker.flush_all()
+            return took
+
+        raw_before = raw()
+
+        make_due(registry)
+        started = time.perf_counter()
+        claimed = 0
+        while True:
+            with registry.engine.begin() as conn:
+                batch = claim_due(conn, now_s(), limit=config.claim_batch, config=config)
+            claimed += len(batch)
+            if len(batch) < config.claim_batch:
+                break
+        claim_s = time.perf_counter() - started
+        assert claimed == rows, (claimed, rows)
+
+        make_due(registry)
+        started = time.perf_counter()
+        claimed, published = publish_due(registry.engine, broker, now_s(), config)
+        tick_s = time.perf_counter() - started
+        assert claimed == published == rows, (claimed, published, rows)
+        broker.flush_all()
+        # Raw again after the tick, so a broker that speeds up or slows down during the run
+        # (other load on the machine) weighs on both sides alike.
+        raw_s = (raw_before + raw()) / 2
+        return Result(db, count, rows, raw_s, claim_s, tick_s)
+    finally:
+        broker.close()
+        registry.close()
+        rabbitmqctl("delete_vhost", name)
+        drop(db, name)
+        if db == "sqlite":
+            for path in folder.glob(name + ".db*"):
+                path.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tenants", type=int, default=10_000)
+    parser.add_argument("--db", choices=("postgresql", "mariadb", "sqlite"), action="append")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = [run(db, args.tenants) for db in (args.db or ["postgresql"])]
+    if args.json:
+        print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in results], indent=2))
+        return
+    print(f"{'control DB':<11} {'rows':>7} {'raw publish':>13} {'claim only':>13} "
+          f"{'tick (claim+publish)':>22} {'tick/raw':>9}")
+    for r in results:
+        print(f"{r.db:<11} {r.rows:>7} {r.raw_rate:>9.0f} m/s {r.claim_rate:>9.0f} r/s "
+              f"{r.tick_rate:>11.0f} m/s ({r.tick_s:5.1f} s) {r.ratio:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""A worker's overhead per run, with nothing to sync, against a bare dramatiq no-op actor.
+
+    .venv/bin/python bench/bench_worker_overhead.py [--runs 300] [--threads 1 --threads 4]
+        [--json]
+
+Same RabbitMQ (a private vhost, deleted afterwards), same broker and middleware as production,
+same in-process dramatiq Worker, same run:
+- no-op: a bare actor that returns at once — dramatiq's own cost per message (deliver, ack);
+- sync:  `sync_orders` messages for `update_order_statuses` of integrations whose ERP has no
+  order to send, so all that is left is the service's own work per run: tenant lookup, the
+  schedule row (start, refresh from the ERP settings, report) in the control DB, and in the
+  tenant DB the settings, the run record, the lease (take, renew, release) and the history.
+Messages are published before the worker starts; the clock runs from `Worker.start()` until the
+last message has been processed. Control and tenant databases are PostgreSQL on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import dramatiq  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from dramatiq import Middleware, Worker  # noqa: E402
+from sqlalchemy import create_engine, insert, text  # noqa: E402
+
+from producers.tick import publish_due  # noqa: E402
+from shared.broker import build_broker, quiet_libraries  # noqa: E402
+from shared.control.refresh import refresh_tenant  # noqa: E402
+from shared.control.registry import Registry  # noqa: E402
+from shared.control.runtime import use_registry  # noqa: E402
+from shared.control.schedule import ScheduleConfig, now_s  # noqa: E402
+from shared.db import make_engine  # noqa: E402
+from shared.erp import schema as erp  # noqa: E402
+from shared.erp.demo import create_erp_schema, fill_demo  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+
+RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
+
+
+@dataclass
+class Result:
+    threads: int
+    runs: int
+    noop_s: float
+    sync_s: float
+    engine_s: float  # time inside run_operation, summed over threads
+
+    @property
+    def noop_ms(self) -> float:
+        return 1000 * self.noop_s / self.runs
+
+    @property
+    def sync_ms(self) -> float:
+        return 1000 * self.sync_s / self.runs
+
+    @property
+    def ratio(self) -> float:
+        return self.sync_s / self.noop_s
+
+
+class Done(Middleware):
+    """Counts processed messages per actor, so the bench knows when the last one is through."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.cond = threading.Condition()
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
+                              exception: Any = None) -> None:
+        with self.cond:
+            self.counts[message.actor_name] = self.counts.get(message.actor_name, 0) + 1
+            self.cond.notify_all()
+
+    def wait(self, actor: str, count: int, timeout: float = 600) -> None:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.counts.get(actor, 0) >= count, timeout):
+                raise TimeoutError(f"{actor}: {self.counts.get(actor, 0)} of {count} processed")
+
+
+def database(name: str) -> str:
+    with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return PG + name
+
+
+def drop(name: str) -> None:
+    with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def tenant_erp(url: str, integrations: int) -> None:
+    """One ERP with `integrations` shop integrations, each with only update_order_statuses on
+    (every minute) and a status map, and no imported order: nothing to send."""
+    engine = make_engine(url)
+    create_erp_schema(engine)
+    fill_demo(engine, products=5, operations={"update_order_statuses": (True, 1)})
+    now = now_s()
+    with engine.begin() as conn:
+        conn.execute(insert(erp.shop_integrations), [dict(
+            id=i, name=f"Sklep {i}", platform="woocommerce", base_url="http://127.0.0.1:9",
+            api_key="ck_x", api_secret="cs_x", is_active=True, auto_sync=True,
+            shop_timezone="Europe/Warsaw", orders_since=None, updated_at=now,
+        ) for i in range(2, integrations + 1)])
+        conn.execute(insert(erp.shop_integration_operations), [
+            dict(integration_id=i, operation="update_order_statuses", enabled=True,
+                 interval_minutes=1) for i in range(2, integrations + 1)])
+        conn.execute(insert(erp.shop_status_map), [
+            dict(integration_id=i, erp_status_id=1, shop_status="pending")
+            for i in range(2, integrations + 1)])
+    engine.dispose()
+
+
+def _stop(broker: Any, worker: Worker) -> None:
+    """Stop a worker and take its hook off the broker, so the next one starts clean."""
+    from dramatiq.worker import _WorkerMiddleware
+
+    worker.stop()
+    broker.middleware = [m for m in broker.middleware if not isinstance(m, _WorkerMiddleware)]
+
+
+def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int) -> Result:
+    import workers.engine.runner as runner
+
+    noop = broker.actors["bench_noop"]
+    for _ in range(runs):
+        noop.send()
+    worker = Worker(broker, worker_threads=threads, queues={"bench_noop"})
+    worker.queue_prefetch = threads
+    base = done.counts.get("bench_noop", 0)
+    started = time.perf_counter()
+    worker.start()
+    done.wait("bench_noop", base + runs)
+    noop_s = time.perf_counter() - started
+    _stop(broker, worker)
+
+    # Make every integration's row due and let the tick claim and publish them.
+    from sqlalchemy import update
+
+    from shared.control.tables import schedules
+
+    with registry.engine.begin() as conn:
+        conn.execute(update(schedules).values(next_due_at=now_s(), queued_at=None,
+                                              queued_due_at=None))
+    claimed, published = publish_due(registry.engine, broker, now_s(), ScheduleConfig())
+    assert claimed == published == runs, (claimed, published, runs)
+
+    inside = [0.0]
+    lock = threading.Lock()
+    real_run = runner.run_operation
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            result = real_run(*args, **kwargs)
+        finally:
+            with lock:
+                inside[0] += time.perf_counter() - began
+        if result.outcome != "ok":
+            raise RuntimeError(f"a bench run did not succeed: {result.outcome} {result.error}")
+        return result
+
+    runner.run_operation = timed
+    worker = Worker(broker, worker_threads=threads, queues={"orders"})
+    worker.queue_prefetch = threads
+    base = done.counts.get("sync_orders", 0)
+    started = time.perf_counter()
+    worker.start()
+    done.wait("sync_orders", base + runs)
+    sync_s = time.perf_counter() - started
+    _stop(broker, worker)
+    runner.run_operation = real_run
+    return Result(threads, runs, noop_s, sync_s, inside[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--threads", type=int, action="append")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    quiet_libraries()
+    name = f"iluo_bench_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*",
+                    ".*"], check=True, capture_output=True)
+    control_url, erp_url = database(name + "_c"), database(name + "_t")
+    settings = Settings(control_db=control_url, secret_key=Fernet.generate_key().decode())
+    registry = Registry(settings)
+    use_registry(registry)
+    broker = build_broker(settings, url=RABBIT + name)
+    dramatiq.set_broker(broker)
+    done = Done()
+    broker.add_middleware(done)
+    import workers.actors  # noqa: F401  (the real sync actors, on this broker)
+
+    dramatiq.actor(lambda: None, broker=broker, actor_name="bench_noop", queue_name="bench_noop")
+    results = []
+    try:
+        tenant_erp(erp_url, args.runs)
+        tenant = registry.add("bench", erp_url)
+        refresh_tenant(registry, tenant.id)
+        for threads in args.threads or [1, 4]:
+            results.append(measure(broker, done, registry, args.runs, threads))
+    finally:
+        broker.close()
+        registry.close()
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+        drop(name + "_c")
+        drop(name + "_t")
+    if args.json:
+        print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in results], indent=2))
+        return
+    print(f"{'threads':>7} {'runs':>5} {'no-op actor':>14} {'sync run, nothing to sync':>27} "
+          f"{'of which engine':>16} {'ratio':>7}")
+    for r in results:
+        engine_ms = 1000 * r.engine_s / r.runs
+        print(f"{r.threads:>7} {r.runs:>5} {r.noop_ms:>9.2f} ms/m {r.sync_ms:>20.2f} ms/run "
+              f"{engine_ms:>11.2f} ms {r.ratio:>7.1f}")
+    print("ms per message/run = wall time / messages (with more threads, runs overlap); "
+          "'of which engine' = time inside run_operation per run, summed over threads")
+
+
+if __name__ == "__main__":
+    main()
