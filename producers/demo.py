@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -66,9 +67,11 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 
     sandbox = WooCommerceSandbox(CONSUMER_KEY, CONSUMER_SECRET, site_timezone="Europe/Warsaw")
     handle = sandbox.serve("127.0.0.1", 0)
+    signal.signal(signal.SIGTERM, _interrupt)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     worker = broker = registry = None
+    summary: str | None = None
     try:
         _seed_erp(erp_url, handle.base_url, options.interval)
         _seed_orders(sandbox, options.orders)
@@ -90,14 +93,16 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         from producers.live_table import LiveRuns
 
         deadline = time.monotonic() + options.minutes * 60 if options.minutes else None
-        with LiveRuns(registry, TENANT, console) as live:
-            while deadline is None or time.monotonic() < deadline:
+        live = LiveRuns(registry, TENANT, console)
+        try:
+            with live:
+                while deadline is None or time.monotonic() < deadline:
+                    live.update()
+                    time.sleep(1.0)
                 live.update()
-                time.sleep(1.0)
-            live.update()
+        except KeyboardInterrupt:
+            pass  # Ctrl-C (or SIGTERM): stop as cleanly as at the deadline
         summary = live.summary()
-    except KeyboardInterrupt:
-        summary = None
     finally:
         stop.set()
         for thread in threads:
@@ -116,6 +121,10 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         f"iluo-sync events {TENANT}"
     )
     return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _fresh_folder(folder: Path) -> None:

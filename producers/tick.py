@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dramatiq.broker import Broker
@@ -34,6 +34,7 @@ from shared.control.schedule import (
     claim_due,
     claim_refreshes,
     disable_inactive_tenants,
+    forget_old_deliveries,
     now_s,
     unclaim,
     unclaim_refreshes,
@@ -82,6 +83,7 @@ def run_tick(
     try:
         with engine.begin() as conn:
             report.disabled = disable_inactive_tenants(conn)
+            forget_old_deliveries(conn, report.at, older_than=timedelta(days=1))
         report.refreshes = _refresh_stale_tenants(engine, broker, report.at, config)
         report.claimed, report.published = publish_due(engine, broker, report.at, config)
     except PublishFailed as exc:

@@ -42,7 +42,7 @@ from sqlalchemy import (
 
 from shared.control.claim import claim_rows
 from shared.control.slots import next_slot, next_slot_sql, offset_for
-from shared.control.tables import schedules, tenants
+from shared.control.tables import message_deliveries, schedules, tenants
 from shared.erp.integrations import IntegrationConfig
 from shared.jobs import SyncJob
 from workers.domain import Operation
@@ -209,6 +209,17 @@ def disable_inactive_tenants(conn: Connection) -> int:
         .values(settings_due_at=None)
     )
     return int(disabled or 0)
+
+
+def forget_old_deliveries(conn: Connection, now: datetime, *, older_than: timedelta) -> int:
+    """Delivery counts of messages that died and never came back (purged, expired): a day
+    later they can only mislead. Parked ones stay: `status` counts them."""
+    return int(conn.execute(
+        delete(message_deliveries).where(
+            message_deliveries.c.parked_at.is_(None),
+            message_deliveries.c.last_seen_at < now - older_than,
+        )
+    ).rowcount or 0)
 
 
 def disable_tenant(conn: Connection, tenant_id: int) -> None:
