@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+from dramatiq.middleware import TimeLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.broker import ensure_broker
@@ -91,6 +92,10 @@ def process_sync(
         # The run recorded itself as interrupted and released its lease.
         interrupted = True
         outcome, error, finished = "failed", "interrupted: the worker was stopping", now_s()
+    except TimeLimitExceeded:
+        # dramatiq's backstop fired (the run's own limit did not: a call blocked in C code).
+        # Recorded like any failure; no dramatiq retry: the next slot is the retry.
+        outcome, error, finished = "failed", "dramatiq's time limit stopped the run", now_s()
     except (SQLAlchemyError, OSError) as exc:  # the tenant DB is unreachable: nothing recorded
         outcome, error, finished = "failed", f"cannot run: {db_error_line(exc)}", now_s()
 
