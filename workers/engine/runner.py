@@ -22,8 +22,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared.erp.integrations import IntegrationConfig, load_integration
+from shared.redact import redact
 from workers.domain import Operation
 from workers.engine import leases
 from workers.engine.context import Progress, RunContext, TimeLimitReached
@@ -139,7 +141,7 @@ def run_operation(
         error = str(exc) or type(exc).__name__
     except Exception as exc:
         log.exception("%s of integration %s failed", operation.value, integration_id)
-        error = f"{type(exc).__name__}: {exc}"
+        error = _error_line(exc)
     except BaseException as exc:  # an interrupt (worker shutdown, time limit): record, re-raise
         _cleanup(engine, shop, heartbeat, lease)
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
@@ -188,7 +190,20 @@ def _cleanup(
             log.warning("releasing lease %s failed", lease, exc_info=True)
 
 
+def _error_line(exc: Exception) -> str:
+    """A bug or database failure as one line: a driver error without SQLAlchemy's statement and
+    parameters (they carry item data and can be kilobytes long)."""
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, SQLAlchemyError) and orig is not None:
+        first = (str(orig).strip().splitlines() or [""])[0]
+        return f"{type(orig).__name__}: {first}"[:500]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: str | None) -> RunResult:
+    # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
+    # text: a shop may echo its key in an error, a driver the URL it could not reach.
+    error = redact(error) if error else error
     finished = recorder.finish(outcome, error)
     return RunResult(
         run_id=recorder.run_id,

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, update
 
 from shared.erp.sync_tables import sync_events, sync_runs
+from shared.redact import redact
 from workers.engine.clock import to_db, utc_now
 
 COUNT_NAMES = ("read", "created", "updated", "unchanged", "skipped", "failed")
@@ -37,8 +38,13 @@ class Event:
     message: str | None = None
 
 
-def _fit(text: object, size: int) -> str | None:
-    return None if text is None else str(text)[:size]
+def _fit(text: object, size: int | None = None) -> str | None:
+    """Text for a history row: secrets masked (a shop may echo a key into an error), NUL shown
+    as `\\x00` (PostgreSQL refuses it in text and would fail the whole flush), cut to size."""
+    if text is None:
+        return None
+    value = redact(str(text)).replace("\x00", "\\x00")
+    return value if size is None else value[:size]
 
 
 class RunRecorder:
@@ -105,7 +111,8 @@ class RunRecorder:
             if self._pending:
                 conn.execute(insert(sync_events), [self._row(e) for e in self._pending])
             conn.execute(update(sync_runs).where(sync_runs.c.id == self.run_id).values(
-                outcome=outcome, finished_at=to_db(finished), error=error, **self._summary(),
+                outcome=outcome, finished_at=to_db(finished), error=_fit(error),
+                **self._summary(),
             ))
         self._pending.clear()
         return finished
@@ -125,7 +132,7 @@ class RunRecorder:
         if level == INFO and not (self.event_history or keep):
             return
         self._pending.append(Event(utc_now(), level, kind, _fit(item, 100), erp_id,
-                                   _fit(shop_id, 64), message))
+                                   _fit(shop_id, 64), _fit(message)))
 
     def item_error(self, item: object, message: str, *, erp_id: int | None = None,
                    shop_id: object = None) -> None:

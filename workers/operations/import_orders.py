@@ -17,7 +17,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
+from shared.erp.schema import customers, order_lines, orders
 from workers.domain import Order, Page
 from workers.engine import watermarks
 from workers.engine.context import RunContext
@@ -26,6 +28,7 @@ from workers.engine.fingerprints import ORDER_STATUS
 from workers.engine.runs import INFO
 from workers.engine.store import order_number
 from workers.operations._common import ITEM_DB_ERRORS, ItemProblem, db_problem
+from workers.operations.fits import first_problem, number_problem, text_problem
 
 NEW_STATUS = "new"
 
@@ -199,17 +202,48 @@ class OrderImporter:
 
 
 def _validate(order: Order) -> None:
-    """What the ERP's columns cannot hold, as an item error rather than a database error."""
+    """What the ERP's columns cannot hold, as an item error rather than a database error (the
+    same on every backend: see workers.operations.fits). Free texts the ERP keeps shorter
+    (names, addresses, methods) are cut to fit where they are written; what identifies
+    something (ids, e-mail, currency) and every amount must fit as it is."""
     if not order.external_id or len(order.external_id) > 64:
-        raise ItemProblem(f"the shop's order id {order.external_id!r} is empty or too long")
+        raise ItemProblem(f"the shop's order id {order.external_id!r:.80} is empty or too long")
     if len(order.currency or "") != 3:
-        raise ItemProblem(f"currency {order.currency!r} is not a 3-letter code")
+        raise ItemProblem(f"currency {order.currency!r:.40} is not a 3-letter code")
     if order.ordered_at.tzinfo is None or order.modified_at.tzinfo is None:
         raise ItemProblem("order dates without a time zone")
+    o, c, line_table = orders.c, customers.c, order_lines.c
+    zero = Decimal(0)
+    problem = first_problem(
+        text_problem(order.external_id, o.external_id, "the shop's order id"),
+        text_problem(order.currency, o.currency, "currency"),
+        # The customer is found again by e-mail: a cut address would never match again.
+        text_problem(order.customer.email.strip(), c.email, "customer e-mail"),
+        number_problem(order.total_gross, o.total_gross, "order total", minimum=zero),
+        number_problem(order.shipping_gross, o.shipping_gross, "shipping", minimum=zero),
+        # Free texts: no NUL (PostgreSQL refuses it, the others keep it), cut to size later.
+        *(text_problem(text, None, what) for text, what in (
+            (order.external_number, "order number"), (order.notes, "notes"),
+            (order.payment_method, "payment method"), (order.shipping_method, "shipping method"),
+            (order.customer.first_name, "first name"), (order.customer.last_name, "last name"),
+            (order.customer.company, "company"), (order.customer.tax_id, "tax id"),
+            (order.customer.phone, "phone"), (order.customer.street, "street"),
+            (order.customer.city, "city"), (order.customer.postcode, "postcode"),
+            (order.customer.country_code, "country code"),
+        )),
+    )
+    if problem is not None:
+        raise ItemProblem(problem)
     for n, line in enumerate(order.lines, start=1):
-        if line.quantity <= 0:
-            raise ItemProblem(f"line {n}: quantity must be positive, got {line.quantity}")
-        if line.unit_price_gross < 0:
-            raise ItemProblem(f"line {n}: negative price {line.unit_price_gross}")
-    if order.total_gross < 0 or order.shipping_gross < 0:
-        raise ItemProblem("negative order total")
+        problem = first_problem(
+            number_problem(line.quantity, line_table.quantity, "quantity"),
+            number_problem(line.unit_price_gross, line_table.unit_price_gross, "price",
+                           minimum=zero),
+            number_problem(line.vat_rate, line_table.vat_rate, "VAT rate", minimum=zero),
+            text_problem(line.sku, None, "SKU"),
+            text_problem(line.name, None, "name"),
+        )
+        if problem is None and line.quantity <= 0:
+            problem = f"quantity must be positive, got {line.quantity}"
+        if problem is not None:
+            raise ItemProblem(f"line {n}: {problem}")

@@ -13,13 +13,16 @@ only when it has read everything.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
+from shared.erp.schema import products
 from workers.domain import Product
 from workers.engine import bindings, watermarks
 from workers.engine.context import RunContext
 from workers.engine.erp_port import Change, ErpUnit
 from workers.engine.runs import INFO
 from workers.operations._common import ITEM_DB_ERRORS, ItemProblem, db_problem
+from workers.operations.fits import first_problem, number_problem, text_problem
 
 
 def run(ctx: RunContext) -> None:
@@ -82,17 +85,23 @@ def _import_one(tx: ErpUnit, product: Product) -> tuple[Change, int | None, str 
 
 
 def _validate(product: Product) -> None:
+    """What the ERP's columns cannot hold, as an item error rather than a database error (the
+    same on every backend: see workers.operations.fits)."""
     if not product.sku or not product.sku.strip():
         raise ItemProblem("the shop product has no SKU")
-    if len(product.sku) > 64:
-        raise ItemProblem(f"SKU longer than 64 characters: {product.sku[:70]!r}")
     if not product.shop_id:
         raise ItemProblem("the shop product has no id")
     if not product.name or not product.name.strip():
         raise ItemProblem("the shop product has no name")
-    if product.price_gross < 0:
-        raise ItemProblem(f"negative price {product.price_gross}")
-    if product.ean and len(product.ean) > 14:
-        raise ItemProblem(f"EAN longer than 14 characters: {product.ean!r}")
-    if product.weight_kg is not None and product.weight_kg < 0:
-        raise ItemProblem(f"negative weight {product.weight_kg}")
+    p = products.c
+    problem = first_problem(
+        text_problem(product.sku, p.sku, "SKU"),
+        text_problem(product.name, p.name, "name"),
+        text_problem(product.ean, p.ean, "EAN"),
+        text_problem(product.description, p.description, "description"),
+        number_problem(product.price_gross, p.price_gross, "price", minimum=Decimal(0)),
+        number_problem(product.vat_rate, p.vat_rate, "VAT rate", minimum=Decimal(0)),
+        number_problem(product.weight_kg, p.weight_kg, "weight", minimum=Decimal(0)),
+    )
+    if problem is not None:
+        raise ItemProblem(problem)

@@ -262,13 +262,21 @@ def size_codes(payload: Any) -> list[str]:
     """The external codes of a product's sizes (its SKUs), product-level code as fallback."""
     if not isinstance(payload, Mapping):
         return []
-    codes = [str(size.get("productSizeCodeExternal") or "").strip()
+    # _code, not str(): str() of a list or an object would make a SKU out of its repr.
+    codes = [_code(size.get("productSizeCodeExternal"))
              for size in _list(payload.get("productSizesAttributes"))
              if isinstance(size, Mapping)]
     codes = [code for code in codes if code]
-    if not codes and str(payload.get("productDisplayedCode") or "").strip():
-        codes = [str(payload["productDisplayedCode"]).strip()]
+    if not codes and _code(payload.get("productDisplayedCode")):
+        codes = [_code(payload["productDisplayedCode"])]
     return codes
+
+
+def _code(value: Any) -> str:
+    """A code as text: strings and numbers only, anything else counts as absent."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ""
+    return str(value).strip()
 
 
 def parse_product(payload: Any, zone: ZoneInfo) -> Product:
@@ -290,7 +298,7 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
     if price < 0:
         raise MappingError(f"productRetailPrice is negative: {price}")
     weight = number(payload, "productWeight", default=Decimal(0))
-    producer = str(sizes[0].get("productSizeCodeProducer") or "").strip() if sizes else ""
+    producer = _code(sizes[0].get("productSizeCodeProducer")) if sizes else ""
     vat = payload.get("productVat")
     return Product(
         shop_id=str(product_id),

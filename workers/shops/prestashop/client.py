@@ -184,7 +184,7 @@ class PrestaShopClient:
                 for row in page:
                     # Exact match only: PrestaShop compares case-insensitively (MySQL collation).
                     sku = row.get("reference") if isinstance(row, Mapping) else None
-                    if sku in requested:
+                    if isinstance(sku, str) and sku in requested:  # a list is not hashable
                         ids = found.setdefault(sku, [])
                         product_id = str(row.get("id"))
                         if product_id not in ids:
@@ -356,7 +356,8 @@ class PrestaShopClient:
         seen: set[Any] = set()
         while True:
             page = self._list(resource, {**params, "limit": f"{offset},{size}"})
-            ids = {row.get("id") for row in page if isinstance(row, Mapping)}
+            # As text: a hostile id (a list) is not hashable, and "7" and 7 are one row.
+            ids = {str(row.get("id")) for row in page if isinstance(row, Mapping)}
             if offset and page and ids <= seen:
                 raise ShopError(f"prestashop GET {resource}: the page at offset {offset} repeats "
                                 "rows already read in this run")
@@ -461,23 +462,24 @@ class PrestaShopClient:
         """Default language, active languages and tax rates, read once per client (5 calls)."""
         if self._catalog is not None:
             return self._catalog
-        config = {str(r.get("name")): str(r.get("value") or "") for r in self._list(
+        # _objects everywhere: a row that is not an object (a hostile answer) is skipped.
+        config = {str(r.get("name")): str(r.get("value") or "") for r in _objects(self._list(
             "configurations", {"display": "[name,value]",
-                               "filter[name]": "[PS_LANG_DEFAULT|PS_COUNTRY_DEFAULT]"})}
+                               "filter[name]": "[PS_LANG_DEFAULT|PS_COUNTRY_DEFAULT]"}))}
         default_lang = config.get("PS_LANG_DEFAULT", "").strip()
         country = config.get("PS_COUNTRY_DEFAULT", "").strip()
-        if not default_lang.isdigit() or not country.isdigit():
+        if not _ascii_digits(default_lang) or not _ascii_digits(country):
             raise ShopError("prestashop: configurations PS_LANG_DEFAULT / PS_COUNTRY_DEFAULT are "
                             "not readable; give the webservice key GET on configurations")
-        languages = tuple(str(r.get("id")) for r in self._list(
-            "languages", {"display": "[id,active]", "filter[active]": "[1]", "sort": "[id_ASC]"}))
-        groups = {str(r.get("id")) for r in self._list(
-            "tax_rule_groups", {"display": "[id,active]", "filter[active]": "[1]"})}
-        rules = self._list("tax_rules", {"display": "[id_tax_rules_group,id_state,id_tax]",
-                                         "filter[id_country]": f"[{country}]",
-                                         "sort": "[id_ASC]"})
-        rates = {str(r.get("id")): r.get("rate") for r in self._list(
-            "taxes", {"display": "[id,rate]"})}
+        languages = tuple(str(r.get("id")) for r in _objects(self._list(
+            "languages", {"display": "[id,active]", "filter[active]": "[1]", "sort": "[id_ASC]"})))
+        groups = {str(r.get("id")) for r in _objects(self._list(
+            "tax_rule_groups", {"display": "[id,active]", "filter[active]": "[1]"}))}
+        rules = _objects(self._list("tax_rules", {
+            "display": "[id_tax_rules_group,id_state,id_tax]",
+            "filter[id_country]": f"[{country}]", "sort": "[id_ASC]"}))
+        rates = {str(r.get("id")): r.get("rate") for r in _objects(self._list(
+            "taxes", {"display": "[id,rate]"}))}
         group_rates: dict[str, Decimal] = {}
         # Country-wide rules (id_state 0) first: a state-specific rule must not decide the rate.
         for rule in sorted(rules, key=lambda r: str(r.get("id_state", "0")) != "0"):
@@ -515,7 +517,7 @@ class PrestaShopClient:
         self._load_states()
         if not self._refs_loaded:
             refs.currencies = {str(c.get("id")): str(c.get("iso_code") or "") for c in
-                               self._list("currencies", {"display": "[id,iso_code]"})}
+                               _objects(self._list("currencies", {"display": "[id,iso_code]"}))}
             self._refs_loaded = True
         wanted = mapping.order_refs_wanted(orders)
         refs.customers = self._lookup("customers", wanted["customers"],
@@ -570,7 +572,16 @@ def _created_id(response: ShopResponse, resource: str) -> str:
 
 def _int_id(value: str | None) -> str | None:
     text = str(value or "").strip()
-    return str(int(text)) if text.isdigit() and int(text) > 0 else None
+    return str(int(text)) if _ascii_digits(text) and int(text) > 0 else None
+
+
+def _objects(rows: Sequence[Any]) -> list[Mapping[str, Any]]:
+    return [row for row in rows if isinstance(row, Mapping)]
+
+
+def _ascii_digits(text: str) -> bool:
+    """Digits int() accepts: "²" and "١" pass str.isdigit() but not int()."""
+    return text.isascii() and text.isdigit()
 
 
 def _int_or_none(value: Any) -> str | None:

@@ -131,7 +131,8 @@ class WooCommerceClient:
                 for row in rows:
                     # Exact match only: the shop's lookup is case-insensitive (MySQL collation).
                     sku = row.get("sku") if isinstance(row, Mapping) else None
-                    if sku in requested and row.get("id"):
+                    # isinstance first: a hostile list as the SKU is not hashable.
+                    if isinstance(sku, str) and sku in requested and row.get("id"):
                         ids = found.setdefault(sku, [])
                         if str(row["id"]) not in ids:
                             ids.append(str(row["id"]))
@@ -223,7 +224,8 @@ class WooCommerceClient:
         while True:
             response = self._get_page(path, params, page)
             rows = _rows(response, path)
-            ids = {row.get("id") for row in rows if isinstance(row, Mapping)}
+            # As text: a hostile id (a list) is not hashable, and "7" and 7 are one row.
+            ids = {str(row.get("id")) for row in rows if isinstance(row, Mapping)}
             if page > 1 and rows and ids and ids <= seen_ids:
                 raise ShopError(f"woocommerce GET {path}: page {page} repeats rows already read "
                                 "in this run; the shop keeps returning the same page")
@@ -336,15 +338,15 @@ def _has_next(response: ShopResponse, page: int, count: int, page_size: int) -> 
     if link is not None:
         return 'rel="next"' in link
     total_pages = response.headers.get("X-WP-TotalPages", "")
-    if total_pages.isdigit():
+    if total_pages.isascii() and total_pages.isdigit():  # "²" is a digit to isdigit()
         return page < int(total_pages)
     return True
 
 
 def _row_key(row: Any) -> tuple[Any, Any]:
-    if isinstance(row, Mapping):
-        return row.get("id"), row.get("date_modified_gmt")
-    return None, repr(row)
+    if isinstance(row, Mapping):  # as text, so a hostile list can still be a set member
+        return str(row.get("id")), str(row.get("date_modified_gmt"))
+    return None, repr(row)[:200]
 
 
 def _keyset_bound(rows: Sequence[Any], site_zone: ZoneInfo | None) -> str | None:
@@ -378,8 +380,11 @@ def _earlier_reading(row: Any, modified: datetime, site_zone: ZoneInfo | None) -
         return modified
     if local.tzinfo is not None:
         return modified
-    second = local.replace(tzinfo=site_zone, fold=1).astimezone(timezone.utc)
-    first = local.replace(tzinfo=site_zone, fold=0).astimezone(timezone.utc)
+    try:
+        second = local.replace(tzinfo=site_zone, fold=1).astimezone(timezone.utc)
+        first = local.replace(tzinfo=site_zone, fold=0).astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 local text: no earlier reading to offer
+        return modified
     # Only when the row's own GMT time is the second reading: then the site zone is right and
     # the hour really was repeated.
     return first if second == modified and first < second else modified
