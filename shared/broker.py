@@ -12,7 +12,7 @@ Built in one place so every process agrees on what matters (lessons.md part b):
 - DeliveryLimit parks a message that keeps killing workers; GracefulStop lets a run stop at an
   item boundary on SIGTERM; WorkerHeartbeat feeds `status`.
 
-Error reporting (Sentry, a later issue) hooks in at `init_error_reporting`, which every entry
+Log redaction and error reporting (Sentry) start in `init_error_reporting`, which every entry
 point calls before the broker exists: sentry's dramatiq integration patches `Broker.__init__`.
 """
 
@@ -71,8 +71,18 @@ class OrjsonEncoder(Encoder):
 
 
 def init_error_reporting(settings: Settings | None = None) -> None:
-    """The seam for Sentry: must run before any broker is created. A no-op until then."""
+    """Every process's first step, before any broker is created: secrets are masked in every
+    log record from here on, and Sentry starts when SENTRY_DSN is set (its dramatiq
+    integration patches `Broker.__init__`, so it must come first)."""
     global _error_reporting_ready
+    from shared.redact import install_log_redaction
+    from shared.telemetry.sentry import init_sentry
+
+    install_log_redaction()
+    settings = settings or get_settings()
+    if not _error_reporting_ready:
+        dsn = settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else None
+        init_sentry(dsn)
     _error_reporting_ready = True
 
 

@@ -77,24 +77,53 @@ def redact_obj(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+def redact_record(record: logging.LogRecord) -> None:
+    """Mask secrets in a record's message, traceback and stack, in place.
+
+    The traceback is formatted here, once, and kept as `exc_text` (which every formatter
+    reuses): a driver's exception message can hold a connection URL with its password, and
+    a filter that only looked at `exc_text` would run before any formatter had set it.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is not ours to crash on
+        return
+    clean = redact(message)
+    if clean != message or record.args:
+        record.msg, record.args = clean, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in the final message of every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string is not ours to crash on
-            return True
-        clean = redact(message)
-        if clean != message or record.args:
-            record.msg, record.args = clean, None
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+        redact_record(record)
         return True
 
 
 def install_log_redaction() -> None:
-    """Mask secrets in every handler of the root logger (idempotent)."""
+    """Mask secrets in every log record this process makes (idempotent).
+
+    Two layers: a record factory, so every record is masked the moment it is made — whatever
+    handler sees it later (one added after start-up, pytest's caplog, Sentry's breadcrumbs,
+    dramatiq's pipe to its parent process); and a filter on the root logger's handlers, for
+    records that other code builds without the factory (`logging.makeLogRecord`).
+    """
+    base = logging.getLogRecordFactory()
+    if not getattr(base, "_iluo_redacting", False):
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = base(*args, **kwargs)
+            redact_record(record)
+            return record
+
+        factory._iluo_redacting = True  # type: ignore[attr-defined]
+        logging.setLogRecordFactory(factory)
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -25,6 +25,8 @@ from shared.control.runtime import get_registry
 from shared.control.schedule import Start, disable_tenant, now_s, report_run, start_run
 from shared.control.service_log import REFUSED, record_event
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
+from shared.redact import redact
+from shared.telemetry.sentry import report_failed_run
 from workers.middleware.graceful_stop import StopRequested, check_stop
 
 log = logging.getLogger(__name__)
@@ -104,9 +106,12 @@ def process_sync(
     except SQLAlchemyError as exc:
         log.warning("could not re-read integration %s's settings: %s", job.integration_id,
                     db_error_line(exc))
+    error = redact(error) if error else error  # a driver may echo the URL it could not reach
     with registry.engine.begin() as conn:
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
                    due_again_now=interrupted)
+    if outcome == "failed" and not interrupted:
+        report_failed_run(tenant.name, job.integration_id, job.operation.value, error or "")
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome

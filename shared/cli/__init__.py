@@ -38,6 +38,9 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 
 
 def main() -> None:
+    from shared.redact import install_log_redaction
+
+    install_log_redaction()  # before anything can log a URL with its password
     _load_commands()
     try:
         app(standalone_mode=True)

@@ -56,5 +56,8 @@ def print_json(data: Any) -> None:
     )
 
 
-def fmt_time(value: datetime | None) -> str:
+def fmt_time(value: datetime | str | None) -> str:
+    """A time for a table; history rows arrive as ISO text (`2026-01-02T03:04:05Z`)."""
+    if isinstance(value, str):
+        return value.replace("T", " ").removesuffix("Z")[:19] or "-"
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"

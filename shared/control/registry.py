@@ -22,6 +22,7 @@ from shared.db import EngineCache, join_password, make_engine, parse_db_url, red
 from shared.erp.schema import ERP_TABLES
 from shared.errors import UserError
 from shared.migrate import CONTROL, TENANT, ensure_current, upgrade
+from shared.redact import register_secret
 from shared.settings import Settings, get_settings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -94,6 +95,7 @@ class Registry:
     def box(self) -> SecretBox:
         if self._box is None:
             secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+            register_secret(secret)
             self._box = load_secret_box(self.settings.control_db, secret)
         return self._box
 
@@ -122,7 +124,9 @@ class Registry:
             token = conn.execute(
                 select(tenants.c.db_password).where(tenants.c.id == tenant.id)
             ).scalar_one_or_none()
-        return join_password(tenant.db_url, self.box.decrypt(token) if token else None)
+        password = self.box.decrypt(token) if token else None
+        register_secret(password)  # masked in every log line, message and history row from now
+        return join_password(tenant.db_url, password)
 
     def tenant_engine(self, tenant: Tenant) -> Engine:
         return self.engines.get(tenant.id, self.url_of(tenant))
@@ -140,6 +144,7 @@ class Registry:
                 raise UserError(f"a tenant named {name!r} already exists")
         box = self.box  # a missing or bad key is reported even for a URL without a password
         stored_url, password = split_password(url)
+        register_secret(password)
         token = box.encrypt(password) if password is not None else None
         check_erp_database(url, password, self.settings)
         now = utcnow()

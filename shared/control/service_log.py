@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.control.tables import heartbeats, service_events
+from shared.redact import redact
 
 PARKED, REFUSED, REFRESH_FAILED = "parked", "refused", "refresh_failed"
 
@@ -35,7 +36,7 @@ def record_event(
 ) -> None:
     conn.execute(insert(service_events).values(
         at=at, level=level, kind=kind, tenant_id=tenant_id, integration_id=integration_id,
-        operation=operation, message_id=message_id, message=message[:2000],
+        operation=operation, message_id=message_id, message=redact(message)[:2000],
     ))
 
 

@@ -23,6 +23,7 @@ from shared.erp.schema import (
     shop_integrations,
     shop_status_map,
 )
+from shared.redact import register_secret
 from workers.domain import Operation
 from workers.ports import ShopConnection
 
@@ -166,6 +167,9 @@ def load_integrations(conn: Connection, integration_id: int | None = None) -> li
         stmt = stmt.where(shop_integrations.c.id == integration_id)
     result = []
     for row in conn.execute(stmt):
+        # Read means in use: masked in every log line, message and history row from now on.
+        register_secret(row.api_key)
+        register_secret(row.api_secret)
         own_ops = ops.get(row.id, {})
         result.append(
             IntegrationConfig(

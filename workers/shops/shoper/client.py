@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from shared.redact import register_secret
 from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError
 from workers.shops.http import ShopHttp, ShopHttpError, ShopResponse
@@ -379,6 +380,7 @@ class ShoperClient:
             lifetime = float(data.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
+        register_secret(token)  # a bearer token is as good as the password for 30 days
         self.auth.token, self.auth.expires_at = token, self._clock() + lifetime
         self._tokens.put(self._token_key, token, self.auth.expires_at)
         self.logins += 1

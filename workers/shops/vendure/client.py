@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.redact import register_secret
 from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError
 from workers.shops.http import ShopHttp, ShopHttpError
@@ -727,6 +728,7 @@ class VendureClient:
         if not token:
             raise ShopError("vendure login succeeded but the server sent no bearer token: its "
                             "authOptions.tokenMethod must include 'bearer' (or use an API key)")
+        register_secret(token)  # the session token opens the admin API like the password
         self._token = token
 
     def _observe(self, response: httpx.Response) -> None:
@@ -734,6 +736,7 @@ class VendureClient:
         self._saw_token_header = token
         # Vendure may hand out a fresh token for the session; keep using the newest one.
         if token and self._login_mode and self._token is not None:
+            register_secret(token.strip())
             self._token = token.strip()
 
     def channel(self) -> Channel:
