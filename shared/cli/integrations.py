@@ -12,10 +12,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.cli import app
 from shared.cli.common import fmt_time, print_json, registry, user_errors
-from shared.control.registry import Registry, Tenant, db_error_line
+from shared.control.registry import Registry, Tenant, db_error_line, utcnow
 from shared.control.tables import schedules
-from shared.erp.integrations import IntegrationConfig, load_integrations
+from shared.erp import options
+from shared.erp.integrations import IntegrationConfig, load_integration, load_integrations
 from shared.erp.schema import order_statuses, warehouses
+from shared.migrate import TENANT, ensure_current
 from shared.erp.sync_tables import sync_runs
 from shared.errors import UserError
 from workers.domain import Operation
@@ -100,6 +102,8 @@ def _one(
         "stock_labels": sorted(cfg.stock_labels.values()),
         "warehouses": [stores.get(w, f"#{w}") for w in cfg.warehouses] or ["(all)"],
         "status_map": {statuses.get(k, f"#{k}"): v for k, v in sorted(cfg.status_map.items())},
+        "options": {name: cfg.options.get(name, options.default(name))
+                    for name in sorted(options.OPTIONS)},
         "errors": cfg.errors,
         "limitations": list(platform_limitations(cfg.platform)),
     }
@@ -125,7 +129,50 @@ def _print(data: list[dict[str, Any]]) -> None:
         console.print(f"  warehouses:    {', '.join(item['warehouses'])}")
         mapping = ", ".join(f"{k} → {v}" for k, v in item["status_map"].items()) or "(none)"
         console.print(f"  status map:    {mapping}")
+        shown = ", ".join(f"{k}={v}" for k, v in item["options"].items())
+        console.print(f"  options:       {shown}")
         for error in item["errors"]:
             console.print(f"  [red]configuration error:[/red] {error}")
         for note in item["limitations"]:
             console.print(f"  [yellow]platform limitation:[/yellow] {note}")
+
+
+@app.command("integration-option")
+@user_errors
+def integration_option(
+    name: str,
+    integration_id: int,
+    option: str = typer.Argument(..., help=f"One of: {', '.join(sorted(options.OPTIONS))}."),
+    value: str = typer.Argument(None, help="The new value; leave out to show the current one."),
+) -> None:
+    """Show or set an option of shop integration INTEGRATION_ID of tenant NAME (kept in the
+    tenant database's sync_integration_options; the ERP's own tables are not touched).
+
+    `verify-tls off` turns TLS certificate checks off for a local test shop with a
+    self-signed certificate; it is refused for any address that is not local.
+    """
+    with registry() as reg:
+        tenant = reg.get(name)
+        engine = reg.tenant_engine(tenant)
+        try:
+            with engine.begin() as conn:
+                cfg = load_integration(conn, integration_id)
+                if cfg is None:
+                    raise UserError(f"tenant {name} has no shop integration #{integration_id}")
+                if option.strip().lower() not in options.OPTIONS:
+                    options.validate(option, "", cfg.base_url)  # raises: unknown option
+                if value is None:
+                    key = option.strip().lower()
+                    typer.echo(f"{key}={cfg.options.get(key, options.default(key))}")
+                    return
+                key, wanted = options.validate(option, value, cfg.base_url)
+            # A tenant registered before t0004 gets the options table now (only what is
+            # missing is created; the ERP's tables are never touched).
+            ensure_current(engine, TENANT)
+            with engine.begin() as conn:
+                options.write(conn, integration_id, key, wanted, now=utcnow())
+        except options.OptionError as exc:
+            raise UserError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            raise UserError(f"cannot write tenant {name}'s database: {db_error_line(exc)}") from None
+    typer.echo(f"#{integration_id} {key}={wanted}")

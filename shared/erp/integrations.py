@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.erp import options
 from shared.erp.schema import (
     labels,
     shop_integration_labels,
@@ -57,6 +58,12 @@ class IntegrationConfig:
     stock_labels: dict[int, str]  # label id -> name, scope export_stock
     warehouses: tuple[int, ...]  # empty = all warehouses
     status_map: dict[int, str]  # ERP status id -> shop status
+    options: dict[str, str] = field(default_factory=dict)  # ours: sync_integration_options
+
+    @property
+    def verify_tls(self) -> bool:
+        """TLS certificates are checked unless `verify-tls` is explicitly `off` (and allowed)."""
+        return self.options.get(options.VERIFY_TLS, options.default(options.VERIFY_TLS)) != "off"
 
     @property
     def errors(self) -> list[str]:
@@ -70,6 +77,10 @@ class IntegrationConfig:
             ZoneInfo(self.shop_timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"unknown shop_timezone {self.shop_timezone!r}")
+        for name, value in sorted(self.options.items()):
+            problem = options.problem_with(name, value, self.base_url)
+            if problem:
+                problems.append(problem)
         if self.product_conflict:
             problems.append(CONFLICT)
         for setting in self.operations.values():
@@ -118,6 +129,7 @@ class IntegrationConfig:
             api_key=self.api_key,
             api_secret=self.api_secret,
             shop_timezone=self.shop_timezone,
+            verify_tls=self.verify_tls,
         )
 
 
@@ -162,6 +174,8 @@ def load_integrations(conn: Connection, integration_id: int | None = None) -> li
     for row in conn.execute(where(shop_status_map)):
         status.setdefault(row.integration_id, {})[row.erp_status_id] = row.shop_status.strip()
 
+    ours = options.read(conn, integration_id)
+
     stmt = select(shop_integrations).order_by(shop_integrations.c.id)
     if integration_id is not None:
         stmt = stmt.where(shop_integrations.c.id == integration_id)
@@ -192,6 +206,7 @@ def load_integrations(conn: Connection, integration_id: int | None = None) -> li
                 stock_labels=scoped.get((row.id, "export_stock"), {}),
                 warehouses=tuple(sorted(stores.get(row.id, []))),
                 status_map=status.get(row.id, {}),
+                options=ours.get(row.id, {}),
             )
         )
     return result

@@ -125,4 +125,16 @@ sync_leases = Table(
     PrimaryKeyConstraint("integration_id", "resource"),
 )
 
+# Options of an integration that only the integrator knows about (the ERP's table is never
+# altered), e.g. `verify-tls` = `off` for a local test shop. No row = the default (t0004).
+sync_integration_options = Table(
+    "sync_integration_options",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("name", String(50), nullable=False),
+    Column("value", String(255), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "name"),
+)
+
 SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

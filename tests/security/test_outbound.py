@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,10 +22,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import Engine
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, update
 
+from shared.db import make_engine
+from shared.erp.demo import create_erp_schema, fill_demo
+from shared.erp.schema import orders, shop_integrations
 from shared.settings import get_settings
-from tests.engine.support import Shop, count, ago
+from tests.engine.support import Shop, ago, count
 from workers.domain import Operation
 from workers.engine.runner import run_operation
 from workers.ports import ShopConnection, ShopError
@@ -31,7 +37,6 @@ from workers.shops import connect
 from workers.shops.egress import EgressPolicy, EgressRefused, parse_allowlist, why_not_public
 from workers.shops.http import ShopHttp, ShopHttpError
 from workers.shops.sandbox import Sandbox, SandboxRequest, SandboxResponse, json_response
-from shared.erp.schema import orders
 
 REFUSED = [
     "127.0.0.1", "127.8.9.10", "0.0.0.0", "10.1.2.3", "172.16.0.1", "192.168.1.1",
@@ -277,3 +282,75 @@ def test_tls_is_verified_by_default(
         assert list(insecure.iter_products(None, dt.datetime.now(dt.UTC))) == []
     finally:
         get_settings.cache_clear()
+
+
+# -- the per-integration opt-out, through the command line ----------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+         *args: str) -> tuple[int, str]:
+    from shared.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["iluo-sync", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_verify_tls_off_only_for_a_local_test_shop(
+    tls_server: str, tmp_path: Path, make_database: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ILUO_SYNC_CONTROL_DB", f"sqlite:///{tmp_path / 'control.db'}")
+    monkeypatch.setenv("ILUO_SYNC_SECRET_KEY", Fernet.generate_key().decode())
+    url = make_database("sqlite")
+    engine = make_engine(url)
+    create_erp_schema(engine)
+    fill_demo(engine, base_url=tls_server, api_key="ck_tls_test_key",
+              api_secret="cs_tls_test_secret", products=2)
+    assert _cli(capsys, monkeypatch, "tenant", "add", "tls", "--db-url", url)[0] == 0
+
+    def run_orders() -> Any:
+        return run_operation(engine, 1, Operation.IMPORT_ORDERS, holder="tls",
+                             shop_factory=lambda conn: _no_retries(connect(conn)))
+
+    # Default: verified, so the self-signed certificate fails the run.
+    assert _cli(capsys, monkeypatch, "integration-option", "tls", "1", "verify-tls") == (
+        0, "verify-tls=on\n")
+    refused = run_orders()
+    assert refused.outcome == "failed" and "CERTIFICATE_VERIFY_FAILED" in refused.error
+
+    # The explicit opt-out for this local test shop (an https://127.0.0.1 address).
+    code, out = _cli(capsys, monkeypatch, "integration-option", "tls", "1", "verify-tls", "off")
+    assert code == 0 and "verify-tls=off" in out
+    code, out = _cli(capsys, monkeypatch, "integrations", "tls", "--json")
+    assert '"verify-tls": "off"' in out
+    assert run_orders().outcome == "ok"
+
+    # Pointed at a public address later: a configuration error, nothing is sent anywhere.
+    with engine.begin() as conn:
+        conn.execute(update(shop_integrations).values(base_url="https://shop.example.pl"))
+    blocked = run_orders()
+    assert blocked.outcome == "failed" and "only for a local test shop" in blocked.error
+    code, out = _cli(capsys, monkeypatch, "integrations", "tls")
+    assert "configuration error" in out and "verify-tls=off" in out
+
+    # Asking for it on a public address is refused outright (exit 2, one line).
+    code, out = _cli(capsys, monkeypatch, "integration-option", "tls", "1", "verify-tls", "on")
+    assert code == 0  # turning checks back on is always allowed
+    code, out = _cli(capsys, monkeypatch, "integration-option", "tls", "1", "verify-tls", "off")
+    assert code == 2 and "only for a local test shop" in out and "Traceback" not in out
+    code, out = _cli(capsys, monkeypatch, "integration-option", "tls", "1", "nope", "x")
+    assert code == 2 and "unknown option" in out
+    code, out = _cli(capsys, monkeypatch, "integration-option", "tls", "9", "verify-tls", "off")
+    assert code == 2 and "no shop integration #9" in out
+    engine.dispose()
+
+
+def _no_retries(client: Any) -> Any:
+    client.http.retry = type(client.http.retry)(max_attempts=1)
+    return client
