@@ -98,7 +98,8 @@ def _connect_args(url: URL, connect_timeout: int, statement_timeout: int) -> dic
     if backend == "postgresql":
         return {
             "connect_timeout": connect_timeout,
-            "options": f"-c statement_timeout={statement_timeout * 1000}",
+            # int(): this string reaches the server as a startup option; only a number may.
+            "options": f"-c statement_timeout={int(statement_timeout) * 1000}",
         }
     if driver == "pyodbc":
         return {"timeout": connect_timeout}  # login timeout; query timeout set on connect
