@@ -17,9 +17,9 @@ from shared.control.tables import schedules
 from shared.erp import options
 from shared.erp.integrations import IntegrationConfig, load_integration, load_integrations
 from shared.erp.schema import order_statuses, warehouses
-from shared.migrate import TENANT, ensure_current
 from shared.erp.sync_tables import sync_runs
 from shared.errors import UserError
+from shared.migrate import TENANT, ensure_current
 from workers.domain import Operation
 from workers.shops import limitations as platform_limitations
 
@@ -174,5 +174,6 @@ def integration_option(
         except options.OptionError as exc:
             raise UserError(str(exc)) from None
         except SQLAlchemyError as exc:
-            raise UserError(f"cannot write tenant {name}'s database: {db_error_line(exc)}") from None
+            raise UserError(
+                f"cannot write tenant {name}'s database: {db_error_line(exc)}") from None
     typer.echo(f"#{integration_id} {key}={wanted}")

@@ -24,8 +24,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.security.support import hostile, mutated
-from tests.security.test_hostile_mapping import VENDURE_ORDER, VENDURE_VARIANT, check_order, \
-    check_product
+from tests.security.test_hostile_mapping import (
+    VENDURE_ORDER,
+    VENDURE_VARIANT,
+    check_order,
+    check_product,
+)
 from workers.domain import ItemResult, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError
 from workers.shops import connector_class
@@ -48,7 +52,8 @@ class InProcess(httpx.BaseTransport):
         request.read()
         if isinstance(self.sandbox, Sandbox):
             answer = self.sandbox.process(SandboxRequest(
-                method=request.method, path=request.url.path, query_string=request.url.query.decode(),
+                method=request.method, path=request.url.path,
+                query_string=request.url.query.decode(),
                 headers={k.lower(): v for k, v in request.headers.items()}, body=request.content,
                 base_url=f"{request.url.scheme}://{request.url.netloc.decode()}"))
             response = httpx.Response(answer.status, headers=answer.headers, content=answer.body)
@@ -147,15 +152,15 @@ class Platform:
         return [Product(sku=sku, name=f"Nowa nazwa {n} 🦄", price_gross=Decimal("19.99"),
                         vat_rate=Decimal("23.00"), shop_id=shop_id, ean="5901234123457",
                         weight_kg=Decimal("0.5"), description="<b>opis</b>")
-                for n, (sku, shop_id) in enumerate(zip(self.skus, self.ids))]
+                for n, (sku, shop_id) in enumerate(zip(self.skus, self.ids, strict=True))]
 
 
 PLATFORMS = ["woocommerce", "prestashop", "shoper", "idosell"]
 
 
-@pytest.fixture(scope="module", params=PLATFORMS)
-def platform(request: pytest.FixtureRequest) -> Platform:
-    return Platform(request.param)
+@pytest.fixture(params=PLATFORMS)
+def platform(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def _drain(pages: Iterator[Page[Any]], check: Callable[[Any], None]) -> None:
@@ -173,10 +178,11 @@ def _results(results: list[ItemResult], sent: int) -> None:
         assert result.ok or isinstance(result.error, str)
 
 
+DAYS_2 = timedelta(days=2)
 CALLS: dict[str, Callable[[Any, Platform], None]] = {
-    "iter_orders": lambda c, p: _drain(c.iter_orders(NOW - timedelta(days=2), NOW), check_order),
-    "iter_products_full": lambda c, p: _drain(c.iter_products(None, NOW), check_product),
-    "iter_products_delta": lambda c, p: _drain(c.iter_products(NOW - timedelta(days=2), NOW),
+    "iter_orders": lambda c, p: _drain(c.iter_orders(_now() - DAYS_2, _now()), check_order),
+    "iter_products_full": lambda c, p: _drain(c.iter_products(None, _now()), check_product),
+    "iter_products_delta": lambda c, p: _drain(c.iter_products(_now() - DAYS_2, _now()),
                                                check_product),
     "find_products_by_sku": lambda c, p: c.find_products_by_sku([*p.skus, "NIE-MA"]),
     "create_products": lambda c, p: _results(c.create_products(
@@ -184,26 +190,34 @@ CALLS: dict[str, Callable[[Any, Platform], None]] = {
                  vat_rate=Decimal("23.00")) for n in range(2)]), 2),
     "update_products": lambda c, p: _results(c.update_products(p.products()), len(p.skus)),
     "set_stock": lambda c, p: _results(c.set_stock(
-        [StockQuantity(sku, 7, shop_id=shop_id) for sku, shop_id in zip(p.skus, p.ids)]),
+        [StockQuantity(sku, 7, shop_id=shop_id)
+         for sku, shop_id in zip(p.skus, p.ids, strict=True)]),
         len(p.skus)),
     "set_order_statuses": lambda c, p: _results(c.set_order_statuses(
         [StatusChange(n, oid, p.harness.status_map["shipped"], 4)
          for n, oid in enumerate(p.orders)]), len(p.orders)),
 }
-NOW = datetime.now(UTC) + timedelta(minutes=1)
+
+
+def _now() -> datetime:
+    """A window end just ahead of the shop's newest change (orders are placed "now")."""
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 @pytest.mark.parametrize("call", list(CALLS))
-def test_a_hostile_shop_fails_the_call_only_with_shop_error(platform: Platform, call: str) -> None:
+def test_a_hostile_shop_fails_the_call_only_with_shop_error(platform: str, call: str) -> None:
     run = CALLS[call]
 
     @hostile(max_examples=50)
     @given(data=st.data())
     def check(data: st.DataObject) -> None:
+        # A fresh shop per example (about a millisecond): writes change its state, and
+        # hypothesis must be able to replay an example against the same answers.
+        shop = Platform(platform)
         spoil = data.draw(tamperer())
-        client = platform.client(InProcess(platform.harness.sandbox, spoil))
+        client = shop.client(InProcess(shop.harness.sandbox, spoil))
         try:
-            run(client, platform)
+            run(client, shop)
         except ShopError:
             pass  # the run fails with this one clear line: allowed
         finally:
@@ -213,11 +227,12 @@ def test_a_hostile_shop_fails_the_call_only_with_shop_error(platform: Platform, 
 
 
 @pytest.mark.parametrize("call", list(CALLS))
-def test_an_honest_shop_answers_every_call(platform: Platform, call: str) -> None:
+def test_an_honest_shop_answers_every_call(platform: str, call: str) -> None:
     """The same calls without tampering succeed (the property above is not vacuous)."""
-    client = platform.client(InProcess(platform.harness.sandbox))
+    shop = Platform(platform)
+    client = shop.client(InProcess(shop.harness.sandbox))
     with client:
-        CALLS[call](client, platform)
+        CALLS[call](client, shop)
 
 
 # -- Vendure: no sandbox of ours (its suite runs a real server), so a small fake Admin API ------

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 from tests.security.support import (
     DATE_TEXTS,

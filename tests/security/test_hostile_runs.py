@@ -11,7 +11,7 @@ block the tenant's sync forever).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,11 +21,11 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from shared.erp import schema as erp
 from shared.erp.sync_tables import sync_cursors, sync_events
-from tests.engine.support import count, events, rows
+from tests.engine.support import events
 from tests.security.support import TEXTS, hostile
 from tests.security.test_hostile_clients import BASE_URL, InProcess, Platform
 from workers.domain import Customer, ItemError, Order, OrderLine, Page, Product
@@ -43,8 +43,8 @@ class StubShop:
     page_size = 100
     batch_size = 100
 
-    def __init__(self, *, orders: list[Order] = (), products: list[Product] = (),  # type: ignore[assignment]
-                 errors: list[ItemError] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, *, orders: Sequence[Order] = (), products: Sequence[Product] = (),
+                 errors: Sequence[ItemError] = ()) -> None:
         self.orders, self.products, self.errors = list(orders), list(products), list(errors)
 
     def iter_orders(self, since: datetime, until: datetime) -> Iterator[Page[Order]]:

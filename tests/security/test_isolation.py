@@ -12,12 +12,11 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
@@ -28,7 +27,6 @@ from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.schema import shop_integration_operations, shop_integrations
 from shared.erp.sync_tables import sync_runs
-from shared.jobs import SyncJob
 from shared.settings import Settings
 from tests.engine.support import KEY, SECRET, Shop
 from tests.service.conftest import ONE_MINUTE, Control, control  # noqa: F401  (fixture)

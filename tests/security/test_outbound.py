@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from cryptography.fernet import Fernet
 from sqlalchemy import Engine, update
 
 from shared.db import make_engine

@@ -259,7 +259,7 @@ class PrestaShopClient:
                 try:
                     body = xmlbody.document("stock_available",
                                             mapping.stock_fields(row, quantity.quantity))
-                except MappingError as exc:
+                except (MappingError, xmlbody.XmlValueError) as exc:  # the row echoes junk
                     error = str(exc)
                     break
                 error = self._write("PUT", f"stock_availables/{row['id']}", body,

@@ -17,6 +17,8 @@ XLINK = "http://www.w3.org/1999/xlink"
 
 #: XML 1.0 cannot carry these characters at all, escaped or not; SimpleXML refuses the body.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: What a Webservice field name looks like (and all an XML element name needs to be here).
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class XmlValueError(ValueError):
@@ -28,6 +30,10 @@ def document(element: str, fields: Mapping[str, Any]) -> bytes:
     root = ET.Element("prestashop", {"xmlns:xlink": XLINK})
     node = ET.SubElement(root, element)
     for name, value in fields.items():
+        # A PUT echoes the shop's own field names back; ElementTree writes a tag name as it
+        # is, so one like `a><id>7</id><b` would rewrite the document. Only plain names pass.
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise XmlValueError(f"field name {name!r:.40} cannot be an XML element")
         child = ET.SubElement(node, name)
         if isinstance(value, Mapping):
             for lang_id, text in value.items():
