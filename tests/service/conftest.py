@@ -11,21 +11,24 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from shared.control.registry import Registry, Tenant
 from shared.control.runtime import use_registry
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
-from shared.erp.schema import shop_integration_operations, shop_integrations
+from shared.erp.schema import orders, shop_integration_operations, shop_integrations
 from shared.settings import Settings
+from workers.domain import Operation
 
 ROOT = Path(__file__).resolve().parents[2]
 CK, CS = "ck_service_test", "cs_service_test"
@@ -350,8 +353,6 @@ def seed_orders(shop: Any, count: int) -> None:
 
 
 def runs(engine: Engine, **where: Any) -> list[Any]:
-    from sqlalchemy import select
-
     from shared.erp.sync_tables import sync_runs
 
     stmt = select(sync_runs).order_by(sync_runs.c.id)
@@ -363,3 +364,42 @@ def runs(engine: Engine, **where: Any) -> list[Any]:
 
 def finished(engine: Engine) -> list[Any]:
     return [r for r in runs(engine) if r.outcome != "running"]
+
+
+# -- real-time rounds -----------------------------------------------------------------------------
+
+ENABLED = ("import_orders", "update_order_statuses", "export_products", "update_stock")
+
+
+def ok_runs(erp: Engine) -> list[Any]:
+    return [r for r in finished(erp) if r.outcome == "ok"]
+
+
+def round_done(erp: Engine, since: datetime) -> bool:
+    """Every enabled operation has finished an ok run that started at or after `since`."""
+    return {r.operation for r in ok_runs(erp) if r.started_at >= since} >= set(ENABLED)
+
+
+def next_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def utc() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def no_overlap_per_resource(erp: Engine) -> None:
+    by_resource: dict[str, list[Any]] = defaultdict(list)
+    for run in finished(erp):
+        if run.outcome != "skipped":  # a skipped run never held the lease
+            by_resource[Operation(run.operation).resource].append(run)
+    for resource, runs in by_resource.items():
+        runs.sort(key=lambda r: (r.started_at, r.id))
+        for before, after in zip(runs, runs[1:], strict=False):
+            assert after.started_at >= before.finished_at, (resource, before.id, after.id)
+
+
+def shop_orders_arrived(erp: Engine, shop: Any) -> bool:
+    with erp.connect() as conn:
+        imported = set(conn.execute(select(orders.c.external_id)).scalars())
+    return imported == {str(order_id) for order_id in shop.orders}
