@@ -68,6 +68,8 @@ class TickReport:
 class PublishFailed(Exception):
     """The broker did not take a message (after dramatiq's own retries)."""
 
+    claimed = published = 0
+
 
 def run_tick(
     registry: Registry,
@@ -87,6 +89,7 @@ def run_tick(
         report.refreshes = _refresh_stale_tenants(engine, broker, report.at, config)
         report.claimed, report.published = publish_due(engine, broker, report.at, config)
     except PublishFailed as exc:
+        report.claimed, report.published = exc.claimed, exc.published
         report.error = str(exc)
         log.error("tick: %s; the rows not published are due again", exc)
     finally:
@@ -119,7 +122,11 @@ def publish_due(
         if not batch:
             break
         claimed += len(batch)
-        published += _publish_or_unclaim(engine, broker, batch)
+        try:
+            published += _publish_or_unclaim(engine, broker, batch)
+        except PublishFailed as exc:
+            exc.claimed, exc.published = claimed, published + exc.published
+            raise
         if len(batch) < config.claim_batch:
             break
     return claimed, published
@@ -147,10 +154,12 @@ def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -
             rest = batch[index:]
             with engine.begin() as conn:
                 unclaim(conn, rest)
-            raise PublishFailed(
+            failure = PublishFailed(
                 f"publishing to {claimed.job.queue} failed ({type(exc).__name__}: {exc}); "
                 f"{len(rest)} claimed row(s) released"
-            ) from exc
+            )
+            failure.published = index
+            raise failure from exc
     return len(batch)
 
 

@@ -259,3 +259,36 @@ def test_sql_server_claim_compiles() -> None:
             "OUTPUT inserted.id, inserted.queued_due_at WHERE schedules.next_due_at <= ?"
         ), sql
     assert epoch_minute(now) > 0
+
+
+class _FlakyBroker:
+    """Takes `ok` messages, then fails like a broker that went away."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok, self.sent = ok, []
+
+    def enqueue(self, message: object) -> object:
+        if len(self.sent) >= self.ok:
+            raise ConnectionError("connection refused")
+        self.sent.append(message)
+        return message
+
+
+def test_tick_makes_unpublished_rows_due_again(control: Control) -> None:
+    from producers.tick import run_tick
+
+    now = now_s()
+    _seed(control, 4, due=now - timedelta(minutes=2), interval=1)  # 20 due rows
+    broker = _FlakyBroker(ok=7)
+    report = run_tick(control.registry, broker, now=now, config=ScheduleConfig(claim_batch=5))
+    assert report.error and "released" in report.error
+    assert (report.claimed, len(broker.sent)) == (10, 7)  # the second batch broke after 2
+    with control.registry.engine.connect() as conn:
+        rows = conn.execute(select(schedules)).all()
+    queued = [r for r in rows if r.queued_at is not None]
+    assert len(queued) == 7  # exactly the published ones
+    assert all(r.next_due_at == now - timedelta(minutes=2) for r in rows if r.queued_at is None)
+    report = run_tick(control.registry, _FlakyBroker(ok=100), now=now)
+    assert report.claimed == report.published == 13 and report.error is None
+    args = [m.args for m in broker.sent]  # ids and the due time only: nothing secret
+    assert all(len(a) == 4 and isinstance(a[0], int) and isinstance(a[1], int) for a in args)
