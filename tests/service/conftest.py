@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select, update
 
 from shared.control.registry import Registry, Tenant
 from shared.control.runtime import use_registry
+from shared.control.tables import schedules
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.schema import orders, shop_integration_operations, shop_integrations
@@ -403,3 +404,17 @@ def shop_orders_arrived(erp: Engine, shop: Any) -> bool:
     with erp.connect() as conn:
         imported = set(conn.execute(select(orders.c.external_id)).scalars())
     return imported == {str(order_id) for order_id in shop.orders}
+
+
+# -- the schedule, seen from a test -------------------------------------------------------------
+
+
+def schedule_rows(control: Control) -> dict[str, Any]:
+    with control.registry.engine.connect() as conn:
+        return {r.operation: r for r in conn.execute(select(schedules))}
+
+
+def settled(control: Control) -> bool:
+    """No row queued or running: every published message has been carried out."""
+    rows = schedule_rows(control).values()
+    return all(r.queued_at is None and r.running_since is None for r in rows)
