@@ -82,9 +82,10 @@ def fill_demo(
                     product_id=pid, warehouse_id=wid, quantity=Decimal(rnd.randint(0, 50)),
                     reserved=Decimal(rnd.randint(0, 3)), updated_at=now - timedelta(days=1),
                 ))
-        conn.execute(insert(erp.products), product_rows)
-        conn.execute(insert(erp.product_labels), label_rows)
-        conn.execute(insert(erp.stock_levels), stock_rows)
+        for table, rows in ((erp.products, product_rows), (erp.product_labels, label_rows),
+                            (erp.stock_levels, stock_rows)):
+            if rows:  # an empty list would insert one row of defaults
+                conn.execute(insert(table), rows)
         conn.execute(insert(erp.shop_integrations), [dict(
             id=1, name="Sklep demo", platform=platform, base_url=base_url, api_key=api_key,
             api_secret=api_secret, is_active=True, auto_sync=True, shop_timezone="Europe/Warsaw",
