@@ -286,3 +286,59 @@ def test_a_hostile_vendure_fails_reads_only_with_shop_error() -> None:
             client.close()
 
     check()
+
+
+# -- what the long (random, 2000-example) runs found, kept as fixed regressions -------------------
+
+
+def _edit_json(edit: Callable[[Any], Any]) -> Callable[[httpx.Response], httpx.Response]:
+    def spoil(response: httpx.Response) -> httpx.Response:
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return response
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
+        return httpx.Response(response.status_code, headers=headers,
+                              content=orjson.dumps(edit(data)))
+
+    return spoil
+
+
+def _woo_year_one(data: Any) -> Any:
+    """The last order of a full page stamped in year 1: the next keyset bound would be
+    one second before 0001-01-01 (OverflowError)."""
+    if isinstance(data, list) and len(data) >= 2 and isinstance(data[-1], dict):
+        data[-1]["date_modified_gmt"] = "0001-01-01T00:00:00"
+    return data
+
+
+def _presta_country_none(data: Any) -> Any:
+    """Addresses whose id_country is missing: the country lookup sorted "None" as a number."""
+    for row in (data.get("addresses") or []) if isinstance(data, dict) else []:
+        row["id_country"] = None
+    return data
+
+
+def _presta_group_junk(data: Any) -> Any:
+    """A tax rule group whose id is an object: Catalog.group_for sorted it with int()."""
+    if isinstance(data, dict) and isinstance(data.get("tax_rule_groups"), list):
+        data["tax_rule_groups"].append({"id": {"": None}, "active": "1"})
+    if isinstance(data, dict) and isinstance(data.get("tax_rules"), list):
+        data["tax_rules"].append({"id_tax_rules_group": "{'': None}", "id_state": "0",
+                                  "id_tax": "1"})
+    return data
+
+
+@pytest.mark.parametrize("name, call, edit", [
+    ("woocommerce", "iter_orders", _woo_year_one),
+    ("prestashop", "iter_orders", _presta_country_none),
+    ("prestashop", "update_products", _presta_group_junk),
+])
+def test_found_by_the_long_runs(name: str, call: str, edit: Any) -> None:
+    shop = Platform(name)
+    client = shop.client(InProcess(shop.harness.sandbox, _edit_json(edit)))
+    with client:
+        try:
+            CALLS[call](client, shop)
+        except ShopError:
+            pass

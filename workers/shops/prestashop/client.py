@@ -377,7 +377,8 @@ class PrestaShopClient:
 
     def _lookup(self, resource: str, ids: Iterable[str], display: str) -> dict[str, Any]:
         """Rows by id, `filter[id]=[1|2|…]` in chunks: one call per IDS_PER_LOOKUP ids."""
-        wanted = sorted({i for i in ids if i}, key=int)
+        # Only ids that are numbers: a hostile row's "None" or "{…}" would stop the sort.
+        wanted = sorted({i for i in ids if i and _ascii_digits(i)}, key=int)
         found: dict[str, Any] = {}
         for start in range(0, len(wanted), IDS_PER_LOOKUP):
             chunk = wanted[start:start + IDS_PER_LOOKUP]
@@ -474,7 +475,8 @@ class PrestaShopClient:
         languages = tuple(str(r.get("id")) for r in _objects(self._list(
             "languages", {"display": "[id,active]", "filter[active]": "[1]", "sort": "[id_ASC]"})))
         groups = {str(r.get("id")) for r in _objects(self._list(
-            "tax_rule_groups", {"display": "[id,active]", "filter[active]": "[1]"}))}
+            "tax_rule_groups", {"display": "[id,active]", "filter[active]": "[1]"}))
+            if _ascii_digits(str(r.get("id")))}  # Catalog.group_for sorts them as numbers
         rules = _objects(self._list("tax_rules", {
             "display": "[id_tax_rules_group,id_state,id_tax]",
             "filter[id_country]": f"[{country}]", "sort": "[id_ASC]"}))

@@ -366,7 +366,10 @@ def _keyset_bound(rows: Sequence[Any], site_zone: ZoneInfo | None) -> str | None
     if last is None or first == last:
         return None
     bound = _earlier_reading(rows[-1], last, site_zone)
-    return (_naive_utc(bound) - _SECOND).isoformat()
+    try:
+        return (_naive_utc(bound) - _SECOND).isoformat()
+    except OverflowError:  # a row stamped in year 1: no bound below it, page on by number
+        return None
 
 
 def _earlier_reading(row: Any, modified: datetime, site_zone: ZoneInfo | None) -> datetime:
