@@ -150,8 +150,9 @@ class EgressPolicy:
 
     def check_peer(self, host: str, peer: Any) -> None:
         """The address a response really came from must pass too (`server_addr` of httpcore's
-        network stream: `(ip, port, …)`); an unknown peer is let through only outside the
-        hosted mode."""
+        network stream: `(ip, port, …)`). A peer that is not an IP socket address (a test
+        transport) is not judged here: the pinned connect of `GuardedBackend` is the primary
+        control, this is the second look."""
         if not self.hosted:
             return
         address = peer[0] if isinstance(peer, tuple | list) and peer else None
