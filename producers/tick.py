@@ -9,7 +9,12 @@ missed minute); the control database decides what is due. So a tick:
    read a third at a time by the tick worker group, never all in one minute;
 3. claims due schedule rows in atomic batches and publishes one message per row; a batch whose
    messages cannot all be published is un-claimed (due again), so no work is lost;
-4. reports the integrations blocked by a configuration error, and beats its heartbeat.
+4. raises the alerts that are due (shared.control.alerts: N failures in a row, or no success
+   for M intervals; one per episode), reports the integrations blocked by a configuration
+   error, and beats its heartbeat.
+
+Metrics (shared.telemetry.metrics): ticks, rows claimed, the lag between a row's due time and
+its claim, and the longest failure streak of any enabled row.
 
 A duplicate tick finds nothing left to claim; after downtime each row runs once, not N times.
 """
@@ -24,8 +29,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dramatiq.broker import Broker
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select, true
 
+from shared.control.alerts import AlertRules, claim_due_alerts
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.schedule import (
@@ -42,6 +48,8 @@ from shared.control.schedule import (
 from shared.control.service_log import beat
 from shared.control.tables import schedules
 from shared.jobs import refresh_message
+from shared.telemetry.alerting import raise_alerts
+from shared.telemetry.metrics import CLAIMED, FAILING, SCHEDULE_LAG, TICKS
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,7 @@ class TickReport:
     claimed: int = 0
     published: int = 0
     blocked: int = 0
+    alerts: int = 0
     seconds: float = 0.0
     error: str | None = None
     blocked_detail: list[str] = field(default_factory=list)
@@ -93,6 +102,7 @@ def run_tick(
         report.error = str(exc)
         log.error("tick: %s; the rows not published are due again", exc)
     finally:
+        report.alerts = _raise_due_alerts(registry, report.at, config)
         report.seconds = round(time.monotonic() - started, 3)
         with engine.begin() as conn:
             report.blocked_detail = _blocked(conn)
@@ -105,6 +115,7 @@ def run_tick(
                     report.blocked, shown, more)
     log.info("tick: %d refresh(es), %d claimed, %d published in %.3fs",
              report.refreshes, report.claimed, report.published, report.seconds)
+    TICKS.inc()
     return report
 
 
@@ -122,11 +133,16 @@ def publish_due(
         if not batch:
             break
         claimed += len(batch)
+        for row in batch:
+            SCHEDULE_LAG.observe(max(0.0, (now - row.job.due_at).total_seconds()))
         try:
-            published += _publish_or_unclaim(engine, broker, batch)
+            done = _publish_or_unclaim(engine, broker, batch)
         except PublishFailed as exc:
+            CLAIMED.inc(exc.published)
             exc.claimed, exc.published = claimed, published + exc.published
             raise
+        CLAIMED.inc(done)
+        published += done
         if len(batch) < config.claim_batch:
             break
     return claimed, published
@@ -176,6 +192,23 @@ def _refresh_stale_tenants(
                 unclaim_refreshes(conn, tenant_ids[index:])
             raise PublishFailed(f"publishing settings refreshes failed ({exc})") from exc
     return len(tenant_ids)
+
+
+def _raise_due_alerts(registry: Registry, now: datetime, config: ScheduleConfig) -> int:
+    """Alerts that are due, each once per episode; a failure here never fails the tick."""
+    try:
+        rules = AlertRules.from_settings(registry.settings, run_ttl=config.run_ttl)
+        with registry.engine.begin() as conn:
+            alerts = claim_due_alerts(conn, now, rules)
+            worst = conn.execute(
+                select(func.max(schedules.c.consecutive_failures))
+                .where(schedules.c.enabled == true())
+            ).scalar()
+        FAILING.set(int(worst or 0))
+        return raise_alerts(registry, alerts)
+    except Exception:
+        log.exception("tick: the alert check failed; the next tick tries again")
+        return 0
 
 
 def _blocked(conn: Connection) -> list[str]:

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     rabbitmq_api: SecretStr = SecretStr("http://guest:guest@127.0.0.1:15672/api")
     secret_key: SecretStr | None = None
     metrics_port: int | None = None
+    # The address the metrics server listens on (127.0.0.1 keeps it to this machine).
+    metrics_addr: str = "0.0.0.0"
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
     # How many tenant database engines stay open at once (least recently used are closed).
     engine_cache_size: int = 64
@@ -27,6 +29,12 @@ class Settings(BaseSettings):
     hosted: bool = False
     # Hosts or CIDRs the hosted mode may reach anyway, comma-separated ("10.2.0.0/16,shop.lan").
     shop_allowlist: str = ""
+    # Alerts (shared.control.alerts): after this many failed runs in a row of one operation, or
+    # after this many of its intervals without a successful run; one alert per episode.
+    alert_after_failures: int = Field(default=3, ge=1)
+    alert_after_intervals: int = Field(default=6, ge=1)
+    # Where alerts are POSTed as JSON (off when unset); may carry a token, so it is a secret.
+    alert_webhook: SecretStr | None = None
 
 
 @lru_cache(maxsize=1)

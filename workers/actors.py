@@ -5,11 +5,14 @@ active and that the schedule knows this integration as the tenant's, marks the r
 calls `run_operation` (lease → operation → record, in the tenant DB), re-reads the
 integration's settings into its schedule rows and reports the outcome there. A run cut short
 by a worker shutdown (SIGTERM) stops at an item boundary and is due again at the next tick.
+Everything after the tenant is known runs in the run's Sentry scope (tenant, integration and
+operation tags); metrics, alerts and the run's one Sentry event are workers.reporting's.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,14 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.broker import ensure_broker
 from shared.control.refresh import refresh_integration
-from shared.control.registry import Registry, db_error_line
+from shared.control.registry import Registry, Tenant, db_error_line
 from shared.control.runtime import get_registry
 from shared.control.schedule import Start, disable_tenant, now_s, report_run, start_run
 from shared.control.service_log import REFUSED, record_event
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
-from shared.telemetry.sentry import report_failed_run
+from shared.telemetry.sentry import run_scope
 from workers.middleware.graceful_stop import StopRequested, check_stop
+from workers.reporting import alert_or_report, observe
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,14 @@ def process_sync(
         with registry.engine.begin() as conn:
             disable_tenant(conn, tenant.id)  # the tick would too; no need to wait for it
         return _refuse(registry, f"tenant {tenant.name} is inactive", now, job)
+    with run_scope(tenant.name, job.integration_id, job.operation.value):
+        return _run_job(registry, tenant, job, now, run=run, holder=holder)
 
+
+def _run_job(
+    registry: Registry, tenant: Tenant, job: SyncJob, now: datetime, *, run: RunFn | None,
+    holder: str | None,
+) -> str:
     with registry.engine.begin() as conn:
         started = start_run(conn, job, now)
     if started.status is Start.MISSING:
@@ -82,7 +93,7 @@ def process_sync(
     if run is None:
         from workers.engine.runner import run_operation as run
     engine = registry.tenant_engine(tenant)
-    interrupted = False
+    interrupted, result, clock = False, None, time.monotonic()
     try:
         result = run(
             engine, job.integration_id, job.operation, trigger="schedule",
@@ -110,8 +121,10 @@ def process_sync(
     with registry.engine.begin() as conn:
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
                    due_again_now=interrupted)
-    if outcome == "failed" and not interrupted:
-        report_failed_run(tenant.name, job.integration_id, job.operation.value, error or "")
+    observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
+    if outcome == "failed":
+        alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
+                        interrupted=interrupted)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome

@@ -8,8 +8,9 @@ Life of a row (all times naive UTC, whole seconds):
     claim_due    (the tick) due rows → queued_at = now, queued_due_at = the due time,
                  next_due_at = the next slot after now (after downtime: one run, not N).
     start_run    (the worker) a message whose due time is no longer the queued one is stale.
-    report_run   (the worker) outcome, error, failures in a row; next_due_at = the next slot
-                 after the run's END, so runs of one row never pile up.
+    report_run   (the worker) outcome, error, failures in a row and since when; next_due_at
+                 = the next slot after the run's END, so runs of one row never pile up; a
+                 success ends an alert episode (shared.control.alerts).
     unclaim      (the tick) a message that could not be published makes its row due again.
 
 A claimed row whose report never comes (its message lost in a crash) becomes claimable again
@@ -32,6 +33,7 @@ from sqlalchemy import (
     and_,
     delete,
     false,
+    func,
     insert,
     literal,
     or_,
@@ -389,9 +391,12 @@ def report_run(
         ),
     )
     if outcome == "ok":
-        values.update(last_success_at=finished_at, consecutive_failures=0)
+        # A success ends the episode: the next failure streak gets its own alert.
+        values.update(last_success_at=finished_at, consecutive_failures=0, failing_since=None,
+                      alerted_at=None)
     elif outcome in ("failed", "parked"):
         values["consecutive_failures"] = s.c.consecutive_failures + 1
+        values["failing_since"] = func.coalesce(s.c.failing_since, finished_at)
     conn.execute(update(s).where(s.c.id == schedule_id).values(**values))
 
 

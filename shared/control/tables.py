@@ -67,6 +67,10 @@ schedules = Table(
     Column("queued_due_at", DateTime, nullable=True),
     # Minutes that shift this row's slots off the round grid: a stable per-tenant spread (c0002).
     Column("slot_offset", Integer, nullable=False, default=0, server_default="0"),
+    # The end of the first failure of the current streak; cleared by a success (c0003).
+    Column("failing_since", DateTime, nullable=True),
+    # When the current episode's alert was raised; cleared by a success, so one per episode (c0003).
+    Column("alerted_at", DateTime, nullable=True),
     UniqueConstraint("tenant_id", "integration_id", "operation", name="uq_schedules_work"),
     # The claim predicate: enabled rows whose due time has come.
     Index("ix_schedules_due", "enabled", "next_due_at"),

@@ -4,6 +4,13 @@
 integration patches `Broker.__init__`). The dramatiq integration copies whole messages into
 `contexts.dramatiq.data` and the default scrubber does not look there; our messages carry ids
 only, but `before_send` still deletes that copy and masks anything that looks like a secret.
+
+One failing run, one event. The actor wraps the run in `run_scope`, so everything reported
+inside carries the tenant, integration and operation tags. A run that failed for a reason the
+engine caught is reported by `report_failed_run` (or, when it opened an alert episode, by
+`report_alert` instead); an exception that escapes the actor is reported by the dramatiq
+integration alone, after the actor returned and `run_scope` closed, so `run_scope` leaves its
+tags on the exception and `scrub_event` puts them on that event.
 """
 
 from __future__ import annotations
@@ -29,11 +36,20 @@ DENYLIST = [
 IGNORED = ["dramatiq.middleware.shutdown.Shutdown"]
 
 
-def scrub_event(event: dict[str, Any], _hint: dict[str, Any] | None = None) -> dict[str, Any]:
+#: The attribute on an exception escaping `run_scope` that carries the run's tags.
+RUN_TAGS_ATTR = "_iluo_sync_run_tags"
+
+
+def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
     contexts = event.get("contexts") or {}
     dramatiq_ctx = contexts.get("dramatiq")
     if isinstance(dramatiq_ctx, dict):
         dramatiq_ctx.pop("data", None)
+    exc_info = (hint or {}).get("exc_info")
+    carried = getattr(exc_info[1], RUN_TAGS_ATTR, None) if exc_info else None
+    if isinstance(carried, dict):
+        tags = event.get("tags")
+        event["tags"] = {**carried, **tags} if isinstance(tags, dict) else dict(carried)
     return redact_obj(event)
 
 
@@ -62,17 +78,39 @@ def init_sentry(
     return True
 
 
+def run_tags(tenant: str, integration_id: int, operation: str) -> dict[str, str]:
+    return {"tenant": tenant, "integration": str(integration_id), "operation": operation}
+
+
 @contextmanager
 def run_scope(tenant: str, integration_id: int, operation: str) -> Iterator[None]:
-    """Tag everything reported inside with the tenant, integration and operation."""
+    """Tag everything reported inside with the tenant, integration and operation; an exception
+    leaving the block takes the tags along for whoever reports it outside (see above)."""
+    tags = run_tags(tenant, integration_id, operation)
     with sentry_sdk.new_scope() as scope:
-        scope.set_tag("tenant", tenant)
-        scope.set_tag("integration", str(integration_id))
-        scope.set_tag("operation", operation)
-        yield
+        scope.set_tags(tags)
+        try:
+            yield
+        except BaseException as exc:
+            if not hasattr(exc, RUN_TAGS_ATTR):  # the innermost scope names the run
+                try:
+                    setattr(exc, RUN_TAGS_ATTR, tags)
+                except AttributeError:  # an exception type with __slots__: untagged, still sent
+                    pass
+            raise
 
 
 def report_failed_run(tenant: str, integration_id: int, operation: str, error: str) -> None:
-    """A run that failed for a reason the engine caught (shop down, lease lost): one event."""
-    with run_scope(tenant, integration_id, operation):
+    """A run that failed for a reason the engine caught (shop down, lease lost): one event,
+    grouped per tenant, integration and operation (error texts vary: ids, times)."""
+    with run_scope(tenant, integration_id, operation), sentry_sdk.new_scope() as scope:
+        scope.fingerprint = ["iluo-sync-run-failed", tenant, str(integration_id), operation]
         sentry_sdk.capture_message(f"{operation} failed: {error}", level="error")
+
+
+def report_alert(tenant: str, integration_id: int, operation: str, reason: str, text: str) -> None:
+    """An alert (shared.control.alerts): one event per episode, its own issue per reason."""
+    with run_scope(tenant, integration_id, operation), sentry_sdk.new_scope() as scope:
+        scope.set_tag("alert", reason)
+        scope.fingerprint = ["iluo-sync-alert", reason, tenant, str(integration_id), operation]
+        sentry_sdk.capture_message(f"alert: tenant {tenant}: {text}", level="error")
