@@ -10,7 +10,8 @@ Built in one place so every process agrees on what matters (lessons.md part b):
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
 - DeliveryLimit parks a message that keeps killing workers; GracefulStop lets a run stop at an
-  item boundary on SIGTERM; WorkerHeartbeat feeds `status`.
+  item boundary on SIGTERM; WorkerHeartbeat feeds `status`; Metrics counts messages for
+  Prometheus and serves ILUO_SYNC_METRICS_PORT in each worker process.
 
 Log redaction and error reporting (Sentry) start in `init_error_reporting`, which every entry
 point calls before the broker exists: sentry's dramatiq integration patches `Broker.__init__`.
@@ -89,14 +90,16 @@ def init_error_reporting(settings: Settings | None = None) -> None:
 def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
     """Our middleware stack, in order; the control DB is reached through the process registry."""
     from shared.control.runtime import get_registry
-    from workers.middleware import DeliveryLimit, GracefulStop, WorkerHeartbeat
+    from workers.middleware import DeliveryLimit, GracefulStop, Metrics, WorkerHeartbeat
     from workers.middleware.delivery_limit import MAX_DELIVERIES
 
     def control_engine():  # type: ignore[no-untyped-def]
         return get_registry().engine
 
     return [
-        # First: a parked message must not start anything else (timers, retries).
+        # Its after-hooks run last, once Retries and DeliveryLimit have decided a message's fate.
+        Metrics(get_settings),
+        # A parked message must not start anything else (timers, retries).
         DeliveryLimit(control_engine, max_deliveries=max_deliveries or MAX_DELIVERIES),
         TimeLimit(time_limit=TIME_LIMIT_MS),
         Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),

@@ -44,6 +44,10 @@ def producer() -> None:
     setup()
     import producers.clock  # noqa: F401  (declares the periodic tick)
     from producers.scheduler import run_clock
+    from shared.settings import get_settings
+    from shared.telemetry.metrics import start_metrics
+
+    start_metrics(get_settings().metrics_port, get_settings().metrics_addr)
 
     raise typer.Exit(run_clock(dramatiq.get_broker()))
 
@@ -75,9 +79,17 @@ def worker_argv(
 
 
 def worker_env(threads: int) -> dict[str, str]:
+    """dramatiq's environment: prefetch = threads and, with metrics on, the directory the
+    group's processes share their samples in (set before any of them imports the client)."""
     from shared.broker import prefetch_env
+    from shared.settings import Settings
+    from shared.telemetry.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
-    return {**os.environ, **prefetch_env(threads)}
+    env = {**os.environ, **prefetch_env(threads)}
+    port = Settings().metrics_port
+    if port:
+        env[MULTIPROC_ENV] = prepare_multiprocess_dir(port, os.environ.get(MULTIPROC_ENV))
+    return env
 
 
 @app.command(

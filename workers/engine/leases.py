@@ -19,11 +19,13 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.erp.sync_tables import sync_leases
+from shared.telemetry.metrics import LEASE_TAKEOVERS
 from workers.engine.clock import from_db, to_db, utc_now
 
 log = logging.getLogger(__name__)
@@ -71,22 +73,32 @@ def _key(integration_id: int, resource: str):  # type: ignore[no-untyped-def]
 def acquire(
     engine: Engine, integration_id: int, resource: str, holder: str, *, ttl: timedelta = LEASE_TTL
 ) -> Lease:
-    """Take the lease or raise LeaseHeld. Each successful call grows the fencing token."""
+    """Take the lease or raise LeaseHeld. Each successful call grows the fencing token.
+
+    A free lease and an expired one are taken by two separate atomic UPDATEs, so that taking
+    over from a holder that never released (a killed worker, a lost run) can be counted.
+    """
     now = utc_now()
-    grab = (
-        update(sync_leases)
-        .where(
-            _key(integration_id, resource),
-            or_(sync_leases.c.holder.is_(None), sync_leases.c.expires_at.is_(None),
-                sync_leases.c.expires_at <= to_db(now)),
-        )
-        .values(holder=holder, token=sync_leases.c.token + 1, acquired_at=to_db(now),
-                expires_at=to_db(now + ttl))
-    )
+    c = sync_leases.c
+
+    def grab(conn: Connection, condition: Any) -> bool:
+        return conn.execute(
+            update(sync_leases)
+            .where(_key(integration_id, resource), condition)
+            .values(holder=holder, token=c.token + 1, acquired_at=to_db(now),
+                    expires_at=to_db(now + ttl))
+        ).rowcount == 1
+
     with engine.begin() as conn:
-        if conn.execute(grab).rowcount == 1:
+        taken = grab(conn, or_(c.holder.is_(None), c.expires_at.is_(None)))
+        if not taken and grab(conn, and_(c.holder.is_not(None), c.expires_at <= to_db(now))):
+            taken = True
+            LEASE_TAKEOVERS.inc()
+            log.info("lease %s of integration %s: an expired lease taken over", resource,
+                     integration_id)
+        if taken:
             token = conn.execute(
-                select(sync_leases.c.token).where(_key(integration_id, resource))
+                select(c.token).where(_key(integration_id, resource))
             ).scalar_one()
             return Lease(integration_id, resource, holder, int(token))
     try:

@@ -50,6 +50,10 @@ class RunResult:
     error: str | None
     started_at: datetime
     finished_at: datetime
+    #: What the run spent on the shop's API (`CallStats.as_dict()` of the connector's ShopHttp)
+    #: and on which platform; None when no shop client was made (refused, lease held).
+    shop_calls: dict[str, Any] | None = field(default=None, hash=False)
+    platform: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -147,7 +151,7 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error)
+    return _result(recorder, operation, outcome, error, shop)
 
 
 def _refusal(
@@ -200,11 +204,24 @@ def _error_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: str | None) -> RunResult:
+def _shop_calls(shop: ShopClient | None) -> tuple[str | None, dict[str, Any] | None]:
+    """The connector's call counts, for metrics. Every connector keeps its ShopHttp as `http`;
+    a client without one (a test double) simply has none."""
+    stats = getattr(getattr(shop, "http", None), "stats", None)
+    if stats is None or not hasattr(stats, "as_dict"):
+        return None, None
+    return getattr(shop, "platform", None), stats.as_dict()
+
+
+def _result(
+    recorder: RunRecorder, operation: Operation, outcome: str, error: str | None,
+    shop: ShopClient | None = None,
+) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
     error = redact(error) if error else error
     finished = recorder.finish(outcome, error)
+    platform, calls = _shop_calls(shop)
     return RunResult(
         run_id=recorder.run_id,
         operation=operation,
@@ -213,6 +230,8 @@ def _result(recorder: RunRecorder, operation: Operation, outcome: str, error: st
         error=error,
         started_at=recorder.started_at,
         finished_at=finished,
+        shop_calls=calls,
+        platform=platform,
     )
 
 

@@ -3,5 +3,8 @@
 from workers.middleware.delivery_limit import DeliveryLimit
 from workers.middleware.graceful_stop import GracefulStop, StopRequested, stopping
 from workers.middleware.heartbeat import WorkerHeartbeat
+from workers.middleware.metrics import Metrics
 
-__all__ = ["DeliveryLimit", "GracefulStop", "StopRequested", "WorkerHeartbeat", "stopping"]
+__all__ = [
+    "DeliveryLimit", "GracefulStop", "Metrics", "StopRequested", "WorkerHeartbeat", "stopping",
+]
