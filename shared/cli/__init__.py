@@ -23,7 +23,9 @@ app = typer.Typer(
 )
 
 # Modules that add commands to `app` when imported.
-COMMAND_MODULES = ("tenant", "integrations", "run", "events", "erp", "sandbox", "service")
+COMMAND_MODULES = (
+    "tenant", "integrations", "run", "events", "erp", "sandbox", "service", "status",
+)
 
 
 def _load_commands() -> None:
