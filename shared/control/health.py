@@ -152,7 +152,7 @@ def problems(
                 since = f" since {_iso(op.failing_since)}" if op.failing_since else ""
                 what = (f"failed {op.consecutive_failures} times in a row{since}"
                         if op.consecutive_failures else
-                        f"no successful run since {_iso(op.last_success_at) or 'ever'}")
+                        f"has had no successful run since {_iso(op.last_success_at) or 'ever'}")
                 found.append(f"{where} {what}")
             elif op.overdue:
                 found.append(f"{where} is overdue (due {_iso(op.next_due_at)})")
