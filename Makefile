@@ -24,8 +24,13 @@ demo: install
 test: install system-deps
 	$(BIN)/pytest
 
+# Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
 bench: install
-	$(BIN)/python -m bench
+	for p in woocommerce prestashop shoper idosell; do $(BIN)/python bench/bench_calls.py --platform $$p; done
+	$(BIN)/python bench/bench_shoper_bucket.py
+	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_tick.py --db postgresql --db sqlite
+	$(BIN)/python bench/bench_worker_overhead.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -570,6 +570,9 @@ class WooCommerceSandbox(Sandbox):
         self._next_item_id = 1
         self._next_meta_id = 1
         self._nonces: dict[int, str] = {}
+        # SKU -> ids that held it: a hint that spares a scan of the whole catalogue per lookup
+        # (entries are re-checked against the record, so stale ones do no harm).
+        self._sku_ids: dict[str, set[int]] = {}
 
     # -- clock and ids -------------------------------------------------------------------------
 
@@ -1250,6 +1253,7 @@ class WooCommerceSandbox(Sandbox):
             record["slug"] = self._unique_slug(slugify(record["name"]), record["id"])
         record["permalink"] = f"{self.site_url}/produkt/{record['slug']}/"
         self.products[record["id"]] = record
+        self._index_sku(record)
         return record
 
     def _apply_product_update(
@@ -1271,6 +1275,7 @@ class WooCommerceSandbox(Sandbox):
         if "sku" in data:
             sku = str(data["sku"] or "")
             record["sku"] = sku if trusted else self._checked_sku(sku, record["id"])
+            self._index_sku(record)
         for name in self._PRODUCT_PLAIN_FIELDS:
             if name in data:
                 record[name] = data[name]
@@ -1347,10 +1352,23 @@ class WooCommerceSandbox(Sandbox):
             )
         return sku
 
+    def _index_sku(self, record: Json) -> None:
+        if record.get("sku"):
+            self._sku_ids.setdefault(record["sku"], set()).add(int(record["id"]))
+
+    def _sku_holders(self, sku: str) -> list[Json]:
+        """Non-trashed products and variations holding `sku` now, in id order."""
+        found = []
+        for record_id in sorted(self._sku_ids.get(sku, ())):
+            record = self.products.get(record_id) or self.variations.get(record_id)
+            if record is not None and record["sku"] == sku and record["status"] != "trash":
+                found.append(record)
+        return found
+
     def _sku_owner(self, sku: str, own_id: int) -> int:
         """ID of another non-trashed product or variation holding `sku`, else 0."""
-        for record in (*self.products.values(), *self.variations.values()):
-            if record["sku"] == sku and record["id"] != own_id and record["status"] != "trash":
+        for record in self._sku_holders(sku):
+            if record["id"] != own_id:
                 return int(record["id"])
         return 0
 
@@ -1447,16 +1465,15 @@ class WooCommerceSandbox(Sandbox):
         self._derive_product_props(record)
         record["id"] = self._post_id()
         self.variations[record["id"]] = record
+        self._index_sku(record)
         parent["variations"].append(record["id"])
         return record
 
     # -- orders --------------------------------------------------------------------------------
 
     def _product_by_sku(self, sku: str) -> Json | None:
-        for record in (*self.products.values(), *self.variations.values()):
-            if record["sku"] == sku and record["status"] != "trash":
-                return record
-        return None
+        holders = self._sku_holders(sku)
+        return holders[0] if holders else None
 
     def _line_for(self, product: Json, quantity: int, unit_price: Decimal | None) -> _Line:
         is_variation = product.get("type") == "variation"
