@@ -18,6 +18,7 @@ import typer
 import yaml
 
 from shared.cli import _load_commands, app
+from shared.jobs import QUEUES
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,9 @@ def test_compose_environment_and_volumes(compose: dict) -> None:
     assert "control-data:/data" in compose["services"]["producer"]["volumes"]
     assert {"control-data", "rabbitmq-data"} <= set(compose["volumes"])
     policies = orjson.loads((ROOT / "deploy/rabbitmq/definitions.json").read_bytes())["policies"]
-    assert any(p["pattern"].startswith("^(ticks|orders|stock|catalog)\\.XQ") for p in policies)
+    for suffix in (".XQ", ".DQ", ""):  # every queue of ours, its delay and dead-letter queues
+        for queue in QUEUES:
+            assert any(re.fullmatch(p["pattern"], queue + suffix) for p in policies), queue + suffix
 
 
 def test_kubernetes_manifests() -> None:
