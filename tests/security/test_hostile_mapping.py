@@ -324,3 +324,13 @@ def test_hostile_answers_are_mapping_errors(name: str, read: Any, error: Any) ->
             read(data)
         except error:
             pass
+
+
+def test_found_by_the_long_runs() -> None:
+    """A WooCommerce line tax without an id, on an order whose tax line has no rate_id: the
+    None key matched and the lookup by ["id"] raised KeyError."""
+    order = copy.deepcopy(fixture("woocommerce", "order.json"))
+    del order["tax_lines"][0]["rate_id"]
+    order["tax_lines"][0]["rate_percent"] = "23"
+    del order["line_items"][0]["taxes"][0]["id"]
+    check_order(woo.parse_order(order))

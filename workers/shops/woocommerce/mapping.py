@@ -236,7 +236,7 @@ def _tax_rates(payload: Mapping[str, Any]) -> dict[Any, Decimal]:
     rates: dict[Any, Decimal] = {}
     for tax in _list(payload.get("tax_lines")):
         if isinstance(tax, Mapping) and tax.get("rate_percent") not in (None, "") \
-                and _is_key(tax.get("rate_id")):
+                and tax.get("rate_id") is not None and _is_key(tax.get("rate_id")):
             try:
                 rates[tax.get("rate_id")] = _decimal(tax["rate_percent"], "rate_percent")
             except MappingError:
@@ -276,8 +276,9 @@ def _line_vat_rate(
     """
     applied = [t for t in _list(line.get("taxes")) if isinstance(t, Mapping)
                and t.get("total") not in (None, "", "0", "0.00", 0)]
-    if len(applied) == 1 and _is_key(applied[0].get("id")) and applied[0].get("id") in rates:
-        return rates[applied[0]["id"]].quantize(CENT)
+    tax_id = applied[0].get("id") if len(applied) == 1 else None
+    if tax_id is not None and _is_key(tax_id) and tax_id in rates:
+        return rates[tax_id].quantize(CENT)
     if total <= 0:
         return None
     if total_tax == 0:
