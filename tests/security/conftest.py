@@ -1,7 +1,7 @@
 """Security tests: hostile shop data, secrets, tenant isolation, outbound requests, SQL.
 
 Property-based tests use the fixed, derandomised profile of `tests.security.support`
-(`HOSTILE`), so CI runs the same examples every time and the whole folder stays well under a
+(`hostile()`, profile `security`), so CI runs the same examples every time and the whole folder stays well under a
 minute. `HYPOTHESIS_PROFILE_SECURITY=security-deep` explores 2000 random examples per property
 (about 15 minutes) by hand.
 """
