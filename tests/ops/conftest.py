@@ -27,7 +27,7 @@ from shared.control.schedule import claim_due, now_s
 from shared.control.tables import schedules
 from shared.jobs import SyncJob
 from shared.telemetry.sentry import init_sentry
-from tests.service.conftest import Control, control, shop, vhost  # noqa: F401
+from tests.service.conftest import Control, any_control, control, shop, vhost  # noqa: F401
 from workers.domain import Operation
 
 

@@ -101,8 +101,10 @@ def test_n_failures_in_a_row_raise_one_alert_per_episode(
 
 
 def test_no_success_for_m_intervals_is_found_by_the_tick_once(
-    control: Control, webhook: Receiver,
+    any_control: Control, webhook: Receiver,
 ) -> None:
+    """On every control DB backend: the check is date arithmetic in SQL (shared.control.slots)."""
+    control = any_control
     erp = _setup(control, webhook.url, alert_after_intervals=6)
     now = now_s()
     assert _run(control, "ok") == "ok"
@@ -123,13 +125,22 @@ def test_no_success_for_m_intervals_is_found_by_the_tick_once(
     assert post["json"]["since"] == last_ok.isoformat() + "Z"
 
 
-def test_a_parked_streak_is_alerted_by_the_tick(control: Control, webhook: Receiver) -> None:
+def test_the_worker_and_the_tick_claim_each_alert_once(
+    any_control: Control, webhook: Receiver,
+) -> None:
+    control = any_control
     erp = _setup(control, webhook.url)
-    set_row(control, OP, consecutive_failures=4, failing_since=now_s(), last_outcome="parked",
+    set_row(control, OP, consecutive_failures=2, failing_since=now_s())
+    assert _run(control, "failed", "HTTP 503") == "failed"  # the worker's claim: the third
+    assert run_tick(control.registry, _Publisher()).alerts == 0
+    # A parked message reaches no actor: its streak is the tick's to alert.
+    other = Operation.IMPORT_ORDERS
+    set_row(control, other, consecutive_failures=4, failing_since=now_s(), last_outcome="parked",
             next_due_at=now_s() + timedelta(hours=1))
     assert run_tick(control.registry, _Publisher()).alerts == 1
     assert run_tick(control.registry, _Publisher()).alerts == 0
-    assert len(_alerts(erp)) == 1 and webhook.posts[0]["json"]["consecutive_failures"] == 4
+    assert [a.operation for a in _alerts(erp)] == ["update_stock", "import_orders"]
+    assert [p["json"]["consecutive_failures"] for p in webhook.posts] == [3, 4]
 
 
 @pytest.mark.parametrize("status", [500, None])
