@@ -23,6 +23,17 @@ MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/"
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 
 
+@pytest.fixture(autouse=True)
+def _worker_not_stopping() -> Iterator[None]:
+    """The graceful-stop flag is per process (one dramatiq worker per process in production);
+    a test that stopped a worker must not leave later tests' runs "interrupted"."""
+    from workers.middleware.graceful_stop import stopping
+
+    stopping.clear()
+    yield
+    stopping.clear()
+
+
 def _admin(url: str) -> Engine:
     return create_engine(url, isolation_level="AUTOCOMMIT")
 

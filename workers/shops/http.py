@@ -292,11 +292,16 @@ class ShopHttp:
             self._limiter()
         headers = {"Content-Type": content_type} if content is not None and content_type else None
         # Built per attempt so an auth flow (OAuth 1.0a) signs every attempt with a fresh nonce.
-        request = self._client.build_request(
-            method, path, params=_wire_params(params), content=content, headers=headers
-        )
-        self.stats.calls += 1
-        response = self._client.send(request, stream=True)
+        try:
+            request = self._client.build_request(
+                method, path, params=_wire_params(params), content=content, headers=headers
+            )
+            self.stats.calls += 1
+            response = self._client.send(request, stream=True)
+        except UnicodeEncodeError:
+            # Something the shop sent us earlier (a token, an id) cannot go into a header or URL.
+            raise ShopError(f"{where}: the request cannot be sent (text the shop gave us does "
+                            "not fit an HTTP header or URL)") from None
         try:
             # Before a byte of the body is read: did the answer come from where we may go?
             self._check_peer(request, response)

@@ -19,6 +19,8 @@ Mapping lives in `mapping.py`, HTTP in `shops/http.py`.
 
 from __future__ import annotations
 
+import re
+
 import math
 import time
 from collections import deque
@@ -61,6 +63,10 @@ BULK_ITEM_RETRIES = 2
 
 #: A write we will not send (it could not be mapped): its error message.
 Prepared = Json | str
+
+
+#: RFC 6750 `b64token`: what may follow "Bearer " in an Authorization header.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]{1,4096}=*")
 
 
 class ShoperClient:
@@ -376,6 +382,8 @@ class ShoperClient:
         token = data.get("access_token") if isinstance(data, Mapping) else None
         if not isinstance(token, str) or not token:
             raise ShopError("shoper POST auth: the answer carries no access_token")
+        if not _BEARER_TOKEN.fullmatch(token):  # it goes into a header: RFC 6750 b64token only
+            raise ShopError("shoper POST auth: the access_token is not a valid bearer token")
         try:
             lifetime = float(data.get("expires_in", 3600))
         except (TypeError, ValueError):
