@@ -35,7 +35,8 @@ from dramatiq import Middleware, Worker  # noqa: E402
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 
 from producers.tick import publish_due  # noqa: E402
-from shared.broker import build_broker, quiet_libraries  # noqa: E402
+from shared.broker import build_broker  # noqa: E402
+from shared.redact import quiet_libraries  # noqa: E402
 from shared.control.refresh import refresh_tenant  # noqa: E402
 from shared.control.registry import Registry  # noqa: E402
 from shared.control.runtime import use_registry  # noqa: E402

@@ -140,19 +140,11 @@ def build_stub_broker() -> StubBroker:
     return StubBroker(middleware=service_middleware())
 
 
-#: Loggers that are too chatty at INFO in a service process. httpx logs every request line,
-#: query string included, which for OAuth 1.0a over http carries the consumer key.
-QUIET_LOGGERS = ("httpx", "httpcore", "alembic", "pika")
-
-
-def quiet_libraries() -> None:
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def setup() -> None:
     """Entry point for `dramatiq shared.broker:setup …` and the producer: the global broker."""
     init_error_reporting()
+    from shared.redact import quiet_libraries
+
     quiet_libraries()
     dramatiq.set_broker(build_broker())
 

@@ -131,3 +131,13 @@ def install_log_redaction() -> None:
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+#: Loggers that are too chatty at INFO. httpx logs every request line, query string included,
+#: which for OAuth 1.0a over http carries the consumer key; alembic announces its plugins.
+QUIET_LOGGERS = ("httpx", "httpcore", "alembic", "pika")
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

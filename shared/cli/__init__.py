@@ -40,9 +40,10 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 
 
 def main() -> None:
-    from shared.redact import install_log_redaction
+    from shared.redact import install_log_redaction, quiet_libraries
 
     install_log_redaction()  # before anything can log a URL with its password
+    quiet_libraries()
     _load_commands()
     try:
         app(standalone_mode=True)

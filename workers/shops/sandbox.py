@@ -22,6 +22,7 @@ back into the sandbox). Bodies are JSON via orjson and always sent with an exact
 from __future__ import annotations
 
 import random
+import signal
 import threading
 import time
 import traceback
@@ -481,3 +482,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         pass  # the request log replaces stderr noise
+
+
+def serve_until_stopped(
+    sandbox: "Sandbox", host: str, port: int, banner: Callable[["SandboxHandle"], str]
+) -> None:
+    """Serve `sandbox`, print `banner(handle)` once, block until Ctrl-C or SIGTERM (the
+    `iluo-sync sandbox PLATFORM` command of every platform)."""
+    stop = threading.Event()
+    with sandbox.serve(host, port) as handle:
+        print(banner(handle), flush=True)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)

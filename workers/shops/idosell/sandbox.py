@@ -51,8 +51,6 @@ from __future__ import annotations
 import math
 import random
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -63,6 +61,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from workers.shops.sandbox import (
+    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
@@ -784,19 +783,11 @@ def serve_forever(
     faults = Faults(error_rate=error_rate, rate_limit_rate=rate_limit_rate, latency_ms=latency_ms)
     sandbox = IdoSellSandbox(consumer_key or DEFAULT_KEY, faults=faults)
     sandbox.seed_demo(orders=seed_orders, products=seed_products)
-    stop = threading.Event()
-    with sandbox.serve(host, port) as handle:
-        key = consumer_key or DEFAULT_KEY
-        print(f"IdoSell sandbox at {sandbox.api_url(handle)} X-API-KEY={key} "
-              f"(shop base_url {handle.base_url}; control: {handle.base_url}/__sandbox/state)",
-              flush=True)
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+    key = consumer_key or DEFAULT_KEY
+    serve_until_stopped(
+        sandbox, host, port,
+        lambda handle: (
+            f"IdoSell sandbox at {sandbox.api_url(handle)} X-API-KEY={key} "
+            f"(shop base_url {handle.base_url}; control: {handle.base_url}/__sandbox/state)"
+        ),
+    )

@@ -59,9 +59,7 @@ import base64
 import difflib
 import random
 import re
-import signal
 import string
-import threading
 import time
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -81,6 +79,7 @@ from workers.shops.prestashop.resources import (
     Resource,
 )
 from workers.shops.sandbox import (
+    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
@@ -965,18 +964,10 @@ def serve_forever(
     faults = Faults(error_rate=error_rate, rate_limit_rate=rate_limit_rate, latency_ms=latency_ms)
     sandbox = PrestaShopSandbox(key, faults=faults)
     sandbox.seed_demo(orders=seed_orders, products=seed_products)
-    stop = threading.Event()
-    with sandbox.serve(host, port) as handle:
-        print(f"PrestaShop sandbox at {sandbox.api_url(handle)} key={key} "
-              f"(shop base_url {handle.base_url}; control: {handle.base_url}/__sandbox/state)",
-              flush=True)
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+    serve_until_stopped(
+        sandbox, host, port,
+        lambda handle: (
+            f"PrestaShop sandbox at {sandbox.api_url(handle)} key={key} "
+            f"(shop base_url {handle.base_url}; control: {handle.base_url}/__sandbox/state)"
+        ),
+    )

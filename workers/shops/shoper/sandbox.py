@@ -64,8 +64,6 @@ from __future__ import annotations
 import math
 import random
 import secrets
-import signal
-import threading
 import time
 from base64 import b64decode
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -77,7 +75,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from workers.shops.sandbox import Faults, Sandbox, SandboxRequest, SandboxResponse, json_response
+from workers.shops.sandbox import Faults, Sandbox, SandboxRequest, SandboxResponse, json_response, serve_until_stopped
 from workers.shops.shoper import sandbox_query as query
 from workers.shops.shoper.sandbox_query import QueryError
 
@@ -926,18 +924,11 @@ def serve_forever(
     faults = Faults(error_rate=error_rate, rate_limit_rate=rate_limit_rate, latency_ms=latency_ms)
     sandbox = ShoperSandbox(consumer_key, consumer_secret, faults=faults)
     sandbox.seed_demo(orders=seed_orders, products=max(seed_products, 10 if seed_orders else 0))
-    stop = threading.Event()
-    with sandbox.serve(host, port) as handle:
-        print(f"Shoper sandbox at {handle.base_url}{API_PREFIX} login={consumer_key} "
-              f"password={consumer_secret} (shop address for the integration: "
-              f"{handle.base_url}; control: {handle.base_url}/__sandbox/state)", flush=True)
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+    serve_until_stopped(
+        sandbox, host, port,
+        lambda handle: (
+            f"Shoper sandbox at {handle.base_url}{API_PREFIX} login={consumer_key} "
+            f"password={consumer_secret} (shop address for the integration: "
+            f"{handle.base_url}; control: {handle.base_url}/__sandbox/state)"
+        ),
+    )

@@ -61,8 +61,6 @@ import hmac
 import math
 import random
 import re
-import signal
-import threading
 import time
 import unicodedata
 from base64 import b64decode
@@ -77,6 +75,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from workers.shops.sandbox import (
+    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
@@ -2007,20 +2006,10 @@ def serve_forever(
     faults = Faults(error_rate=error_rate, rate_limit_rate=rate_limit_rate, latency_ms=latency_ms)
     sandbox = WooCommerceSandbox(consumer_key, consumer_secret, faults=faults)
     sandbox.seed_demo(orders=seed_orders, products=seed_products)
-    stop = threading.Event()
-    with sandbox.serve(host, port) as handle:
-        print(
+    serve_until_stopped(
+        sandbox, host, port,
+        lambda handle: (
             f"WooCommerce sandbox at {sandbox.api_url(handle)} consumer_key={consumer_key} "
-            f"consumer_secret={consumer_secret} (control: {handle.base_url}/__sandbox/state)",
-            flush=True,
-        )
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main_thread else None
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+            f"consumer_secret={consumer_secret} (control: {handle.base_url}/__sandbox/state)"
+        ),
+    )
