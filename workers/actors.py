@@ -113,7 +113,9 @@ def _run_job(
         outcome, error, finished = "failed", f"cannot run: {db_error_line(exc)}", now_s()
 
     try:
-        refresh_integration(registry, tenant, engine, job.integration_id, now=finished)
+        # The settings this run read, rather than a second read of the tenant database.
+        read = (result.config,) if result is not None and result.config_read else None
+        refresh_integration(registry, tenant, engine, job.integration_id, now=finished, read=read)
     except SQLAlchemyError as exc:
         log.warning("could not re-read integration %s's settings: %s", job.integration_id,
                     db_error_line(exc))

@@ -57,12 +57,17 @@ def refresh_tenant(
 
 def refresh_integration(
     registry: Registry, tenant: Tenant, engine: Engine, integration_id: int, *,
-    now: datetime | None = None,
+    now: datetime | None = None, read: tuple[IntegrationConfig | None] | None = None,
 ) -> None:
-    """Re-read one integration (after a run of it) into its schedule rows."""
+    """One integration's settings (after a run of it) into its schedule rows. `read` holds the
+    settings the run already read (`(None,)`: the integration is gone); without it they are
+    read from the tenant database."""
     now = now or now_s()
-    with engine.connect() as conn:
-        cfg = load_integration(conn, integration_id)
+    if read is not None:
+        (cfg,) = read
+    else:
+        with engine.connect() as conn:
+            cfg = load_integration(conn, integration_id)
     desired = desired_rows([cfg] if cfg else [], tenant_active=tenant.is_active)
     with registry.engine.begin() as conn:
         sync_rows(conn, tenant.id, desired, now, integration_ids=[integration_id])

@@ -175,6 +175,8 @@ class FakeResult:
     error: str | None
     finished_at: datetime
     counts: dict[str, int] = field(default_factory=dict)
+    config: Any = None
+    config_read: bool = False  # False: the actor reads the settings itself
 
 
 class FakeRun:

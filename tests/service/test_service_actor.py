@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import claim_due, now_s
 from shared.control.slots import next_slot
 from shared.control.tables import schedules, service_events
+from shared.erp.integrations import load_integration
 from shared.jobs import SyncJob
 from tests.service.conftest import Control, set_integration, set_operation
 from workers.actors import process_sync
@@ -25,6 +27,8 @@ class FakeResult:
     error: str | None
     finished_at: datetime
     counts: dict[str, int] = field(default_factory=dict)
+    config: Any = None
+    config_read: bool = False  # False: the actor reads the settings itself
 
 
 class FakeRun:
@@ -136,6 +140,33 @@ def test_auto_sync_off_after_the_run_disables_the_row(control: Control) -> None:
     assert _send(control, job, run) == "skipped"
     row = _row(control, Operation.UPDATE_STOCK)
     assert not row.enabled and row.last_outcome == "skipped" and row.queued_at is None
+
+
+def test_the_settings_the_run_read_update_the_schedule_without_a_second_read(
+    control: Control, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, erp = control.add_tenant("shop")
+    refresh_tenant(control.registry, tenant.id)
+    job = _claim(control)[Operation.UPDATE_STOCK]
+    set_integration(erp, auto_sync=False)  # what the run saw in the ERP
+    with erp.connect() as conn:
+        seen = load_integration(conn, job.integration_id)
+
+    def no_second_read(*_args: Any, **_kw: Any) -> None:
+        raise AssertionError("the actor read the integration's settings a second time")
+
+    monkeypatch.setattr("shared.control.refresh.load_integration", no_second_read)
+    run = FakeRun("skipped", "update-stock is not enabled for automatic runs any more")
+    run_result = run.__call__
+
+    def with_config(*args: Any, **kw: Any) -> FakeResult:
+        result = run_result(*args, **kw)
+        result.config, result.config_read = seen, True
+        return result
+
+    assert process_sync(*job.args(), registry=control.registry, run=with_config) == "skipped"
+    row = _row(control, Operation.UPDATE_STOCK)
+    assert not row.enabled and row.last_outcome == "skipped"
 
 
 def test_a_stopping_worker_makes_the_row_due_again_now(control: Control) -> None:

@@ -54,6 +54,10 @@ class RunResult:
     #: and on which platform; None when no shop client was made (refused, lease held).
     shop_calls: dict[str, Any] | None = field(default=None, hash=False)
     platform: str | None = None
+    #: The integration's settings as this run read them (None: the integration is gone), so the
+    #: worker can update the schedule without reading them again; `config_read` says it did.
+    config: IntegrationConfig | None = field(default=None, hash=False, compare=False, repr=False)
+    config_read: bool = field(default=False, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -107,7 +111,7 @@ def run_operation(
         outcome, message = refusal
         if outcome == FAILED:
             recorder.event(ERROR, "config_error", message=message)
-        return _result(recorder, operation, outcome, message)
+        return _result(recorder, operation, outcome, message, config=cfg)
     assert cfg is not None
 
     lease: Lease | None = None
@@ -115,9 +119,10 @@ def run_operation(
         try:
             lease = leases.acquire(engine, integration_id, operation.resource, holder)
         except LeaseHeld as exc:
-            return _result(recorder, operation, SKIPPED, str(exc))
+            return _result(recorder, operation, SKIPPED, str(exc), config=cfg)
         except Exception as exc:  # the run row exists: never leave it "running"
-            return _result(recorder, operation, FAILED, f"cannot take the lease: {exc}")
+            return _result(recorder, operation, FAILED, f"cannot take the lease: {exc}",
+                           config=cfg)
         recorder.lease_token = lease.token
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
@@ -151,7 +156,7 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop)
+    return _result(recorder, operation, outcome, error, shop, config=cfg)
 
 
 def _refusal(
@@ -216,6 +221,8 @@ def _shop_calls(shop: ShopClient | None) -> tuple[str | None, dict[str, Any] | N
 def _result(
     recorder: RunRecorder, operation: Operation, outcome: str, error: str | None,
     shop: ShopClient | None = None,
+    *,
+    config: IntegrationConfig | None = None,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
@@ -232,6 +239,8 @@ def _result(
         finished_at=finished,
         shop_calls=calls,
         platform=platform,
+        config=config,
+        config_read=True,
     )
 
 
