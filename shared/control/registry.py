@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, inspect, insert, select, update
@@ -42,7 +42,8 @@ class Tenant:
     event_history: bool
     created_at: datetime
     updated_at: datetime
-    has_password: bool
+    #: The stored password, still encrypted: decrypted only to connect (`Registry.url_of`).
+    db_password: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -120,10 +121,7 @@ class Registry:
 
     def url_of(self, tenant: Tenant) -> URL:
         """The full URL, password included: for connecting only, never for showing."""
-        with self.engine.connect() as conn:
-            token = conn.execute(
-                select(tenants.c.db_password).where(tenants.c.id == tenant.id)
-            ).scalar_one_or_none()
+        token = tenant.db_password
         password = self.box.decrypt(token) if token else None
         register_secret(password)  # masked in every log line, message and history row from now
         return join_password(tenant.db_url, password)
@@ -224,5 +222,5 @@ def _tenant(row: object) -> Tenant:
         event_history=bool(row.event_history),  # type: ignore[attr-defined]
         created_at=row.created_at,  # type: ignore[attr-defined]
         updated_at=row.updated_at,  # type: ignore[attr-defined]
-        has_password=row.db_password is not None,  # type: ignore[attr-defined]
+        db_password=row.db_password,  # type: ignore[attr-defined]
     )
