@@ -32,6 +32,7 @@ from dramatiq.broker import Broker
 from sqlalchemy import Connection, func, select, true
 
 from shared.control.alerts import AlertRules, claim_due_alerts
+from shared.control.claim import in_claim_transaction
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.schedule import (
@@ -126,10 +127,9 @@ def publish_due(
     """Claim due rows batch by batch, publishing each batch before claiming the next."""
     claimed = published = 0
     while claimed < config.max_claims_per_tick:
-        with engine.begin() as conn:
-            batch = claim_due(conn, now, limit=min(config.claim_batch,
-                                                   config.max_claims_per_tick - claimed),
-                              config=config, tenant_id=tenant_id)
+        limit = min(config.claim_batch, config.max_claims_per_tick - claimed)
+        batch = in_claim_transaction(engine, lambda conn: claim_due(
+            conn, now, limit=limit, config=config, tenant_id=tenant_id))
         if not batch:
             break
         claimed += len(batch)
@@ -182,8 +182,8 @@ def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -
 def _refresh_stale_tenants(
     engine: Any, broker: Broker, now: datetime, config: ScheduleConfig
 ) -> int:
-    with engine.begin() as conn:
-        tenant_ids = claim_refreshes(conn, now, limit=config.max_refreshes_per_tick, config=config)
+    tenant_ids = in_claim_transaction(engine, lambda conn: claim_refreshes(
+        conn, now, limit=config.max_refreshes_per_tick, config=config))
     for index, tenant_id in enumerate(tenant_ids):
         try:
             broker.enqueue(refresh_message(tenant_id))

@@ -19,13 +19,46 @@ right, so a column that copies another's old value must come before the one that
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Row, Table, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Update
 
 Assignment = tuple[Any, Any]
+T = TypeVar("T")
+
+#: What each server says when it picked our transaction as a deadlock victim (or gave up
+#: waiting for a lock): MySQL/MariaDB errno, PostgreSQL SQLSTATE, SQL Server error number.
+_MYSQL_RETRY = (1213, 1205)
+_PG_RETRY = ("40P01", "40001")
+
+
+def _is_deadlock(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _PG_RETRY:
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and (args[0] in _MYSQL_RETRY or "deadlock" in str(args[-1]).lower())
+
+
+def in_claim_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 4) -> T:
+    """Run `work` in its own transaction, again when the server rolled it back as a deadlock
+    victim. InnoDB may pick one of two concurrent claims (index locks taken in different
+    orders); the rolled-back claim took nothing, so repeating it is safe."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or not _is_deadlock(exc):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")
 
 MSSQL_CLAIM_HINT = "WITH (UPDLOCK, READPAST, ROWLOCK)"
 

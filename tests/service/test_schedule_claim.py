@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import mssql
 
-from shared.control.claim import claim_statement
+from shared.control.claim import claim_statement, in_claim_transaction
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import (
     ScheduleConfig,
@@ -143,8 +143,9 @@ def test_two_claimers_never_claim_one_due_time_twice(any_control: Control) -> No
         try:
             barrier.wait()
             while True:
-                with any_control.registry.engine.begin() as conn:
-                    batch = claim_due(conn, now, limit=40)
+                # As the tick claims: a deadlock victim (InnoDB) claims again.
+                batch = in_claim_transaction(
+                    any_control.registry.engine, lambda conn: claim_due(conn, now, limit=40))
                 if not batch:
                     return
                 taken[slot].extend(c.id for c in batch)
