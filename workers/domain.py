@@ -137,17 +137,27 @@ class StatusChange:
 
 @dataclass(frozen=True, slots=True)
 class ItemResult:
-    """The outcome of one item of a batch write: `ok` with the shop id, or an error message."""
+    """The outcome of one item of a batch write: `ok` with the shop id, or an error message.
+
+    `gone` says the shop no longer has the item the write addressed (a product deleted in the
+    shop behind our back: 404 on update, "no such product" in a batch answer). The operation then
+    drops its binding instead of failing it on every run forever.
+    """
 
     key: str
     ok: bool
     shop_id: str | None = None
     error: str | None = None
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class ItemError:
-    """A shop item that could not be parsed; the rest of the page is still usable."""
+    """A shop item that could not be parsed; the rest of the page is still usable.
+
+    `key` is the item's shop id whenever the payload has one (it is what the retry set re-reads
+    by id); only a payload with no readable id at all uses another label.
+    """
 
     key: str
     message: str

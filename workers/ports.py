@@ -78,6 +78,24 @@ class ShopClient(Protocol):
         """Products modified in [since, until] (all products when since is None)."""
         ...
 
+    # -- the net under the watermark: the retry set and the reconciliation (DESIGN rule 8) ----
+
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        """The orders with these shop ids, read by id in the platform's batch form (as few calls
+        as the platform allows: `include=` on WooCommerce, `filter[id]=[a|b]` on PrestaShop, …).
+        An id the shop does not have is simply absent from the page; one that cannot be parsed
+        is a page error keyed by that id."""
+        ...
+
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """The products with these shop ids, read by id as `fetch_orders` reads orders."""
+        ...
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        """Shop ids of every order *created* in [since, until], in the lightest form the
+        platform offers (ids only where it can), page by page — the daily reconciliation."""
+        ...
+
     def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
         """Set absolute saleable quantities of products carrying `shop_id`; key is the SKU."""
         ...

@@ -31,6 +31,15 @@ class DryRunShop:
     def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
         return self._shop.find_products_by_sku(skus)
 
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        return self._shop.fetch_orders(ids)
+
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        return self._shop.fetch_products(ids)
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        return self._shop.iter_order_ids(since, until)
+
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         return [ItemResult(key=c.external_id, ok=True) for c in changes]
 
