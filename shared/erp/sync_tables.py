@@ -35,7 +35,7 @@ sync_runs = Table(
     Column("trigger", String(20), nullable=False),  # schedule | manual
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
-    Column("outcome", String(20), nullable=False),  # running | ok | failed | skipped
+    Column("outcome", String(20), nullable=False),  # running | ok | failed | skipped | abandoned
     Column("full_pass", Boolean, nullable=False, default=False),
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("read_count", Integer, nullable=False, default=0),
