@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     alert_after_intervals: int = Field(default=6, ge=1)
     # Where alerts are POSTed as JSON (off when unset); may carry a token, so it is a secret.
     alert_webhook: SecretStr | None = None
+    # Safety valves (workers.engine.safety): a run stops before writing when it would deactivate
+    # more than this share (%) of the integration's bound products (export_products), or send 0
+    # for more than this share of the products whose shop stock is positive (update_stock).
+    safety_max_deactivate_pct: float = Field(default=20, ge=0, le=100)
+    safety_max_zero_stock_pct: float = Field(default=50, ge=0, le=100)
 
 
 @lru_cache(maxsize=1)

@@ -26,12 +26,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.redact import redact
+from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
 from workers.engine.context import Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
+from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
 from workers.ports import ShopClient, ShopConnection, ShopError
 from workers.shops import connect
@@ -58,6 +60,8 @@ class RunResult:
     #: worker can update the schedule without reading them again; `config_read` says it did.
     config: IntegrationConfig | None = field(default=None, hash=False, compare=False, repr=False)
     config_read: bool = field(default=False, compare=False, repr=False)
+    #: The run stopped at a safety valve before writing (outcome failed): it alerts at once.
+    safety_stop: bool = False
 
     @property
     def ok(self) -> bool:
@@ -73,6 +77,7 @@ class RunResult:
             "error": self.error,
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "safety_stop": self.safety_stop,
         }
 
 
@@ -93,6 +98,8 @@ def run_operation(
     shop_factory: Callable[[ShopConnection], ShopClient] = connect,
     progress: Progress | None = None,
     time_limit_s: float = 900,
+    force: bool = False,
+    safety: SafetyLimits | None = None,
 ) -> RunResult:
     """Run `operation` for integration `integration_id` of the tenant database `engine`."""
     from workers.operations import OPERATIONS  # operations import the engine, not vice versa
@@ -127,6 +134,7 @@ def run_operation(
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
     outcome, error = FAILED, "the run did not finish"
+    stopped = False
     shop: ShopClient | None = None
     try:
         shop = shop_factory(cfg.connection())
@@ -143,9 +151,13 @@ def run_operation(
             deadline=deadline,
             lease_check=_lease_check(heartbeat),
             progress=progress,
+            force=force,
+            safety=safety or SafetyLimits.from_settings(get_settings()),
         )
         OPERATIONS[operation](ctx)
         outcome, error = OK, None
+    except SafetyStop as exc:  # stopped before writing; failed-looking, but no crash
+        error, stopped = str(exc), True
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:
@@ -156,7 +168,7 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop, config=cfg)
+    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped)
 
 
 def _refusal(
@@ -223,6 +235,7 @@ def _result(
     shop: ShopClient | None = None,
     *,
     config: IntegrationConfig | None = None,
+    safety_stop: bool = False,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
@@ -241,6 +254,7 @@ def _result(
         platform=platform,
         config=config,
         config_read=True,
+        safety_stop=safety_stop,
     )
 
 
