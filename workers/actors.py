@@ -126,7 +126,8 @@ def _run_job(
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
-                        interrupted=interrupted)
+                        interrupted=interrupted,
+                        safety_stop=bool(getattr(result, "safety_stop", False)))
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome

@@ -13,14 +13,18 @@ next success (`report_run` clears `alerted_at` and `failing_since`). Two trigger
   ran at all has nothing to count from and shows as overdue in `status` instead.
 
 A claim sets `alerted_at` in the statement that finds the row (shared.control.claim), so two
-ticks, or a tick and a worker, never raise the same alert twice. Only enabled rows are claimed by
+ticks, or a tick and a worker, never raise the same alert twice.
+
+A third trigger comes from the worker alone: SAFETY_STOP, a run that stopped at a safety valve
+(workers.engine.safety) before writing. It needs a person at once, so it is claimed on the first
+such run — still once per episode: the next success ends it. Only enabled rows are claimed by
 the tick: an operation switched off needs nobody. Raising an alert (history, log, Sentry,
 webhook) is shared.telemetry.alerting's job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +35,7 @@ from shared.control.slots import add_minutes
 from shared.control.tables import schedules
 from shared.settings import Settings
 
-FAILURES, NO_SUCCESS = "consecutive_failures", "no_success"
+FAILURES, NO_SUCCESS, SAFETY_STOP = "consecutive_failures", "no_success", "safety_stop"
 
 #: Alerts one tick raises at most; the next tick raises the rest (a mass outage stays bounded).
 MAX_ALERTS_PER_TICK = 200
@@ -57,7 +61,7 @@ class Alert:
     tenant_id: int
     integration_id: int
     operation: str
-    reason: str  # FAILURES | NO_SUCCESS
+    reason: str  # FAILURES | NO_SUCCESS | SAFETY_STOP
     consecutive_failures: int
     last_error: str | None
     #: Since when the operation has had no success: the first failure of the streak for
@@ -67,6 +71,9 @@ class Alert:
     at: datetime
 
     def describe(self) -> str:
+        if self.reason == SAFETY_STOP:
+            return (f"{self.operation} of integration {self.integration_id} stopped at a safety "
+                    f"valve and wrote nothing: {self.last_error or 'no details'}")
         if self.reason == FAILURES:
             text = f"failed {self.consecutive_failures} times in a row"
         else:
@@ -117,6 +124,19 @@ def claim_failure_alert(
         [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=1,
     )
     return _alert(rows[0], now, rules) if rows else None
+
+
+def claim_safety_alert(
+    conn: Connection, schedule_id: int, now: datetime, rules: AlertRules
+) -> Alert | None:
+    """The worker's check after reporting a run stopped by a safety valve: its alert now,
+    unless this episode has had one already."""
+    s = schedules
+    rows = claim_rows(
+        conn, s, and_(s.c.id == schedule_id, s.c.alerted_at.is_(None)),
+        [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=1,
+    )
+    return replace(_alert(rows[0], now, rules), reason=SAFETY_STOP) if rows else None
 
 
 def claim_due_alerts(

@@ -256,7 +256,7 @@ def test_a_product_deleted_in_the_shop_is_recreated_once_and_stock_stops_failing
     assert shop.product(first["sku"]) is None
 
     # The stock of the first changes: the shop says it has no such product any more.
-    _set_stock(erp_db, first["id"], Decimal("41"))
+    _set_stock(erp_db, first["id"], Decimal(41))
     stock = run(erp_db, Operation.UPDATE_STOCK)
     assert stock.ok and stock.counts["failed"] == 0 and stock.counts["skipped"] == 1
     [gone] = _events(erp_db, "deleted_in_shop")

@@ -344,7 +344,7 @@ def test_a_product_deleted_in_vendure_is_recreated_once_and_stock_stops_failing(
 
     with vendure_erp.engine.begin() as conn:  # the first's stock, the second's name change
         conn.execute(update(erp.stock_levels).where(erp.stock_levels.c.product_id == first.id)
-                     .values(quantity=Decimal("41"), reserved=Decimal(0)))
+                     .values(quantity=Decimal(41), reserved=Decimal(0)))
         conn.execute(update(erp.products).where(erp.products.c.id == second.id)
                      .values(name="Po usunięciu"))
     stock = run(vendure_erp, "update_stock")
