@@ -30,6 +30,7 @@ from shared.control.service_log import REFUSED, record_event
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
+from workers.engine.safety import SafetyLimits
 from workers.middleware.graceful_stop import StopRequested, check_stop
 from workers.reporting import alert_or_report, observe
 
@@ -98,7 +99,7 @@ def _run_job(
         result = run(
             engine, job.integration_id, job.operation, trigger="schedule",
             event_history=tenant.event_history, holder=holder, progress=check_stop,
-            time_limit_s=RUN_TIME_LIMIT_S,
+            time_limit_s=RUN_TIME_LIMIT_S, safety=SafetyLimits.from_settings(registry.settings),
         )
         outcome, error, finished = result.outcome, result.error, _naive(result.finished_at)
     except StopRequested:

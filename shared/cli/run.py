@@ -41,6 +41,7 @@ def run(
         raise UserError(f"--force goes past a safety stop, and only "
                         f"{' and '.join(o.cli_name for o in GUARDED)} have one")
     from workers.engine.runner import run_operation  # the engine loads only when a run starts
+    from workers.engine.safety import SafetyLimits
     with registry() as reg:
         tenant = reg.get(name)
         engine = reg.tenant_engine(tenant)
@@ -49,7 +50,7 @@ def run(
             result = run_operation(
                 engine, integration_id, op, trigger="manual", full=full, dry_run=dry_run,
                 event_history=tenant.event_history, holder=f"cli@{socket.gethostname()}",
-                progress=tick, force=force,
+                progress=tick, force=force, safety=SafetyLimits.from_settings(reg.settings),
             )
     if as_json:
         print_json(result.to_dict())

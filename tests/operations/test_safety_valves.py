@@ -19,6 +19,7 @@ from shared.erp import options
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.schema import product_labels, products, stock_levels
 from shared.erp.sync_tables import sync_events, sync_integration_options, sync_sent
+from shared.settings import Settings
 from tests.engine.support import KEY, SECRET, Shop, events, rows, run
 from workers.engine.safety import SafetyLimits
 
@@ -119,11 +120,15 @@ def test_mass_deactivation_stops_and_the_safety_option_lets_it_through(
     assert full.outcome == "ok" and not full.safety_stop and full.counts["updated"] == 28
 
 
-def test_thresholds_are_settings_and_a_dry_run_reports_the_stop(erp: Engine, woo: Shop) -> None:
+def test_thresholds_are_settings_and_a_dry_run_reports_the_stop(
+    erp: Engine, woo: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run(erp, EXPORT)
     _unlabel(erp, _labelled(erp)[:3])  # 3 of 28 = 11 %: fine by default, not under a 10 % cap
 
-    strict = SafetyLimits(max_deactivate_pct=10)
+    monkeypatch.setenv("ILUO_SYNC_SAFETY_MAX_DEACTIVATE_PCT", "10")
+    strict = SafetyLimits.from_settings(Settings())
+    assert strict == SafetyLimits(max_deactivate_pct=10, max_zero_stock_pct=50)
     dry = run(erp, EXPORT, dry_run=True, safety=strict)
     assert dry.outcome == "failed" and dry.safety_stop and "3 of 28" in dry.error
     assert run(erp, EXPORT, safety=SafetyLimits(max_deactivate_pct=15)).outcome == "ok"

@@ -26,7 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.redact import redact
-from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
 from workers.engine.context import Progress, RunContext, TimeLimitReached
@@ -152,7 +151,7 @@ def run_operation(
             lease_check=_lease_check(heartbeat),
             progress=progress,
             force=force,
-            safety=safety or SafetyLimits.from_settings(get_settings()),
+            safety=safety or SafetyLimits(),
         )
         OPERATIONS[operation](ctx)
         outcome, error = OK, None

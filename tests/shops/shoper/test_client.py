@@ -367,8 +367,8 @@ def test_a_product_deleted_in_the_shop_answers_gone(
             del shop.stocks[stock_id]
 
     updated = client.update_products([
-        Product(sku="K-1", name="Zostaje", price_gross=Decimal("2"), shop_id="1:1"),
-        Product(sku="D-1", name="Usunięty", price_gross=Decimal("2"), shop_id="2:2")])
+        Product(sku="K-1", name="Zostaje", price_gross=Decimal(2), shop_id="1:1"),
+        Product(sku="D-1", name="Usunięty", price_gross=Decimal(2), shop_id="2:2")])
     stock = client.set_stock([StockQuantity("K-1", 3, shop_id="1:1"),
                               StockQuantity("D-1", 3, shop_id="2:2"),  # PUT answers 404
                               StockQuantity("D-2", 3, shop_id="3")])  # no base row to find
