@@ -8,7 +8,9 @@ operator reads a run that will never finish as one still in progress.
 Which rows: `running` rows of the same integration and lease resource that belonged to the dead
 lease — its fencing token once the run had written one (at its first checkpoint), otherwise its
 holder with a start no later than the lease's acquisition (a run that starts after the lease
-was taken, and is about to find it held, is somebody else's and is left alone).
+was taken, and is about to find it held, is somebody else's and is left alone). A run that
+was only stalled, not dead, meets LeaseLost at its next fenced commit and then records itself
+as failed over this, with the real reason.
 """
 
 from __future__ import annotations
