@@ -530,8 +530,26 @@ def test_order_created_over_rest(woo: WooCommerceSandbox, woo_client: Any) -> No
         and order["date_paid"] is not None
     )
     assert order["total"] == "61.50" and order["line_items"][0]["sku"] == "K-1"
-    missing = woo_client.post("orders", {"line_items": [{"product_id": 999999, "quantity": 1}]})
-    assert error_of(missing)[1] == "woocommerce_rest_invalid_product_id"
+    no_reference = woo_client.post("orders", {"line_items": [{"quantity": 1}]})
+    assert error_of(no_reference) == (400, "woocommerce_rest_required_product_reference",
+                                      "Product ID or SKU is required.")
+
+
+def test_rest_line_with_a_sku_the_shop_lacks_has_no_product_no_sku_and_no_name(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """WC_REST_Orders_V2_Controller::get_product_id finds nothing, wc_get_product() is false,
+    so prepare_line_items keeps only what was posted; get_order_item_data answers sku null."""
+    response = woo_client.post("orders", {
+        "billing": {"first_name": "Jan"},  # a guest without e-mail
+        "line_items": [{"sku": "NIE-MA", "quantity": 2, "total": "20.00"},
+                       {"product_id": 999999, "quantity": 1, "name": "Stary"}]})
+    assert response.status_code == 201, response.text
+    first, second = response.json()["line_items"]
+    assert (first["product_id"], first["sku"], first["name"], first["quantity"]) == (
+        0, None, "", 2)
+    assert (second["product_id"], second["sku"], second["name"]) == (0, None, "Stary")
+    assert response.json()["billing"]["email"] == ""
 
 
 def test_add_order_builds_consistent_totals(woo: WooCommerceSandbox) -> None:
@@ -543,9 +561,8 @@ def test_add_order_builds_consistent_totals(woo: WooCommerceSandbox) -> None:
     )
     lines = order["line_items"]
     assert order["billing"]["email"] == "anna@example.com" and order["billing"]["country"] == "PL"
-    assert (
-        lines[1]["product_id"] == 0 and lines[1]["sku"] == "GONE-1"
-    )  # unknown SKU: a line without product
+    # A product the shop no longer has: no product, `sku` null, the stored name stays.
+    assert (lines[1]["product_id"], lines[1]["sku"], lines[1]["name"]) == (0, None, "GONE-1")
     money = [
         Decimal(order[name])
         for name in ("total", "total_tax", "shipping_total", "shipping_tax", "cart_tax")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,7 +67,7 @@ class WooOAuth1(httpx.Auth):
         self._nonce = nonce
         self._algorithm = algorithm
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         params = dict(request.url.params.multi_items())
         base_url = str(request.url.copy_with(query=None, fragment=None))
         # `sign` (shared with the sandbox, which verifies with it) answers the whole query.
@@ -191,11 +191,12 @@ class WooCommerceClient:
             # A full pass in id order without an upper bound: an edit during the pass leaves the
             # row where it is, whereas a `modified_before` bound would drop it and shift the
             # pages behind it. Products created during the pass land at the tail.
-            params = {"status": "any", "orderby": "id", "order": "asc", **EDIT_CONTEXT}
-            for rows in self._iter_page_numbers("products", params):
+            full: dict[str, Any] = {"status": "any", "orderby": "id", "order": "asc",
+                                    **EDIT_CONTEXT}
+            for rows in self._iter_page_numbers("products", full):
                 yield _parse_page(rows, mapping.parse_product)
             return
-        params = {
+        params: dict[str, Any] = {
             "modified_after": _after_param(since),
             "modified_before": _before_param(until),
             "dates_are_gmt": True,
@@ -209,7 +210,7 @@ class WooCommerceClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> WooCommerceClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -362,7 +363,7 @@ def _auth_for(conn: ShopConnection) -> httpx.Auth:
 def _naive_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("datetimes passed to a ShopClient must be timezone-aware")
-    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _after_param(since: datetime) -> str:
@@ -439,8 +440,8 @@ def _earlier_reading(row: Any, modified: datetime, site_zone: ZoneInfo | None) -
     if local.tzinfo is not None:
         return modified
     try:
-        second = local.replace(tzinfo=site_zone, fold=1).astimezone(timezone.utc)
-        first = local.replace(tzinfo=site_zone, fold=0).astimezone(timezone.utc)
+        second = local.replace(tzinfo=site_zone, fold=1).astimezone(UTC)
+        first = local.replace(tzinfo=site_zone, fold=0).astimezone(UTC)
     except OverflowError:  # year 1 or 9999 local text: no earlier reading to offer
         return modified
     # Only when the row's own GMT time is the second reading: then the site zone is right and

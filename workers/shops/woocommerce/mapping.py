@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -38,7 +38,7 @@ TAX_ID_META_KEYS = ("_billing_nip", "billing_nip", "_billing_vat_number", "billi
                     "_vat_number", "vat_number")
 
 #: Rate precisions tried, coarsest first, when deriving a line's VAT rate from its amounts.
-_RATE_STEPS = (Decimal("1"), Decimal("0.5"), Decimal("0.1"), Decimal("0.01"))
+_RATE_STEPS = (Decimal(1), Decimal("0.5"), Decimal("0.1"), Decimal("0.01"))
 
 
 class MappingError(ValueError):
@@ -130,10 +130,10 @@ def _gmt(payload: Mapping[str, Any], key: str, *, required: bool = True) -> date
         raise MappingError(f"{key} is not a date: {value!r}") from None
     if parsed.tzinfo is not None:  # not documented, but an explicit offset is unambiguous
         try:
-            return parsed.astimezone(timezone.utc)
+            return parsed.astimezone(UTC)
         except OverflowError:  # "0001-01-01T00:00:00+01:00" has no UTC reading
             raise MappingError(f"{key} is out of range: {value!r}") from None
-    return parsed.replace(tzinfo=timezone.utc)
+    return parsed.replace(tzinfo=UTC)
 
 
 def _id(payload: Mapping[str, Any]) -> int:
@@ -184,10 +184,7 @@ def modified_gmt(payload: Any) -> datetime | None:
 
 #: Elements in WordPress's `$allowedposttags` (wp-includes/kses.php) that we let through as markup.
 _POST_TAGS = frozenset(
-    "a abbr address article aside b bdo big blockquote br caption cite code col colgroup dd del "
-    "details dfn div dl dt em figcaption figure footer h1 h2 h3 h4 h5 h6 header hr i img ins kbd "
-    "li main mark nav ol p pre q s samp section small span strike strong sub summary sup table "
-    "tbody td tfoot th thead tr tt u ul var".split())
+    ["a", "abbr", "address", "article", "aside", "b", "bdo", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "i", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var"])
 #: Attributes kses keeps as written (for these elements; `*` = the global ones WordPress adds to
 #: every allowed element in `_wp_add_global_attributes`). `style` is left out: safecss rewrites it.
 _KEPT_ATTRIBUTES: Mapping[str, frozenset[str]] = {
@@ -291,7 +288,8 @@ def parse_order(payload: Any) -> Order:
         # is what the ERP keeps, and the cursor only needs some time (paging reads its own).
         modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,  # type: ignore[arg-type]
         customer=_customer(payload),
-        lines=tuple(_line(line, n, rates) for n, line in enumerate(lines, 1)),
+        lines=(*(_line(line, n, rates) for n, line in enumerate(lines, 1)),
+               *_fee_lines(payload, rates)),
         payment_method=(_soft_text(payload, "payment_method_title")
                         or _soft_text(payload, "payment_method")),
         shipping_method=_shipping_method(payload),
@@ -386,6 +384,29 @@ def _line(line: Any, number: int, rates: Mapping[Any, Decimal]) -> OrderLine:
         )
     except MappingError as exc:
         raise MappingError(f"line {number}: {exc}") from None
+
+
+def _fee_lines(payload: Mapping[str, Any], rates: Mapping[Any, Decimal]) -> list[OrderLine]:
+    """`fee_lines` with a positive amount (a COD or packing fee) as lines without SKU: they are
+    part of `total` and carry their own tax (`total_tax`, `taxes`). A negative fee is a discount
+    already inside `total`; like coupons (whose discount is already in each line's `total`) it
+    is no line of its own. Refunds are separate objects (`refunds[]`), never lines."""
+    fees: list[OrderLine] = []
+    for number, fee in enumerate(_list(payload.get("fee_lines")), 1):
+        if not isinstance(fee, Mapping):
+            raise MappingError(f"fee {number} is not an object")
+        try:
+            total = _money(fee, "total")
+            total_tax = _money(fee, "total_tax", default=Decimal(0))
+        except MappingError as exc:
+            raise MappingError(f"fee {number}: {exc}") from None
+        if total + total_tax <= 0:
+            continue
+        fees.append(OrderLine(
+            sku="", name=_soft_text(fee, "name") or "", quantity=Decimal(1),
+            unit_price_gross=(total + total_tax).quantize(CENT, ROUND_HALF_UP),
+            vat_rate=_line_vat_rate(fee, total, total_tax, rates)))
+    return fees
 
 
 def _line_vat_rate(

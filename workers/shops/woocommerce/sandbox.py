@@ -75,13 +75,13 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from workers.shops.sandbox import (
-    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
     SandboxRequest,
     SandboxResponse,
     json_response,
+    serve_until_stopped,
 )
 from workers.shops.woocommerce import oauth
 
@@ -375,11 +375,7 @@ ORDER_BODY_ARGS = {
 
 #: `$allowedposttags` elements (wp-includes/kses.php), enough for product descriptions.
 KSES_POST_TAGS = frozenset(
-    "a abbr acronym address area article aside audio b bdo big blockquote br button caption cite "
-    "code col colgroup dd del details dfn div dl dt em fieldset figcaption figure font footer "
-    "h1 h2 h3 h4 h5 h6 header hgroup hr i img ins kbd label legend li main map mark menu nav "
-    "object ol p pre q rb rp rt rtc ruby s samp section small span strike strong sub summary sup "
-    "table tbody td textarea tfoot th thead title tr track tt u ul var video".split()
+    ["a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdo", "big", "blockquote", "br", "button", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "fieldset", "figcaption", "figure", "font", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "label", "legend", "li", "main", "map", "mark", "menu", "nav", "object", "ol", "p", "pre", "q", "rb", "rp", "rt", "rtc", "ruby", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "tt", "u", "ul", "var", "video"]
 )
 #: Attributes kses keeps per element (a subset of `$allowedposttags`; `*` = the global
 #: attributes `_wp_add_global_attributes` adds to every element, `style` left out).
@@ -620,10 +616,10 @@ class _Route:
 
 
 _ROUTES = (
-    (re.compile(r"^wc/v3/(orders|products)$", re.I), "list"),
-    (re.compile(r"^wc/v3/(orders|products)/batch$", re.I), "batch"),
-    (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.I), "item"),
-    (re.compile(r"^wc/v3/products/(\d+)/variations$", re.I), "variations"),
+    (re.compile(r"^wc/v3/(orders|products)$", re.IGNORECASE), "list"),
+    (re.compile(r"^wc/v3/(orders|products)/batch$", re.IGNORECASE), "batch"),
+    (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.IGNORECASE), "item"),
+    (re.compile(r"^wc/v3/products/(\d+)/variations$", re.IGNORECASE), "variations"),
 )
 _METHODS = {
     "list": {"GET": "list", "POST": "create"},
@@ -1670,7 +1666,7 @@ class WooCommerceSandbox(Sandbox):
         lines = [self._api_line(_as_dict(item)) for item in _as_list(data.get("line_items"))]
         shipping_lines = _as_list(data.get("shipping_lines"))
         shipping = _as_dict(shipping_lines[0]) if shipping_lines else {}
-        fields = {
+        fields: Json = {
             name: data[name]
             for name in (
                 "customer_id",
@@ -1697,7 +1693,7 @@ class WooCommerceSandbox(Sandbox):
         if "meta_data" in data:
             order["meta_data"] = self._merged_meta([], data["meta_data"])
         self.orders[order["id"]] = order
-        status_change = {name: data[name] for name in ("status", "set_paid") if name in data}
+        status_change: Json = {name: data[name] for name in ("status", "set_paid") if name in data}
         if status_change:
             self._apply_order_update(order, status_change, bump=False, strict=True)
         return order
