@@ -1158,7 +1158,8 @@ class WooCommerceSandbox(Sandbox):
                 "id"
             ]  # ID breaks ties, in the same direction (WooCommerce appends it)
 
-        return sorted(records, key=key, reverse=descending)
+        # orderby=include is WP_Query's `post__in` order: the order given, whatever `order` says.
+        return sorted(records, key=key, reverse=descending and orderby != "include")
 
     @staticmethod
     def _order_title(record: Json) -> str:
