@@ -151,7 +151,7 @@ def test_item_refused_by_the_shop_is_an_item_error_and_retried(erp: Engine, woo:
 
     result = run(erp, OP)
 
-    assert result.outcome == "ok"
+    assert result.outcome == "partial"
     assert result.counts["updated"] == 1 and result.counts["failed"] == 1
     errors = events(erp, sync_events.c.kind == "item_error")
     assert errors[0].item == "TAKEN-1" and "sku" in errors[0].message.lower()

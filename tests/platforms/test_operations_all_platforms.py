@@ -7,85 +7,17 @@ costs only its own calls, and 25 % faults converge to exactly the right data wit
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, func, select, update
 
-from shared.db import make_engine
 from shared.erp import schema as erp
-from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now
-from shared.migrate import TENANT, upgrade
+from shared.erp.demo import naive_utc_now
+from shared.erp.sync_tables import sync_events
+from tests.platforms.support import exported, run, until_ok
 from workers.domain import Operation
-from workers.engine.runner import RunResult, run_operation
-
-HERE = Path(__file__).parent
-PLATFORMS = sorted(p.stem.removeprefix("harness_") for p in HERE.glob("harness_*.py"))
-
-
-def _load_harness(platform: str) -> object:
-    spec = importlib.util.spec_from_file_location(f"harness_{platform}", HERE / f"harness_{platform}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.make_harness()
-
-
-@pytest.fixture(params=PLATFORMS)
-def shop(request: pytest.FixtureRequest) -> Iterator[object]:
-    harness = _load_harness(request.param)
-    harness.start()
-    yield harness
-    harness.stop()
-
-
-@pytest.fixture
-def erp_db(shop: object, make_database: Callable[[str], str]) -> Iterator[Engine]:
-    """A demo ERP whose integration #1 points at the sandbox of `shop`."""
-    engine = make_engine(make_database("sqlite"))
-    create_erp_schema(engine)
-    fill_demo(engine, platform=shop.platform, base_url=shop.base_url, api_key=shop.api_key,
-              api_secret=shop.api_secret, products=30)
-    with engine.begin() as conn:
-        conn.execute(update(erp.shop_integrations).values(shop_timezone=shop.shop_timezone))
-        conn.execute(delete(erp.shop_status_map))
-        ids = dict(conn.execute(select(erp.order_statuses.c.code, erp.order_statuses.c.id)).all())
-        conn.execute(insert(erp.shop_status_map), [
-            {"integration_id": 1, "erp_status_id": ids[code], "shop_status": status}
-            for code, status in shop.status_map.items()
-        ])
-    upgrade(engine, TENANT)
-    yield engine
-    engine.dispose()
-
-
-def run(engine: Engine, op: Operation, **kw: object) -> RunResult:
-    return run_operation(engine, 1, op, holder="suite", **kw)
-
-
-def until_ok(engine: Engine, op: Operation, attempts: int = 12) -> RunResult:
-    """What the scheduler does: the next run is the retry."""
-    for _ in range(attempts):
-        result = run(engine, op)
-        if result.ok:
-            return result
-    raise AssertionError(f"{op.value} never succeeded: {result.error}")
-
-
-def exported(engine: Engine) -> list[dict]:
-    """Active products carrying label 1 (the demo integration's export scope)."""
-    p, pl = erp.products, erp.product_labels
-    stmt = (select(p).join(pl, pl.c.product_id == p.c.id)
-            .where(pl.c.label_id == 1, p.c.is_active.is_(True)).order_by(p.c.id))
-    with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
 def saleable(engine: Engine, product_id: int) -> int:
@@ -238,8 +170,6 @@ def _set_stock(engine: Engine, product_id: int, quantity: Decimal) -> None:
 
 
 def _events(engine: Engine, kind: str) -> list[dict]:
-    from shared.erp.sync_tables import sync_events
-
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(
             select(sync_events).where(sync_events.c.kind == kind).order_by(sync_events.c.id))]
