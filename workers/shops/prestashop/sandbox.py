@@ -72,7 +72,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from workers.shops.prestashop import xmlbody
+from workers.shops.prestashop import mapping, xmlbody
 from workers.shops.prestashop.resources import (
     ORDER_STATE_ROWS,
     RESOURCES,
@@ -102,6 +102,38 @@ _INT = re.compile(r"^[+-]?[0-9]+$")
 _REFERENCE = re.compile(r"^[^<>;={}]*$")
 _INTERVAL = re.compile(r"^([\d.:\-\s]+),([\d.:\-\s]+)$")
 _FILTER = re.compile(r"^(.*)\[(.*)\](.*)$", re.S)
+
+
+#: Product fields of TYPE_FLOAT, stored as DECIMAL(20,6) (install-dev/data/db_structure.sql).
+_PRODUCT_FLOATS = frozenset({"price", "wholesale_price", "ecotax", "weight", "width", "height",
+                             "depth", "unit_price_ratio", "additional_shipping_cost"})
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+#: What HTMLPurifier keeps as markup: a tag, a comment, or an entity reference.
+_MARKUP = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>"
+                     r"|&(#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.S)
+_BARE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def purify(html: str) -> str:
+    """The part of HTMLPurifier (`Tools::purifyHTML`) a catalogue description meets: line ends
+    become LF (`HTMLPurifier_Lexer::normalize`) and a bare `&`, `<` or `>` of the text is
+    written as an entity; well-formed tags, comments and entities stay. Not reproduced (the
+    fidelity sheet lists them): dropping disallowed tags and attributes, closing unclosed
+    tags, `<br>` → `<br />`, decoding other named entities."""
+    html = _LINE_BREAK.sub("\n", html)
+    out: list[str] = []
+    position = 0
+    for found in _MARKUP.finditer(html):
+        out.append("".join(_BARE.get(c, c) for c in html[position:found.start()]))
+        out.append(found.group(0))
+        position = found.end()
+    out.append("".join(_BARE.get(c, c) for c in html[position:]))
+    return "".join(out)
+
+
+def _catalog_name_ok(name: str) -> bool:
+    """`Validate::isCatalogName`: none of `<>;=#{}`."""
+    return not set(name) & mapping.CATALOG_NAME_FORBIDDEN
 
 
 class Died(Exception):
@@ -158,6 +190,7 @@ class PrestaShopSandbox(Sandbox):
         version: str = "8.1.7",
         faults: Faults | None = None,
         seed: int = 0,
+        html_purifier: bool = True,
     ) -> None:
         super().__init__(faults=faults)
         if languages not in (1, 2):
@@ -166,6 +199,8 @@ class PrestaShopSandbox(Sandbox):
         self.key = key
         self.enabled = True
         self.version = version
+        #: PS_USE_HTMLPURIFIER (on in a fresh install: install-dev/data/xml/configuration.xml).
+        self.html_purifier = html_purifier
         self.zone = ZoneInfo(shop_timezone)
         self.language_ids = ("1", "2")[:languages]
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -548,7 +583,11 @@ class PrestaShopSandbox(Sandbox):
 
     def _check_method(self, resource: Resource, method: str,
                       permissions: dict[str, set[str]] | None) -> None:
-        if method not in ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"):
+        # PATCH arrived with 8.0 (`WebserviceRequest::executeEntityPatch`); 1.7's
+        # checkHTTPMethod lists GET, PUT, POST, DELETE and HEAD only.
+        verbs = ("GET", "PUT", "POST", "DELETE", "HEAD") if self.version.startswith("1.") else \
+            ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD")
+        if method not in verbs:
             raise WsError(405, 23, f"Method {method} is not valid")
         if method not in resource.methods:
             raise WsError(405, 101, f"Method {method} is not allowed for the resource "
@@ -789,6 +828,18 @@ class PrestaShopSandbox(Sandbox):
             if check is not None and isinstance(value, str) and not check(value.strip()):
                 raise invalid(name)
         if resource.name == "products":
+            for field_name, valid in (("name", _catalog_name_ok),
+                                      ("description", mapping.is_clean_html),
+                                      ("description_short", mapping.is_clean_html)):
+                for text in (changes.get(field_name) or {}).values():
+                    if not valid(text):  # validateFieldsLang → code 84
+                        raise WsError(400, 84, f'Validation error: "Property Product->'
+                                               f'{field_name} is not valid"')
+            for text in (changes.get("name") or {}).values():
+                if len(text) > mapping.NAME_MAX:
+                    raise WsError(400, 84, 'Validation error: "Property Product->name length '
+                                           f'({len(text)}) must be between 0 and '
+                                           f'{mapping.NAME_MAX}"')
             name = merged.get("name") or {}
             if not (name.get("1") or "").strip():
                 raise WsError(400, 84, 'Validation error: "Property Product->name is empty for '
@@ -813,6 +864,7 @@ class PrestaShopSandbox(Sandbox):
                 if not any((record.get("link_rewrite") or {}).values()):
                     record["link_rewrite"] = {lang: _slug(text) for lang, text
                                               in record["name"].items()}
+            self._store_forms(record, changes)
             record["date_upd"] = now  # ObjectModel::update() stamps every save
             record["date_add"] = record.get("date_add") or created_at or now
         if method == "POST":
@@ -826,6 +878,22 @@ class PrestaShopSandbox(Sandbox):
         # A stock_available save leaves its product alone (PrestaShop/PrestaShop#20465).
         self.tables[resource.name][record["id"]] = record
         return record
+
+    def _store_forms(self, record: Json, changes: Json) -> None:
+        """What `ObjectModel::formatValue` makes of a product's values on the way to MySQL:
+        floats into DECIMAL(20,6), TYPE_STRING through `pSQL()` (`Db::escape`:
+        `strip_tags(Tools::nl2br())`, so line breaks vanish), TYPE_HTML through
+        `Tools::purifyHTML` when PS_USE_HTMLPURIFIER is on."""
+        for name in _PRODUCT_FLOATS & changes.keys():
+            number = _num(record.get(name) or "0")
+            record[name] = f"{number if number is not None else Decimal(0):.6f}"
+        for name in ("name",) if "name" in changes else ():
+            record[name] = {lang: _LINE_BREAK.sub("", text) for lang, text in
+                            record[name].items()}
+        if self.html_purifier:
+            for name in ("description", "description_short"):
+                if name in changes:
+                    record[name] = {lang: purify(text) for lang, text in record[name].items()}
 
     # -- output -------------------------------------------------------------------------------
 
