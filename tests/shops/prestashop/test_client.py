@@ -577,3 +577,24 @@ def test_the_connector_works_on_every_supported_version(
     assert back.price_gross == Decimal("20.00")
     assert (sandbox.stock_row(int(back.shop_id or 0)) or {}).get("quantity") == "5"
     assert sandbox.log.count("PATCH") == 0
+
+
+def test_order_status_round_trip(ps: PrestaShopSandbox, client: PrestaShopClient,
+                                 clock: Clock) -> None:
+    """Every state sent comes back as that state: `POST order_histories` runs
+    `OrderHistory::addWs` → `changeIdOrderState`, which sets the order's `current_state` (and
+    `valid`) and saves it (date_upd moves); the read maps `current_state` back unchanged, and
+    `is_paid` follows the state's `paid` flag. A second send of the same state writes nothing
+    (a second history row would repeat hooks and stock movements)."""
+    (order_id,) = add_orders(ps, 1, clock.moment - timedelta(hours=1), timedelta(minutes=1))
+    for state in ("10", "3", "4", "5", "6", "2"):
+        clock.advance(minutes=1)
+        (sent,) = client.set_order_statuses([StatusChange(1, str(order_id), state, 1)])
+        assert sent.ok, sent.error
+        (back,) = client.fetch_orders([str(order_id)]).items
+        paid = ps.tables["order_states"][int(state)]["paid"] == "1"
+        assert (back.status, back.is_paid) == (state, paid)
+        assert back.modified_at == clock.moment.replace(microsecond=0)
+    histories = ps.log.count("POST", "/api/order_histories")
+    (again,) = client.set_order_statuses([StatusChange(1, str(order_id), "2", 1)])
+    assert again.ok and ps.log.count("POST", "/api/order_histories") == histories

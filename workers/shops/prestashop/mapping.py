@@ -7,8 +7,12 @@ one language and `[{"id": "1", "value": "…"}]` when it has several; an order's
 
 What an order or a product means needs more than its own row, so parsing takes a context:
 the order's customer, address, country, currency, carrier and state (`OrderRefs`), or the
-shop's default language and tax rule groups (`Catalog`). Strict on purpose: a payload that does
-not look like the documented shape is a `MappingError` for that one item, never a wrong value.
+shop's default language and tax rule groups (`Catalog`). Lenient where the ERP row can still be
+right (issue 11): a missing customer row or e-mail, an empty line name or SKU, a product
+without SKU or name, an odd country code are passed on for the engine to decide. Refused, as a
+`MappingError` for that one item (kept for retry): a payload of the wrong shape, no id, totals,
+prices, quantities or a currency that cannot be read, an unknown tax rule group, no readable
+date, no order lines (docs/fidelity/prestashop.md lists each refusal and why).
 
 Shapes: PrestaShop/docs `webservice/resources/orders.md`, `products.md`,
 `stock_availables.md`, `order_histories.md`; real output in PrestaShop/PrestaShop#10172, #22760.
