@@ -450,3 +450,13 @@ def test_ids_filter_and_ids_only_lists(ps: PrestaShopSandbox, api: Api, clock: C
     assert ids.json() == {"orders": [{"id": second["id"]}]}
     refused = api.get("orders", **{"filter[date_add]": f"[{local},{local}]"})
     assert refused.status_code == 400 and errors(refused)[0][0] == 32
+
+
+def test_one_object_with_display_comes_in_the_list_wrapper(ps: PrestaShopSandbox,
+                                                           api: Api) -> None:
+    """WebserviceOutputJSON::renderNodeFooter keys on `display` being in the query string."""
+    product = ps.add_product("W", "Kubek")
+    plain = api.get(f"products/{product['id']}").json()
+    assert plain["product"]["reference"] == "W"
+    wrapped = api.get(f"products/{product['id']}", display="[id,reference]").json()
+    assert wrapped == {"products": [{"id": product["id"], "reference": "W"}]}

@@ -706,8 +706,12 @@ class PrestaShopSandbox(Sandbox):
             return SandboxResponse(404, b"", self._headers(json_out, True))
         display = self._display(resource, query.get("display")) or \
             (*resource.all_fields, "associations")
-        return self._output(200, {resource.element: self._render(resource, record, display)},
-                            json_out, True)
+        rendered = self._render(resource, record, display)
+        if json_out and "display" in query:
+            # WebserviceOutputJSON::renderNodeFooter: with `display` in the query string even
+            # one object comes in the list wrapper, `{"orders": [{…}]}`.
+            return self._output(200, {resource.name: [rendered]}, json_out, True)
+        return self._output(200, {resource.element: rendered}, json_out, True)
 
     def _render(self, resource: Resource, record: Json, display: tuple[str, ...]) -> Json:
         out: Json = {}
