@@ -548,8 +548,9 @@ def test_names_prestashop_refuses_are_item_errors_without_a_call(ps: PrestaShopS
     results = client.create_products([
         product("N-1", name="Kubek #1"), product("N-2", name="Kubek\nduży"),
         product("N-3", name="x" * 129), product("N-4", description="<script>x</script>"),
-        product("N-5", name="Kubek „Żółty” & 'mały' \"duży\" ½\"")])
-    assert [r.ok for r in results] == [False, False, False, False, True]
+        product("N-5", name="Kubek „Żółty” & 'mały' \"duży\" ½\""), product("N-6", name=" ")])
+    assert [r.ok for r in results] == [False, False, False, False, True, False]
+    assert "name is empty" in (results[5].error or "")
     assert "containing #" in (results[0].error or "")  # names the character to change
     assert "isCatalogName" in (results[0].error or "")
     assert "line breaks" in (results[1].error or "") and "128" in (results[2].error or "")

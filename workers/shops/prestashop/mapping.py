@@ -436,6 +436,10 @@ def catalog_name(name: str) -> str:
     vanish. We neither rewrite nor truncate a name (import would then carry the altered name
     back over the ERP's): such a product is an item error naming the characters to change.
     """
+    if not name.strip():
+        # 1.7 requires a name in the default language (84); whether 8/9 do is unverified, so
+        # an empty name is never sent (a nameless product in the shop helps nobody).
+        raise MappingError("PrestaShop needs a product name; the ERP name is empty")
     bad = sorted(set(name) & CATALOG_NAME_FORBIDDEN)
     if bad:
         raise MappingError(f"PrestaShop refuses product names containing {' '.join(bad)} "
