@@ -12,6 +12,10 @@ the last row's `date_upd` after each page, since offset paging over a changing s
 Bounds and keys stay in the shop's local wall-clock text, the form PrestaShop compares and
 sorts in, so the repeated autumn hour cannot reorder anything.
 
+Re-reads by id (the retry set) use `filter[id]=[a|b|…]`, 100 ids a call; the daily
+reconciliation lists ids only (no `display`) of orders whose `date_add` is in the window.
+What each call relies on, with its source in PrestaShop's code: docs/fidelity/prestashop.md.
+
 There is no batch endpoint: every product, stock level and status is its own call. A connector
 call still takes `batch_size` items so that what a batch needs to know (the full objects a PUT
 must echo, the stock_available rows) is read in one list call per batch, not one per item.
@@ -88,6 +92,10 @@ class PrestaShopClient:
         "the ERP.",
         "Products are matched on the product-level reference; combinations are not synced.",
         "An EAN longer than 13 digits does not fit ean13 and is an item error.",
+        "A product name holding any of < > ; = # { }, a line break or more than 128 characters "
+        "is refused by PrestaShop (Validate::isCatalogName) and is an item error until the ERP "
+        "name changes.",
+        "Status changes are sent without sendemail=1: PrestaShop mails the customer nothing.",
     )
 
     def __init__(

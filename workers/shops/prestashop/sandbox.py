@@ -3,7 +3,7 @@
 Public API:
 
     PrestaShopSandbox(key=DEFAULT_KEY, *, shop_timezone="Europe/Warsaw", languages=2,
-                      version="8.1.7", faults=None, seed=0)
+                      version="8.1.7", faults=None, seed=0, html_purifier=True)
         .serve(host="127.0.0.1", port=0) -> SandboxHandle      (from workers.shops.sandbox)
         .api_url(handle) -> str                                  ".../api/"
         .add_product(reference, name, *, price_gross=None, price=None, tax_group=1,
@@ -49,6 +49,12 @@ PrestaShop/docs `webservice/cheat-sheet.md`, `resources/*.md`; issues #10172, #2
   (id_product_attribute 0) created with each product; tax rule groups 1 (23 %), 2 (8 %),
   3 (5 %), 4 (0 %) for Poland. stock_availables: GET/PUT/PATCH only. order_histories: POST sets
   the order's `current_state`, `valid` (the state's `logable`) and `date_upd`.
+- stored forms (`ObjectModel::formatValue`): descriptions through the purifier's text escaping
+  (`purify`, `html_purifier=`), names refused by `isCatalogName` or past 128 characters and
+  stored without line breaks, floats as DECIMAL(20,6); descriptions `isCleanHtml` refuses → 84.
+- `version=`: 1.7 knows no PATCH (405 code 23); `PSWS-Version` says the version. With
+  `display` in the query one object comes in the list wrapper (WebserviceOutputJSON).
+Every behaviour and its source: docs/fidelity/prestashop.md.
 Left out: DELETE, orders/carts/customers writes, combinations, images, multistore contexts
 (`id_shop`), `schema=`, `language=` ranges, `price[...]` virtual fields, 304/Content-Sha1.
 """
