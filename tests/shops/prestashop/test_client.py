@@ -476,7 +476,7 @@ def test_fetch_orders_by_id_in_chunks_of_100(ps: PrestaShopSandbox, client: Pres
     assert [e.key for e in page.errors] == [str(spoiled)]
     # 251 distinct numeric ids: ceil(251 / 100) = 3 calls, each `filter[id]=[a|b|…]`.
     assert ps.log.count("GET", ORDERS) == 3
-    query = [e.query for e in ps.log.entries() if e.path == ORDERS][0]
+    query = next(e.query for e in ps.log.entries() if e.path == ORDERS)
     assert query["display"] == "full" and query["filter[id]"].startswith(f"[{ids[0]}|")
     assert client.fetch_orders([]).items == [] and ps.log.count("GET", ORDERS) == 3
 

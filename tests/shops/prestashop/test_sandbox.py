@@ -374,8 +374,8 @@ def test_descriptions_are_stored_purified(ps: PrestaShopSandbox, api: Api) -> No
     assert response.status_code == 201
     stored = response.json()["product"]["description"]
     assert stored == [
-        {"id": "1", "value": "Kubek &amp; spodek\n<b>5 &lt; 7 &gt; 3</b> &amp; &nbsp;<!-- x -->"
-                             "<br />"},
+        {"id": "1", "value": ("Kubek &amp; spodek\n<b>5 &lt; 7 &gt; 3</b> &amp; &nbsp;"
+                              "<!-- x --><br />")},
         {"id": "2", "value": "a&amp;b"}]
 
 
@@ -409,8 +409,8 @@ def test_names_longer_than_128_are_refused_and_line_breaks_dropped(api: Api) -> 
 def test_unclean_html_is_refused(api: Api, html: str) -> None:
     response = post_product(api, description={"1": html})
     assert response.status_code == 400
-    assert errors(response) == [(84, 'Validation error: "Property Product->description is not '
-                                     'valid"')]
+    message = 'Validation error: "Property Product->description is not valid"'
+    assert errors(response) == [(84, message)]
 
 
 def test_floats_are_stored_with_six_places(api: Api) -> None:

@@ -92,9 +92,9 @@ class PrestaShopClient:
         "the ERP.",
         "Products are matched on the product-level reference; combinations are not synced.",
         "An EAN longer than 13 digits does not fit ean13 and is an item error.",
-        "A product name holding any of < > ; = # { }, a line break or more than 128 characters "
-        "is refused by PrestaShop (Validate::isCatalogName) and is an item error until the ERP "
-        "name changes.",
+        ("A product name holding any of < > ; = # { }, a line break or more than 128 "
+         "characters is refused by PrestaShop (Validate::isCatalogName) and is an item error "
+         "until the ERP name changes."),
         "Status changes are sent without sendemail=1: PrestaShop mails the customer nothing.",
     )
 
@@ -138,9 +138,15 @@ class PrestaShopClient:
         lower = localtime.lower_bound(since, self.zone)
         upper = localtime.upper_bound(until, self.zone)
         for raw in self._iter_date_window("orders", lower, upper):
-            refs = self._order_refs(raw)
-            yield _parse_page(raw, lambda row, refs=refs: mapping.parse_order(row, refs,
-                                                                               self.zone))
+            yield self._order_page(raw)
+
+    def _order_page(self, raw: Sequence[Any]) -> Page[Order]:
+        refs = self._order_refs(raw)
+
+        def parse(row: Any) -> Order:
+            return mapping.parse_order(row, refs, self.zone)
+
+        return _parse_page(raw, parse)
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         """One `POST order_histories` per order that needs it.
@@ -186,9 +192,7 @@ class PrestaShopClient:
         an OR list; an id the shop lacks simply matches nothing)."""
         page: Page[Order] = Page()
         for raw in self._by_ids("orders", ids):
-            refs = self._order_refs(raw)
-            _extend(page, _parse_page(raw, lambda row, refs=refs: mapping.parse_order(
-                row, refs, self.zone)))
+            _extend(page, self._order_page(raw))
         return page
 
     def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
@@ -219,9 +223,11 @@ class PrestaShopClient:
         """Products by id, as `fetch_orders` reads orders."""
         catalog = self._load_catalog()
         page: Page[Product] = Page()
+        def parse(row: Any) -> Product:
+            return mapping.parse_product(row, catalog, self.zone)
+
         for raw in self._by_ids("products", ids):
-            _extend(page, _parse_page(raw, lambda row: mapping.parse_product(row, catalog,
-                                                                             self.zone)))
+            _extend(page, _parse_page(raw, parse))
         return page
 
     def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:

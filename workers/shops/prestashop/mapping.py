@@ -67,10 +67,10 @@ _EVENTS = (
     "onmessage|onmouseup|onmovestart|onoffline|ononline|onpaste|onpropertychange|"
     "onreadystatechange|onresizeend|onresizestart|onrowenter|onrowexit|onrowsdelete|"
     "onrowsinserted|onscroll|onsearch|onselectionchange|onselectstart|onstart|onstop")
-_SCRIPT_TAG = re.compile(r"<\s*script", re.I | re.M | re.S)
-_EVENT_ATTR = re.compile(rf"({_EVENTS})\s*=", re.I | re.M | re.S)
-_SCRIPT_COLON = re.compile(r"script:", re.I)
-_FRAME_TAG = re.compile(r"<\s*(i?frame|form|input|embed|object)", re.I | re.M | re.S)
+_SCRIPT_TAG = re.compile(r"<\s*script", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_EVENT_ATTR = re.compile(rf"({_EVENTS})\s*=", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_SCRIPT_COLON = re.compile(r"script:", re.IGNORECASE)
+_FRAME_TAG = re.compile(r"<\s*(i?frame|form|input|embed|object)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 
 
 class MappingError(ValueError):

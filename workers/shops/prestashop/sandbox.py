@@ -116,7 +116,7 @@ _PRODUCT_FLOATS = frozenset({"price", "wholesale_price", "ecotax", "weight", "wi
 _LINE_BREAK = re.compile("\r\n|\r|\n")
 #: What HTMLPurifier keeps as markup: a tag, a comment, or an entity reference.
 _MARKUP = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>"
-                     r"|&(#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.S)
+                     r"|&(#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.DOTALL)
 _BARE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 
