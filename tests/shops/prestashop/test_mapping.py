@@ -298,3 +298,15 @@ def test_blank_schemas_parse_with_cdata() -> None:
     assert element == "product" and fields["name"] == {"1": "", "2": ""}
     with pytest.raises(ET.ParseError):
         xmlbody.parse_document(b'{"product": {}}')
+
+
+def test_gross_prices_survive_the_net_price_at_six_places() -> None:
+    """`price` is tax-excluded DECIMAL(20,6); gross → net → gross must give every cent back for
+    the Polish rates (and a zero rate), or export/import would rewrite ERP prices."""
+    grosses = [Decimal(cents) / 100 for cents in range(1, 20001)]
+    grosses += [Decimal("1234.56"), Decimal("99999.99"), Decimal("9999999.99")]
+    for rate in (Decimal("23"), Decimal("8"), Decimal("5"), Decimal("0")):
+        for gross in grosses:
+            net = mapping.net_price(gross, rate)
+            assert len(str(net).split(".")[1]) == 6
+            assert mapping.gross_price(net, rate) == gross, (gross, rate)
