@@ -118,20 +118,24 @@ _LINE_BREAK = re.compile("\r\n|\r|\n")
 _MARKUP = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>"
                      r"|&(#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.DOTALL)
 _BARE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_VOID = re.compile(r"^<(br|hr)\s*/?>$", re.IGNORECASE)
 
 
 def purify(html: str) -> str:
     """The part of HTMLPurifier (`Tools::purifyHTML`) a catalogue description meets: line ends
     become LF (`HTMLPurifier_Lexer::normalize`) and a bare `&`, `<` or `>` of the text is
-    written as an entity; well-formed tags, comments and entities stay. Not reproduced (the
+    written as an entity (`HTMLPurifier_Generator::generateFromToken`, text through
+    `htmlspecialchars(…, ENT_NOQUOTES)`), `<br>` and `<hr>` are written `<br />`, `<hr />`
+    (XHTML output); other well-formed tags, comments and entities stay. Not reproduced (the
     fidelity sheet lists them): dropping disallowed tags and attributes, closing unclosed
-    tags, `<br>` → `<br />`, decoding other named entities."""
+    tags, rewriting attribute quotes, decoding other named entities."""
     html = _LINE_BREAK.sub("\n", html)
     out: list[str] = []
     position = 0
     for found in _MARKUP.finditer(html):
         out.append("".join(_BARE.get(c, c) for c in html[position:found.start()]))
-        out.append(found.group(0))
+        # HTMLPurifier_Generator writes XHTML: an empty element ends in " />".
+        out.append(_VOID.sub(r"<\1 />", found.group(0)))
         position = found.end()
     out.append("".join(_BARE.get(c, c) for c in html[position:]))
     return "".join(out)
