@@ -220,6 +220,29 @@ class ShoperClient:
                         found.setdefault(order_id, []).append(row)
         return found
 
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        """The orders with these ids: `filters={"order_id":{"IN":[…]}}`, 50 ids per call (the
+        `limit` cap), each with its lines. An id that is not a Shoper id cannot exist there and
+        is simply absent, like one the shop does not have."""
+        rows: list[tuple[str | None, Any]] = []
+        for chunk in _chunks(_numeric_ids(ids), self.page_size):
+            rows += [(None, row) for row in self._rows_by_ids("orders", "order_id", chunk)]
+        page: Page[Order] = Page()
+        for start in range(0, len(rows), self.page_size):
+            part = self._orders_page(rows[start:start + self.page_size])
+            page.items += part.items
+            page.errors += part.errors
+        return page
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        """Ids of orders created (`date`) in [since, until], 50 per call, by ascending id
+        (keyset: `order_id > last`, so a deletion during the read cannot shift a row past
+        us). Shoper has no field selection, so a page carries whole order rows; no lines."""
+        low, high = mapping.local_window(since, until, self.zone)
+        filters = {"date": {">=": low, "<=": high}}
+        for rows in iter_by_id(self._fetch, "orders", filters, id_field="order_id"):
+            yield [mapping.item_key(row, "order_id") for row in rows]
+
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         requests = [_prepared(_status_request, change) for change in changes]
         answers = self._bulk(requests, idempotent=True)
@@ -298,14 +321,35 @@ class ShoperClient:
                                  lambda row: mapping.date_text(row, "edit_date"))
             pages = ([row for _, row in batch] for batch in keyed)
         for rows in pages:
-            page: Page[Product] = Page()
-            for row in rows:
-                try:
-                    page.items.append(mapping.parse_product(row, self.zone, rates))
-                except MappingError as exc:
-                    page.errors.append(ItemError(key=mapping.item_key(row, "product_id"),
-                                                 message=str(exc)))
-            yield page
+            yield self._products_page(rows, rates)
+
+    def _products_page(self, rows: Sequence[Any], rates: Mapping[int, Decimal]) -> Page[Product]:
+        page: Page[Product] = Page()
+        for row in rows:
+            try:
+                page.items.append(mapping.parse_product(row, self.zone, rates))
+            except MappingError as exc:
+                # Keyed as the product's shop id would be, so the retry set matches it.
+                page.errors.append(ItemError(key=mapping.product_key(row), message=str(exc)))
+        return page
+
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """Base products by id (`filters={"product_id":{"IN":[…]}}`, 50 per call). An id is our
+        shop id (`"93:181"`, a variant's `"93:182:v"`) or a bare product id; a variant's id
+        reads its product, the unit product import works in."""
+        wanted: list[int] = []
+        for shop_id in ids:
+            try:
+                wanted.append(ShopRef.parse(shop_id).product_id)
+            except MappingError:
+                continue  # not a Shoper id: the shop cannot have it
+        rates = {tax_id: rate for rate, tax_id in self._tax_ids().items()}
+        page: Page[Product] = Page()
+        for chunk in _chunks(sorted(set(wanted)), self.page_size):
+            part = self._products_page(self._rows_by_ids("products", "product_id", chunk), rates)
+            page.items += part.items
+            page.errors += part.errors
+        return page
 
     def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
         refs: list[ShopRef | str] = []
@@ -413,6 +457,21 @@ class ShoperClient:
     ) -> Iterator[list[Keyed]]:
         return iter_keyset(self._fetch, path, {key: {">=": low, "<=": high}}, key=key,
                            id_field=id_field, key_of=key_of)
+
+    def _rows_by_ids(self, path: str, id_field: str, ids: Sequence[int]) -> list[Any]:
+        """Rows whose id is IN `ids` (at most one page's worth), paging on by number should
+        the shop answer more pages than we expect."""
+        if not ids:
+            return []
+        filters = {id_field: {"IN": list(ids)}}
+        rows: list[Any] = []
+        page = 1
+        while True:
+            answer = self._fetch(path, filters, (f"{id_field} asc",), page)
+            rows += answer.rows
+            if not answer.rows or page >= answer.pages:
+                return rows
+            page += 1
 
     def _all_rows(self, path: str, id_field: str) -> list[Any]:
         return [row for rows in iter_by_id(self._fetch, path, {}, id_field=id_field)
@@ -523,6 +582,21 @@ def api_base_url(base_url: str) -> str:
     if path.endswith(API_PATH.rstrip("/")):  # an owner who pasted the API address
         path = path[: -len(API_PATH.rstrip("/"))]
     return f"{parts.scheme}://{parts.netloc}{path}{API_PATH}"
+
+
+def _numeric_ids(ids: Sequence[str]) -> list[int]:
+    """Shoper ids among `ids` (positive whole numbers), once each, ascending."""
+    found = set()
+    for shop_id in ids:
+        text = str(shop_id).strip()
+        if text.isascii() and text.isdigit() and int(text) > 0:
+            found.add(int(text))
+    return sorted(found)
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
 
 
 def _sub(method: str, resource: str, body: Json | None = None) -> Json:
