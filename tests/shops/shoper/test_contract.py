@@ -72,9 +72,11 @@ def test_a_guest_without_email_or_address_and_an_odd_country_still_map(fixture: 
     order = mapping.parse_order(row, [], REFS, WARSAW)
     assert order.customer.email == "" and order.customer.last_name == ""
     odd = fixture("order.json")
-    odd["billing_address"] = dict(odd["billing_address"], country_code=" XK1 ", phone=["?"])
+    odd["billing_address"] = dict(odd["billing_address"], country_code=" XK1 ", phone=None)
     customer = mapping.parse_order(odd, [], REFS, WARSAW).customer
     assert customer.country_code == "XK1" and customer.phone is None  # as given, stripped
+    with pytest.raises(MappingError, match="email"):  # missing is not malformed
+        mapping.parse_order(fixture("order.json") | {"email": ["x"]}, [], REFS, WARSAW)
     assert mapping.parse_order(fixture("order.json") | {"status_id": None}, [], REFS,
                                WARSAW).status == ""
 

@@ -37,6 +37,7 @@ from shared.redact import register_secret
 from workers.domain import ItemError, ItemResult, Order, Page, Product, StatusChange, StockQuantity
 from workers.ports import ShopConnection, ShopError
 from workers.shops.http import ShopHttp, ShopHttpError, ShopResponse
+from workers.shops.ids import chunked, positive_ids
 from workers.shops.shoper import mapping
 from workers.shops.shoper.auth import (
     AUTH_PATH,
@@ -225,7 +226,7 @@ class ShoperClient:
         `limit` cap), each with its lines. An id that is not a Shoper id cannot exist there and
         is simply absent, like one the shop does not have."""
         rows: list[tuple[str | None, Any]] = []
-        for chunk in _chunks(_numeric_ids(ids), self.page_size):
+        for chunk in chunked(positive_ids(ids), self.page_size):
             rows += [(None, row) for row in self._rows_by_ids("orders", "order_id", chunk)]
         page: Page[Order] = Page()
         for start in range(0, len(rows), self.page_size):
@@ -345,7 +346,7 @@ class ShoperClient:
                 continue  # not a Shoper id: the shop cannot have it
         rates = {tax_id: rate for rate, tax_id in self._tax_ids().items()}
         page: Page[Product] = Page()
-        for chunk in _chunks(sorted(set(wanted)), self.page_size):
+        for chunk in chunked(sorted(set(wanted)), self.page_size):
             part = self._products_page(self._rows_by_ids("products", "product_id", chunk), rates)
             page.items += part.items
             page.errors += part.errors
@@ -582,21 +583,6 @@ def api_base_url(base_url: str) -> str:
     if path.endswith(API_PATH.rstrip("/")):  # an owner who pasted the API address
         path = path[: -len(API_PATH.rstrip("/"))]
     return f"{parts.scheme}://{parts.netloc}{path}{API_PATH}"
-
-
-def _numeric_ids(ids: Sequence[str]) -> list[int]:
-    """Shoper ids among `ids` (positive whole numbers), once each, ascending."""
-    found = set()
-    for shop_id in ids:
-        text = str(shop_id).strip()
-        if text.isascii() and text.isdigit() and int(text) > 0:
-            found.add(int(text))
-    return sorted(found)
-
-
-def _chunks(values: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(values), size):
-        yield list(values[start:start + size])
 
 
 def _sub(method: str, resource: str, body: Json | None = None) -> Json:

@@ -14,7 +14,9 @@ Quirks handled here:
 
 Lenient where the ERP row stays right (issue 11): a line without name or code, a guest order
 without e-mail or address, an odd country code, a product without name or SKU pass through
-with "" and the engine decides (fills in, warns, lists as "needs attention"). A `MappingError`
+with "" and the engine decides (fills in, warns, lists as "needs attention"). Missing is not
+malformed: a field of the wrong type (a list where text belongs) is still a `MappingError`,
+never a guessed value. A `MappingError`
 (an item error for that one order or product, kept in the retry set) is raised only where
 the ERP row would be wrong: no order id, no readable date, money or quantity that cannot be
 read, a currency id the shop does not list, no base stock row (no price) — see
@@ -342,16 +344,15 @@ def parse_order(
         lines=tuple(parse_line(line, n) for n, line in enumerate(lines, 1)),
         payment_method=refs.payments.get(str(payload.get("payment_id", ""))),
         shipping_method=refs.shippings.get(str(payload.get("shipping_id", ""))),
-        notes=_lenient_text(payload, "notes") or None,
+        notes=text(payload, "notes") or None,
     )
 
 
 def _status(payload: Mapping[str, Any]) -> str:
-    """The status_id as text; an unreadable one is "" (the engine's status map leaves it)."""
-    try:
-        return str(shop_id_number(payload.get("status_id"), "status_id"))
-    except MappingError:
+    """The status_id as text; a missing one is "" (the engine's status map leaves it)."""
+    if payload.get("status_id") in (None, ""):
         return ""
+    return str(shop_id_number(payload.get("status_id"), "status_id"))
 
 
 def _currency(payload: Mapping[str, Any], refs: References) -> str:
@@ -373,38 +374,26 @@ def _is_paid(payload: Mapping[str, Any], total: Decimal) -> bool:
 def _customer(payload: Mapping[str, Any]) -> Customer:
     """The buyer from the billing address (else the delivery address). A guest without
     e-mail gets `email=""`: the engine matches such a buyer by name and address."""
-    email = _lenient_text(payload, "email").lower()
+    email = text(payload, "email").lower()
     billing = payload.get("billing_address")
     if not isinstance(billing, Mapping):
         billing = payload.get("delivery_address")
     if not isinstance(billing, Mapping):
         billing = {}
-    street = " ".join(p for p in (_lenient_text(billing, "street1"),
-                                  _lenient_text(billing, "street2")) if p)
+    street = " ".join(p for p in (text(billing, "street1"),
+                                  text(billing, "street2")) if p)
     return Customer(
         email=email,
-        first_name=_lenient_text(billing, "firstname"),
-        last_name=_lenient_text(billing, "lastname"),
-        company=_optional(billing, "company"),
-        tax_id=_optional(billing, "tax_identification_number"),
-        phone=_optional(billing, "phone"),
+        first_name=text(billing, "firstname"),
+        last_name=text(billing, "lastname"),
+        company=optional_text(billing, "company"),
+        tax_id=optional_text(billing, "tax_identification_number"),
+        phone=optional_text(billing, "phone"),
         street=street,
-        city=_lenient_text(billing, "city"),
-        postcode=_lenient_text(billing, "postcode"),
-        country_code=_lenient_text(billing, "country_code"),  # as given; the engine judges it
+        city=text(billing, "city"),
+        postcode=text(billing, "postcode"),
+        country_code=text(billing, "country_code"),  # as given; the engine judges it
     )
-
-
-def _lenient_text(payload: Mapping[str, Any], key: str) -> str:
-    """An optional text field; a value of the wrong type counts as absent."""
-    try:
-        return text(payload, key)
-    except MappingError:
-        return ""
-
-
-def _optional(payload: Mapping[str, Any], key: str) -> str | None:
-    return _lenient_text(payload, key) or None
 
 
 def parse_line(line: Any, number: int) -> OrderLine:
@@ -421,11 +410,11 @@ def parse_line(line: Any, number: int) -> OrderLine:
         discount = money(line, "discount_perc", default=Decimal(0))
         if not 0 <= discount <= 100:
             raise MappingError(f"discount_perc out of range: {discount}")
-        name = _lenient_text(line, "name")
-        option = _lenient_text(line, "option")
+        name = text(line, "name")
+        option = text(line, "option")
         rate = line.get("tax_value")
         return OrderLine(
-            sku=_lenient_text(line, "code"),
+            sku=text(line, "code"),
             name=f"{name} ({option})" if option and name else name,
             quantity=quantity,
             unit_price_gross=(price * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP),
@@ -528,7 +517,7 @@ def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) ->
     stock = payload.get("stock")
     if not isinstance(stock, Mapping):
         raise MappingError("stock is not an object")
-    sku = _lenient_text(payload, "code") or _lenient_text(stock, "code")
+    sku = text(payload, "code") or text(stock, "code")
     name = translated(payload, "name")
     price = money(stock, "price")
     if price < 0:
@@ -544,7 +533,7 @@ def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) ->
         name=name,
         description=translated(payload, "description") or None,
         price_gross=price,
-        ean=_lenient_text(payload, "ean") or _lenient_text(stock, "ean") or None,
+        ean=text(payload, "ean") or text(stock, "ean") or None,
         weight_kg=decimal(weight, "weight") if weight not in (None, "") and
         decimal(weight, "weight") > 0 else None,
         is_active=_translation_active(payload),
