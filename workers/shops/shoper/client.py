@@ -242,6 +242,11 @@ class ShoperClient:
         low, high = mapping.local_window(since, until, self.zone)
         filters = {"date": {">=": low, "<=": high}}
         for rows in iter_by_id(self._fetch, "orders", filters, id_field="order_id"):
+            for row in rows:  # a shop that ignored the date filter must not pass unnoticed
+                created = mapping.order_date(row)
+                if created is not None and not low <= created <= high:
+                    raise ShopError(f"shoper GET orders: the shop ignored the date filter "
+                                    f"(order {mapping.item_key(row, 'order_id')} of {created})")
             yield [mapping.item_key(row, "order_id") for row in rows]
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
@@ -465,10 +470,19 @@ class ShoperClient:
         if not ids:
             return []
         filters = {id_field: {"IN": list(ids)}}
+        wanted = {str(i) for i in ids}
         rows: list[Any] = []
         page = 1
         while True:
             answer = self._fetch(path, filters, (f"{id_field} asc",), page)
+            # The operator's spelling is unverified (the JSON form's "IN" per the SDK, "in" per
+            # the OpenAPI field docs): a shop that ignored it would answer other rows. Fail
+            # loudly then, rather than report the wanted ones as absent.
+            stray = [mapping.item_key(row, id_field) for row in answer.rows
+                     if mapping.item_key(row, id_field).strip() not in wanted]
+            if stray:
+                raise ShopError(f"shoper GET {path}: the shop ignored the {id_field} IN filter "
+                                f"(answered {id_field} {stray[0]!r}, not asked for)")
             rows += answer.rows
             if not answer.rows or page >= answer.pages:
                 return rows
