@@ -298,3 +298,6 @@ def test_orders_by_placing_date_ignore_later_changes(
         "ordersDateEnd": ido.local(clock.moment)}}}
     found = api.call("POST", "orders/orders/search", window).json()
     assert [o["orderSerialNumber"] for o in found["Results"]] == [new["serial"]]
+    # The search documents an order line's productVat as an integer, a product's as a float.
+    [line] = found["Results"][0]["orderDetails"]["productsResults"]
+    assert line["productVat"] == 23 and isinstance(line["productVat"], int)

@@ -775,7 +775,10 @@ def _render_line(line: Json) -> Json:
         "productCode": line["productCode"], "sizeId": line["sizeId"],
         "sizePanelName": line["sizeId"],
         "productSizeCodeExternal": line["productSizeCodeExternal"], "stockId": 1,
-        "productQuantity": float(line["quantity"]), "productVat": float(line["vat"]),
+        "productQuantity": float(line["quantity"]),
+        # The search documents an order line's productVat as an integer (a product's as a
+        # float): 23, not 23.0.
+        "productVat": int(line["vat"]) if line["vat"] == int(line["vat"]) else float(line["vat"]),
         "productVatFree": "n", "productOrderPrice": _float(line["price"]),
         "productOrderPriceNet": _float(line["price"] * 100 / (100 + line["vat"])),
         "basketPosition": line["position"],
