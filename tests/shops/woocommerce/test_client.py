@@ -239,8 +239,11 @@ def test_order_fields_from_the_sandbox(
     assert order.shipping_gross == Decimal("14.99")
     assert [(l.sku, l.quantity, l.unit_price_gross, l.vat_rate) for l in order.lines] == [
         ("KUB-1", Decimal(2), Decimal("24.60"), Decimal("23.00")),
-        ("NIEZNANY", Decimal(1), Decimal("10.00"), Decimal("23.00")),
+        # A product the shop no longer has: WooCommerce answers `sku` null (the SKU came from
+        # the product); the line keeps its stored name and maps with sku "".
+        ("", Decimal(1), Decimal("10.00"), Decimal("23.00")),
     ]
+    assert order.lines[1].name == "NIEZNANY"
 
 
 # -- faults and auth ----------------------------------------------------------------------------
@@ -466,12 +469,102 @@ def test_iter_products_delta_and_full_pass(
     full = list(client.iter_products(None, clock.moment))
     items = [p for page in full for p in page.items]
     errors = [e for page in full for e in page.errors]
-    assert len(items) == 131 and [e.key for e in errors] == [str(no_sku["id"])]
-    assert errors[0].message == "product has no SKU"
+    # A product without SKU is read (sku ""): the engine lists it as needing attention.
+    assert len(items) == 132 and errors == []
+    assert [p.shop_id for p in items if p.sku == ""] == [str(no_sku["id"])]
     assert sum(not p.is_active for p in items) == 13
     assert woo.log.entries()[0].query["orderby"] == "id"
+    assert woo.log.entries()[0].query["context"] == "edit"
 
     delta = [p for page in client.iter_products(clock.moment - timedelta(minutes=1), clock.moment)
              for p in page.items]
     assert [(p.sku, p.price_gross) for p in delta] == [("CH-1", Decimal("11.00"))]
     assert delta[0].modified_at == clock.moment
+
+
+# -- the net under the watermark: by id, and reconciliation ids --------------------------------
+
+
+def test_fetch_orders_by_id_in_chunks_of_100(
+    woo: WooCommerceSandbox, client: WooCommerceClient, clock: Clock
+) -> None:
+    ids = add_orders(woo, 250, clock.moment - timedelta(days=2), timedelta(minutes=1))
+    bad = ids[7]
+    woo.update_order(bad, bump_modified=False, total="12,50")
+    wanted = [str(i) for i in ids] + ["999999", "not-an-id"]
+
+    page = client.fetch_orders(wanted)
+
+    assert sorted(int(o.external_id) for o in page.items) == sorted(set(ids) - {bad})
+    assert [(e.key, "total" in e.message) for e in page.errors] == [(str(bad), True)]
+    # 251 usable ids → ceil(251 / 100) = 3 calls; `include` does not lift per_page (default 10),
+    # so each call asks for as many rows as it names.
+    calls = woo.log.entries()
+    assert len(calls) == 3 and all(c.path == ORDERS for c in calls)
+    assert [len(c.query["include"].split(",")) for c in calls] == [100, 100, 51]
+    assert [c.query["per_page"] for c in calls] == ["100", "100", "51"]
+    assert client.fetch_orders([]).items == [] and len(woo.log.entries()) == 3
+
+
+def test_fetch_products_by_id_reads_the_stored_text(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    made = [woo.add_product(sku=f"F-{n}", name=f"F {n}", description="a\nb")["id"]
+            for n in range(150)]
+    woo.add_product(sku="TRASHED", name="T", status="trash")
+
+    page = client.fetch_products([str(i) for i in made])
+
+    assert len(page.items) == 150 and page.errors == []
+    # context=edit: the description as stored, not wpautop's "<p>a<br />\nb</p>".
+    assert {p.description for p in page.items} == {"a\nb"}
+    assert [c.query["context"] for c in woo.log.entries()] == ["edit", "edit"]
+
+
+def test_iter_order_ids_lists_ids_created_in_the_window_only(
+    woo: WooCommerceSandbox, client: WooCommerceClient, clock: Clock
+) -> None:
+    since = clock.moment - timedelta(days=14)
+    before = add_orders(woo, 1, since - timedelta(seconds=1), timedelta(0))
+    inside = add_orders(woo, 230, since, timedelta(minutes=30))
+    # Created long ago, modified now: not in a creation window (after/before use post_date).
+    woo.update_order(before[0], status="completed")
+
+    pages = list(client.iter_order_ids(since, clock.moment))
+
+    assert sorted(int(i) for page in pages for i in page) == sorted(inside)
+    calls = woo.log.entries()[-3:]
+    assert len(pages) == 3 and len(calls) == 3  # 230 ids → ceil(230 / 100) calls
+    query = calls[0].query
+    assert query["_fields"] == "id" and query["dates_are_gmt"] == "true"
+    assert query["after"] == (since - timedelta(seconds=1)).astimezone(UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S")
+
+
+# -- text as WooCommerce stores it --------------------------------------------------------------
+
+AWKWARD_TEXT = "Linia 1\nLinia 2 & <b>pogrubiona</b>\n\n5 < 7 > 3 „cytat” \"x\" 'y' C:\\dir &amp;"
+
+
+def test_awkward_text_comes_back_exactly_and_survives_kses(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    """The shop stores names and descriptions through wp_filter_post_kses (which would eat
+    "< 7 >" and the backslash); what we send is a form kses keeps, mapped back on read."""
+    (created,) = client.create_products([product(
+        "TXT-1", name="Kubek & spodek <mały> ½\"", description=AWKWARD_TEXT)])
+    stored = woo.products[int(created.shop_id or 0)]
+    assert "<b>pogrubiona</b>" in stored["description"]  # markup kses keeps stays markup
+    assert "&lt; 7 &gt;" in stored["description"] and "&#92;" in stored["description"]
+
+    (back,) = client.fetch_products([created.shop_id or ""]).items
+    assert back.description == AWKWARD_TEXT and back.name == "Kubek & spodek <mały> ½\""
+
+
+def test_sku_wc_clean_would_change_is_refused_before_sending(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    results = client.create_products([product("A  B"), product("A%20B"), product("OK-1")])
+    assert [r.ok for r in results] == [False, False, True]
+    assert "folds" in (results[0].error or "") and "%xx" in (results[1].error or "")
+    assert woo.log.count("POST", PRODUCTS + "/batch") == 1 and len(woo.products) == 1

@@ -7,7 +7,7 @@ Fixtures (tests/shops/conftest.py): `woo` (sandbox, Europe/Warsaw, clock at 2024
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -530,8 +530,26 @@ def test_order_created_over_rest(woo: WooCommerceSandbox, woo_client: Any) -> No
         and order["date_paid"] is not None
     )
     assert order["total"] == "61.50" and order["line_items"][0]["sku"] == "K-1"
-    missing = woo_client.post("orders", {"line_items": [{"product_id": 999999, "quantity": 1}]})
-    assert error_of(missing)[1] == "woocommerce_rest_invalid_product_id"
+    no_reference = woo_client.post("orders", {"line_items": [{"quantity": 1}]})
+    assert error_of(no_reference) == (400, "woocommerce_rest_required_product_reference",
+                                      "Product ID or SKU is required.")
+
+
+def test_rest_line_with_a_sku_the_shop_lacks_has_no_product_no_sku_and_no_name(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """WC_REST_Orders_V2_Controller::get_product_id finds nothing, wc_get_product() is false,
+    so prepare_line_items keeps only what was posted; get_order_item_data answers sku null."""
+    response = woo_client.post("orders", {
+        "billing": {"first_name": "Jan"},  # a guest without e-mail
+        "line_items": [{"sku": "NIE-MA", "quantity": 2, "total": "20.00"},
+                       {"product_id": 999999, "quantity": 1, "name": "Stary"}]})
+    assert response.status_code == 201, response.text
+    first, second = response.json()["line_items"]
+    assert (first["product_id"], first["sku"], first["name"], first["quantity"]) == (
+        0, None, "", 2)
+    assert (second["product_id"], second["sku"], second["name"]) == (0, None, "Stary")
+    assert response.json()["billing"]["email"] == ""
 
 
 def test_add_order_builds_consistent_totals(woo: WooCommerceSandbox) -> None:
@@ -543,9 +561,8 @@ def test_add_order_builds_consistent_totals(woo: WooCommerceSandbox) -> None:
     )
     lines = order["line_items"]
     assert order["billing"]["email"] == "anna@example.com" and order["billing"]["country"] == "PL"
-    assert (
-        lines[1]["product_id"] == 0 and lines[1]["sku"] == "GONE-1"
-    )  # unknown SKU: a line without product
+    # A product the shop no longer has: no product, `sku` null, the stored name stays.
+    assert (lines[1]["product_id"], lines[1]["sku"], lines[1]["name"]) == (0, None, "GONE-1")
     money = [
         Decimal(order[name])
         for name in ("total", "total_tax", "shipping_total", "shipping_tax", "cart_tax")
@@ -697,3 +714,104 @@ def test_serve_forever_prints_one_line_and_stops_on_sigterm() -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# ------------------------------------------------------------------- fidelity (docs/fidelity/woocommerce.md)
+
+
+def test_reads_default_to_view_context_where_the_description_is_wpautop_rendered(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """WC_REST_Products_V2_Controller::get_product_data: `view` answers
+    wpautop(do_shortcode(description)), `edit` the stored text; writes answer in `edit`."""
+    created = woo_client.post("products", {"name": "K", "description": "a\nb\n\nc",
+                                           "short_description": "krótki"}).json()
+    assert created["description"] == "a\nb\n\nc"  # create_item sets context=edit
+    view = woo_client.get(f"products/{created['id']}").json()
+    assert view["description"] == "<p>a<br />\nb</p>\n<p>c</p>\n"
+    assert view["short_description"] == "<p>krótki</p>\n"
+    edit = woo_client.get(f"products/{created['id']}", {"context": "edit"}).json()
+    assert (edit["description"], edit["short_description"]) == ("a\nb\n\nc", "krótki")
+    listed = woo_client.get("products", {"context": "edit"}).json()
+    assert listed[0]["description"] == "a\nb\n\nc"
+    assert woo_client.get("products").json()[0]["description"].startswith("<p>")
+    assert error_of(woo_client.get("products", {"context": "raw"}))[1] == "rest_invalid_param"
+
+
+def test_name_and_description_are_stored_through_wp_filter_post_kses(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """prepare_object_for_database: set_name/set_description(wp_filter_post_kses(…)) —
+    stripslashes, then wp_kses 'post': bare & → &amp;, lone > → &gt;, anything from < to >
+    that is not an allowed tag is dropped, disallowed attributes go, backslashes go."""
+    body = {"name": "Kubek & spodek <script>x</script>",
+            "description": "5 < 7 > 3 & <b>ok</b> <a href=\"https://x.pl\" onclick=\"z\">l</a> C:\\dir > &amp; &foo;"}
+    created = woo_client.post("products", body).json()
+    assert created["name"] == "Kubek &amp; spodek x"
+    assert created["description"] == (
+        '5  3 &amp; <b>ok</b> <a href="https://x.pl">l</a> C:dir &gt; &amp; &amp;foo;')
+    updated = woo_client.post("products/batch", {"update": [
+        {"id": created["id"], "description": "x > y"}]}).json()["update"][0]
+    assert updated["description"] == "x &gt; y"
+
+
+def test_sku_is_stored_through_wc_clean(woo: WooCommerceSandbox, woo_client: Any) -> None:
+    """set_sku(wc_clean(…)) = sanitize_text_field: tags stripped, whitespace folded, %xx gone."""
+    created = woo_client.post("products", {"name": "K", "sku": "  AB\t 1%20x<b>y</b> "}).json()
+    assert created["sku"] == "AB 1xy"
+    assert ids(woo_client.get("products", {"sku": "AB 1xy"})) == [created["id"]]
+
+
+def test_fields_answers_only_the_fields_asked_for(
+    woo: WooCommerceSandbox, woo_client: Any, clock: Any
+) -> None:
+    """WordPress rest_filter_response_fields: `_fields=id` leaves `{"id": n}` (no _links)."""
+    woo.add_product(name="Kubek", sku="K-1")
+    order = woo.add_order([("K-1", 1, "10.00")], created=clock.moment - timedelta(hours=1))
+    assert woo_client.get("orders", {"_fields": "id"}).json() == [{"id": order["id"]}]
+    assert woo_client.get("orders", {"_fields": "id,billing.email"}).json() == [
+        {"id": order["id"], "billing": {"email": order["billing"]["email"]}}]
+    single = woo_client.get(f"orders/{order['id']}", {"_fields": "id,status"}).json()
+    assert single == {"id": order["id"], "status": "processing"}
+
+
+def test_include_keeps_per_page_default_and_orderby_include_keeps_its_order(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """`include` is post__in and does not lift per_page (default 10, max 100)."""
+    made = [woo.add_product(name=f"P{n}", sku=f"P-{n}")["id"] for n in range(12)]
+    wanted = list(reversed(made))
+    default_page = woo_client.get("products", {"include": ",".join(map(str, wanted))})
+    assert len(default_page.json()) == 10 and default_page.headers["X-WP-Total"] == "12"
+    ordered = woo_client.get("products", {"include": ",".join(map(str, wanted)),
+                                          "orderby": "include", "per_page": 12})
+    assert ids(ordered) == wanted
+    assert ids(woo_client.get("products", {"include": "999999"})) == []
+
+
+def test_after_and_before_filter_the_creation_date_in_gmt_with_dates_are_gmt(
+    woo: WooCommerceSandbox, woo_client: Any, clock: Any
+) -> None:
+    """WC_REST_CRUD_Controller::prepare_objects_query: after/before → post_date, or
+    post_date_gmt with dates_are_gmt; bounds are exclusive (WP_Date_Query)."""
+    woo.add_product(name="Kubek", sku="K-1")
+    created = clock.moment - timedelta(days=3)
+    order = woo.add_order([("K-1", 1, "10.00")], created=created, modified=clock.moment)
+    gmt = created.astimezone(UTC).replace(tzinfo=None)
+    inside = {"after": (gmt - timedelta(seconds=1)).isoformat(),
+              "before": (gmt + timedelta(seconds=1)).isoformat(), "dates_are_gmt": "true"}
+    assert ids(woo_client.get("orders", inside)) == [order["id"]]
+    exclusive = {**inside, "after": gmt.isoformat()}
+    assert ids(woo_client.get("orders", exclusive)) == []
+    # Without dates_are_gmt the same naive bounds are read as site-local (Europe/Warsaw).
+    assert ids(woo_client.get("orders", {k: v for k, v in inside.items()
+                                         if k != "dates_are_gmt"})) == []
+
+
+def test_global_unique_id_exists_from_woocommerce_9_2() -> None:
+    old = WooCommerceSandbox(wc_version="9.1.0")
+    product = old.add_product(name="K", sku="K-1", global_unique_id="5901234123457")
+    assert product["global_unique_id"] == ""
+    assert "global_unique_id" not in old._render("products", product, "http://x/", "edit")
+    new = WooCommerceSandbox(wc_version="9.2.0")
+    assert new.add_product(name="K", sku="K-1", global_unique_id=" 590 ")["global_unique_id"] == "590"

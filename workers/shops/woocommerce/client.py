@@ -2,16 +2,20 @@
 
 Reads use keyset paging over `date_modified_gmt` (see `_iter_keyset`) because offset paging over
 a set that changes while we read skips rows; writes use the `…/batch` endpoints, 100 items at a
-time, and report one ItemResult per item. Mapping lives in `mapping.py`, HTTP in `shops/http.py`.
+time, and report one ItemResult per item. Products are read with `context=edit` (the stored text;
+the default `view` context renders the description through `wpautop()`). Re-reads by id use
+`include=` (100 ids a call), the reconciliation lists ids with `_fields=id`. Mapping lives in
+`mapping.py`, HTTP in `shops/http.py`; the behaviours relied on are cited in
+docs/fidelity/woocommerce.md.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +33,11 @@ API_PATH = "/wp-json/wc/v3/"
 
 #: Keep `GET products?sku=…` URLs short: proxies and WAFs start refusing around 2–8 KiB.
 SKU_QUERY_MAX_CHARS = 1500
+
+#: Product reads ask for what is stored: in the default `view` context
+#: WC_REST_Products_V2_Controller::get_product_data answers `wpautop(do_shortcode(description))`
+#: and the short description through the `woocommerce_short_description` filter.
+EDIT_CONTEXT = {"context": "edit"}
 
 #: One second: WooCommerce stores modification times in whole seconds and compares strictly, so
 #: moving a bound by one second makes it inclusive of the boundary second.
@@ -58,7 +67,7 @@ class WooOAuth1(httpx.Auth):
         self._nonce = nonce
         self._algorithm = algorithm
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         params = dict(request.url.params.multi_items())
         base_url = str(request.url.copy_with(query=None, fragment=None))
         # `sign` (shared with the sandbox, which verifies with it) answers the whole query.
@@ -115,6 +124,26 @@ class WooCommerceClient:
         }
         yield from self._iter_keyset("orders", params, mapping.parse_order)
 
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        """The orders with these ids: `include=` in chunks of 100 (one call per chunk)."""
+        return self._fetch_by_id("orders", ids, {"status": "any"}, mapping.parse_order)
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        """Ids of orders created in [since, until]: `after`/`before` on the creation date (in
+        GMT with `dates_are_gmt`), `_fields=id` so each row is `{"id": n}`, id order."""
+        params = {
+            "after": _after_param(since),
+            "before": _before_param(until),
+            "dates_are_gmt": True,
+            "status": "any",
+            "orderby": "id",
+            "order": "asc",
+            "_fields": "id",
+        }
+        for rows in self._iter_page_numbers("orders", params):
+            yield [str(row["id"]) for row in rows
+                   if isinstance(row, Mapping) and mapping.is_shop_id(row.get("id"))]
+
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         items = [(c.external_id, _mapped(mapping.status_payload, c)) for c in changes]
         return self._write_batches("orders/batch", "update", items)
@@ -125,7 +154,8 @@ class WooCommerceClient:
         wanted = list(dict.fromkeys(s for s in skus if s))
         found: dict[str, list[str]] = {}
         for chunk in _sku_chunks(wanted):
-            params = {"sku": ",".join(chunk), "status": "any", "orderby": "id", "order": "asc"}
+            params = {"sku": ",".join(chunk), "status": "any", "orderby": "id", "order": "asc",
+                      "_fields": "id,sku"}
             requested = set(chunk)
             for rows in self._iter_page_numbers("products", params):
                 for row in rows:
@@ -150,30 +180,37 @@ class WooCommerceClient:
         items = [(q.sku, _mapped(mapping.stock_payload, q)) for q in quantities]
         return self._write_batches("products/batch", "update", items)
 
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """The products with these ids (any status but trash), as `fetch_orders` reads orders."""
+        params = {"status": "any", **EDIT_CONTEXT}
+        return self._fetch_by_id("products", ids, params, mapping.parse_product)
+
     def iter_products(self, since: datetime | None, until: datetime) -> Iterator[Page[Product]]:
         # `status=any` lists drafts, pending and private products too (not trash).
         if since is None:
             # A full pass in id order without an upper bound: an edit during the pass leaves the
             # row where it is, whereas a `modified_before` bound would drop it and shift the
             # pages behind it. Products created during the pass land at the tail.
-            params = {"status": "any", "orderby": "id", "order": "asc"}
-            for rows in self._iter_page_numbers("products", params):
+            full: dict[str, Any] = {"status": "any", "orderby": "id", "order": "asc",
+                                    **EDIT_CONTEXT}
+            for rows in self._iter_page_numbers("products", full):
                 yield _parse_page(rows, mapping.parse_product)
             return
-        params = {
+        params: dict[str, Any] = {
             "modified_after": _after_param(since),
             "modified_before": _before_param(until),
             "dates_are_gmt": True,
             "orderby": "modified",
             "order": "asc",
             "status": "any",
+            **EDIT_CONTEXT,
         }
         yield from self._iter_keyset("products", params, mapping.parse_product)
 
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> WooCommerceClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,6 +272,25 @@ class WooCommerceClient:
             if not rows or not _has_next(response, page, len(rows), self.page_size):
                 return
             page += 1
+
+    def _fetch_by_id(
+        self, path: str, ids: Sequence[str], params: Mapping[str, Any], parse: Callable[[Any], T]
+    ) -> Page[T]:
+        """`GET path?include=a,b,…&per_page=100`, 100 ids a call. `include` does not lift
+        `per_page` (its default is 10), so each chunk asks for as many rows as it has ids; an id
+        the shop does not have is simply not in the answer. Ids that are not WooCommerce ids
+        cannot be asked for and are left out (absent, as the port says)."""
+        wanted = list(dict.fromkeys(str(i).strip() for i in ids if mapping.is_shop_id(str(i).strip())))
+        page: Page[T] = Page()
+        for start in range(0, len(wanted), self.page_size):
+            chunk = wanted[start:start + self.page_size]
+            query = {**params, "include": ",".join(chunk), "orderby": "include",
+                     "per_page": len(chunk), "page": 1}
+            rows = _rows(self.http.get(path, params=query), path)
+            found = _parse_page(rows, parse)
+            page.items.extend(found.items)
+            page.errors.extend(found.errors)
+        return page
 
     def _get_page(self, path: str, params: Mapping[str, Any], page: int) -> ShopResponse:
         return self.http.get(path, params={**params, "per_page": self.page_size, "page": page})
@@ -307,7 +363,7 @@ def _auth_for(conn: ShopConnection) -> httpx.Auth:
 def _naive_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("datetimes passed to a ShopClient must be timezone-aware")
-    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def _after_param(since: datetime) -> str:
@@ -384,8 +440,8 @@ def _earlier_reading(row: Any, modified: datetime, site_zone: ZoneInfo | None) -
     if local.tzinfo is not None:
         return modified
     try:
-        second = local.replace(tzinfo=site_zone, fold=1).astimezone(timezone.utc)
-        first = local.replace(tzinfo=site_zone, fold=0).astimezone(timezone.utc)
+        second = local.replace(tzinfo=site_zone, fold=1).astimezone(UTC)
+        first = local.replace(tzinfo=site_zone, fold=0).astimezone(UTC)
     except OverflowError:  # year 1 or 9999 local text: no earlier reading to offer
         return modified
     # Only when the row's own GMT time is the second reading: then the site zone is right and

@@ -1,9 +1,16 @@
 """WooCommerce REST v3 payloads ⇄ domain types (the OCA "mapper").
 
-Strict on purpose: a payload that does not look like the documented shape becomes a
-`MappingError` (turned into an `ItemError` for that one item by the client), never a wrong value
-and never a crash of the run. Money arrives as decimal strings and stays exact; times are read
-from the `*_gmt` fields (naive UTC) and returned timezone-aware.
+Lenient where the ERP row can still be right (issue 11): an order line without a name or SKU, a
+guest without e-mail, an odd country code, a product without name or SKU all map (the engine
+decides and warns). A `MappingError` (an `ItemError` for that one item, keyed by its shop id) is
+left only for what would make the ERP row wrong: no id, amounts or a currency that cannot be
+read, no readable creation date (the list, with reasons, is in docs/fidelity/woocommerce.md).
+Money arrives as decimal strings and stays exact; times are read from the `*_gmt` fields (naive
+UTC) and returned timezone-aware.
+
+Text fields travel through `shop_text` / `erp_text`: WooCommerce stores names and descriptions
+through `wp_filter_post_kses()`, which would eat a bare `<` and rewrite a bare `&`; we send a form
+kses leaves as it is and map the stored form back to exactly what the ERP wrote.
 
 Shapes follow `woocommerce/woocommerce-rest-api-docs:source/includes/wp-api-v3/_orders.md` and
 `_products.md`, and the order/product schemas in `Controllers/Version2|3` of
@@ -12,8 +19,9 @@ woocommerce/woocommerce.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -30,7 +38,7 @@ TAX_ID_META_KEYS = ("_billing_nip", "billing_nip", "_billing_vat_number", "billi
                     "_vat_number", "vat_number")
 
 #: Rate precisions tried, coarsest first, when deriving a line's VAT rate from its amounts.
-_RATE_STEPS = (Decimal("1"), Decimal("0.5"), Decimal("0.1"), Decimal("0.01"))
+_RATE_STEPS = (Decimal(1), Decimal("0.5"), Decimal("0.1"), Decimal("0.01"))
 
 
 class MappingError(ValueError):
@@ -63,6 +71,26 @@ def _text(payload: Mapping[str, Any], key: str, *, required: bool = False) -> st
 def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
     text = _text(payload, key).strip()
     return text or None
+
+
+def _raw_text(payload: Mapping[str, Any], key: str) -> str:
+    """A string field as it is (not stripped); "" when absent, null or not a string."""
+    value = payload.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _soft_text(payload: Mapping[str, Any], key: str) -> str | None:
+    """An optional string field, stripped; None when absent, empty or not a string (an odd
+    value in an optional field is no reason to refuse the whole item)."""
+    return _raw_text(payload, key).strip() or None
+
+
+def _lenient_gmt(payload: Mapping[str, Any], key: str) -> datetime | None:
+    """An optional `*_gmt` field; None when absent or unreadable."""
+    try:
+        return _gmt(payload, key, required=False)
+    except MappingError:
+        return None
 
 
 def _decimal(value: Any, what: str) -> Decimal:
@@ -102,10 +130,10 @@ def _gmt(payload: Mapping[str, Any], key: str, *, required: bool = True) -> date
         raise MappingError(f"{key} is not a date: {value!r}") from None
     if parsed.tzinfo is not None:  # not documented, but an explicit offset is unambiguous
         try:
-            return parsed.astimezone(timezone.utc)
+            return parsed.astimezone(UTC)
         except OverflowError:  # "0001-01-01T00:00:00+01:00" has no UTC reading
             raise MappingError(f"{key} is out of range: {value!r}") from None
-    return parsed.replace(tzinfo=timezone.utc)
+    return parsed.replace(tzinfo=UTC)
 
 
 def _id(payload: Mapping[str, Any]) -> int:
@@ -142,6 +170,93 @@ def modified_gmt(payload: Any) -> datetime | None:
         return None
 
 
+# -- text as WooCommerce stores it -----------------------------------------------------------
+#
+# WC_REST_Products_Controller::prepare_object_for_database writes name, description and short
+# description through wp_filter_post_kses() (= stripslashes, then wp_kses(…, 'post')). kses turns a
+# bare `&` into `&amp;`, a lone `>` into `&gt;`, drops anything from `<` to the next `>` that is
+# not an allowed tag ("5 < 7 > 3" becomes "5  3"), rebuilds allowed tags from their attributes,
+# and stripslashes eats every backslash. So we send a form kses leaves exactly as it is — every
+# `&` as `&amp;`, every backslash as `&#92;`, every `<`/`>` as `&lt;`/`&gt;` except in tags that
+# kses keeps byte for byte — and `erp_text` maps the stored form back. The mapping is injective
+# (every `&` of the ERP text is escaped), so a round trip is exact whichever way the shop stores
+# it: through kses, or as sent.
+
+#: Elements in WordPress's `$allowedposttags` (wp-includes/kses.php) that we let through as markup.
+_POST_TAGS = frozenset(
+    ["a", "abbr", "address", "article", "aside", "b", "bdo", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "i", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var"])
+#: Attributes kses keeps as written (for these elements; `*` = the global ones WordPress adds to
+#: every allowed element in `_wp_add_global_attributes`). `style` is left out: safecss rewrites it.
+_KEPT_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "*": frozenset({"class", "id", "title", "lang", "dir", "role"}),
+    "a": frozenset({"href", "target", "rel", "name"}),
+    "img": frozenset({"src", "alt", "width", "height"}),
+}
+_URI_ATTRIBUTES = frozenset({"href", "src"})
+_SAFE_PROTOCOL = re.compile(r"^(https?://|mailto:)[^\s]*$", re.IGNORECASE)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?: [a-z]+=\"[^\"&<>\\\n]*\")*)( /)?>")
+_ATTRIBUTE = re.compile(r' ([a-z]+)="([^"]*)"')
+_STORED_ENTITY = re.compile(r"&(amp|lt|gt|#92);")
+_ENTITY_TEXT = {"amp": "&", "lt": "<", "gt": ">", "#92": "\\"}
+
+
+def shop_text(text: str, *, markup: bool) -> str:
+    """ERP text → what we send: a fixpoint of wp_filter_post_kses (see above). With `markup`,
+    tags kses keeps unchanged stay markup; every other `<`/`>` is sent as an entity."""
+    escaped = text.replace("&", "&amp;").replace("\\", "&#92;")
+    if not markup:
+        return escaped.replace("<", "&lt;").replace(">", "&gt;")
+    out: list[str] = []
+    position = 0
+    for found in _TAG.finditer(escaped):
+        out.append(_escape_angles(escaped[position:found.start()]))
+        token = found.group(0)
+        out.append(token if _kses_keeps(found) else _escape_angles(token))
+        position = found.end()
+    out.append(_escape_angles(escaped[position:]))
+    return "".join(out)
+
+
+def erp_text(stored: str) -> str:
+    """Stored text (read with context=edit) → the ERP's text: the inverse of `shop_text`."""
+    return _STORED_ENTITY.sub(lambda m: _ENTITY_TEXT[m.group(1)], stored)
+
+
+def _escape_angles(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _kses_keeps(tag: re.Match[str]) -> bool:
+    """Would kses give this tag back byte for byte? (Allowed element; closing tags bare;
+    attributes lower-case, double-quoted, allowed for the element, URIs http(s)/mailto.)"""
+    closing, element, attributes, slash = tag.group(1), tag.group(2).lower(), *tag.group(3, 4)
+    if element not in _POST_TAGS or (closing and (attributes or slash)):
+        return False
+    allowed = _KEPT_ATTRIBUTES["*"] | _KEPT_ATTRIBUTES.get(element, frozenset())
+    names = []
+    for name, value in _ATTRIBUTE.findall(attributes):
+        if name not in allowed or (name in _URI_ATTRIBUTES and not _SAFE_PROTOCOL.match(value)):
+            return False
+        names.append(name)
+    return len(names) == len(set(names))  # kses keeps only the first of a repeated attribute
+
+
+def wc_clean_problem(sku: str) -> str | None:
+    """Why WooCommerce would store this SKU differently, or None when it keeps it as sent.
+
+    The SKU is written through `wc_clean()` = `sanitize_text_field()`: tags stripped, line
+    breaks and runs of whitespace folded to one space, `%xx` octets removed, trimmed."""
+    if sku != sku.strip():
+        return "has leading or trailing spaces, which WooCommerce trims"
+    if re.search(r"[\r\n\t]|  ", sku):
+        return "has line breaks, tabs or double spaces, which WooCommerce folds"
+    if re.search(r"%[0-9a-fA-F]{2}", sku):
+        return "has a %xx sequence, which WooCommerce removes"
+    if "<" in sku:
+        return "has a '<', which WooCommerce's tag stripping changes"
+    return None
+
+
 # -- orders -----------------------------------------------------------------------------------
 
 
@@ -151,11 +266,14 @@ def parse_order(payload: Any) -> Order:
         raise MappingError(f"order is not an object: {type(payload).__name__}")
     order_id = _id(payload)
     status = _text(payload, "status", required=True)
-    date_paid = _gmt(payload, "date_paid_gmt", required=False)
-    lines = _field(payload, "line_items")
+    date_paid = _lenient_gmt(payload, "date_paid_gmt")
+    lines = payload.get("line_items")
+    if lines is None:
+        lines = []  # an order with no product lines (fees only) is still an order
     if not isinstance(lines, list):
         raise MappingError("line_items is not a list")
     rates = _tax_rates(payload)
+    ordered_at = _gmt(payload, "date_created_gmt")
     return Order(
         external_id=str(order_id),
         external_number=_optional_text(payload, "number") or str(order_id),
@@ -165,14 +283,17 @@ def parse_order(payload: Any) -> Order:
         shipping_gross=(_money(payload, "shipping_total", default=Decimal(0))
                         + _money(payload, "shipping_tax", default=Decimal(0))),
         is_paid=date_paid is not None or status in PAID_STATUSES,
-        ordered_at=_gmt(payload, "date_created_gmt"),  # type: ignore[arg-type]
-        modified_at=_gmt(payload, "date_modified_gmt"),  # type: ignore[arg-type]
+        ordered_at=ordered_at,  # type: ignore[arg-type]
+        # An unreadable modification date is not worth refusing the order: the creation date
+        # is what the ERP keeps, and the cursor only needs some time (paging reads its own).
+        modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,  # type: ignore[arg-type]
         customer=_customer(payload),
-        lines=tuple(_line(line, n, rates) for n, line in enumerate(lines, 1)),
-        payment_method=(_optional_text(payload, "payment_method_title")
-                        or _optional_text(payload, "payment_method")),
+        lines=(*(_line(line, n, rates) for n, line in enumerate(lines, 1)),
+               *_fee_lines(payload, rates)),
+        payment_method=(_soft_text(payload, "payment_method_title")
+                        or _soft_text(payload, "payment_method")),
         shipping_method=_shipping_method(payload),
-        notes=_optional_text(payload, "customer_note"),
+        notes=_soft_text(payload, "customer_note"),
     )
 
 
@@ -184,27 +305,25 @@ def _currency(payload: Mapping[str, Any]) -> str:
 
 
 def _customer(payload: Mapping[str, Any]) -> Customer:
-    billing = _field(payload, "billing")
-    if not isinstance(billing, Mapping):
-        raise MappingError("billing is not an object")
-    email = _text(billing, "email").strip().lower()
-    if not email:
-        # The ERP identifies customers by e-mail; guessing would merge strangers.
-        raise MappingError("billing.email is empty")
-    street = " ".join(part for part in (_text(billing, "address_1").strip(),
-                                         _text(billing, "address_2").strip()) if part)
-    country = _text(billing, "country").strip().upper()
+    """The buyer from `billing`. A guest without e-mail (an order typed in the admin or posted
+    over REST) gets `email=""`: the engine matches by name + address. Missing or garbled
+    address fields are "" rather than a refusal."""
+    raw = payload.get("billing")
+    billing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    street = " ".join(part for part in (_soft_text(billing, "address_1") or "",
+                                         _soft_text(billing, "address_2") or "") if part)
     return Customer(
-        email=email,
-        first_name=_text(billing, "first_name").strip(),
-        last_name=_text(billing, "last_name").strip(),
-        company=_optional_text(billing, "company"),
+        email=(_soft_text(billing, "email") or "").lower(),
+        first_name=_soft_text(billing, "first_name") or "",
+        last_name=_soft_text(billing, "last_name") or "",
+        company=_soft_text(billing, "company"),
         tax_id=_tax_id(payload),
-        phone=_optional_text(billing, "phone"),
+        phone=_soft_text(billing, "phone"),
         street=street,
-        city=_text(billing, "city").strip(),
-        postcode=_text(billing, "postcode").strip(),
-        country_code=country or "PL",
+        city=_soft_text(billing, "city") or "",
+        postcode=_soft_text(billing, "postcode") or "",
+        # Passed through as given (stripped): the engine keeps what fits, else the shop's own.
+        country_code=(_soft_text(billing, "country") or "").upper() or "PL",
     )
 
 
@@ -253,15 +372,41 @@ def _line(line: Any, number: int, rates: Mapping[Any, Decimal]) -> OrderLine:
             raise MappingError(f"quantity must be positive: {quantity}")
         total = _money(line, "total")
         total_tax = _money(line, "total_tax", default=Decimal(0))
+        # A line posted over REST with a SKU the shop does not carry has product_id 0, no SKU
+        # and an empty name (WC_REST_Orders_V2_Controller::prepare_line_items): "" for both,
+        # the engine fills in the SKU or "(no name)" and warns.
         return OrderLine(
-            sku=_text(line, "sku").strip(),
-            name=_text(line, "name", required=True).strip(),
+            sku=_soft_text(line, "sku") or "",
+            name=_soft_text(line, "name") or "",
             quantity=quantity,
             unit_price_gross=((total + total_tax) / quantity).quantize(CENT, ROUND_HALF_UP),
             vat_rate=_line_vat_rate(line, total, total_tax, rates),
         )
     except MappingError as exc:
         raise MappingError(f"line {number}: {exc}") from None
+
+
+def _fee_lines(payload: Mapping[str, Any], rates: Mapping[Any, Decimal]) -> list[OrderLine]:
+    """`fee_lines` with a positive amount (a COD or packing fee) as lines without SKU: they are
+    part of `total` and carry their own tax (`total_tax`, `taxes`). A negative fee is a discount
+    already inside `total`; like coupons (whose discount is already in each line's `total`) it
+    is no line of its own. Refunds are separate objects (`refunds[]`), never lines."""
+    fees: list[OrderLine] = []
+    for number, fee in enumerate(_list(payload.get("fee_lines")), 1):
+        if not isinstance(fee, Mapping):
+            raise MappingError(f"fee {number} is not an object")
+        try:
+            total = _money(fee, "total")
+            total_tax = _money(fee, "total_tax", default=Decimal(0))
+        except MappingError as exc:
+            raise MappingError(f"fee {number}: {exc}") from None
+        if total + total_tax <= 0:
+            continue
+        fees.append(OrderLine(
+            sku="", name=_soft_text(fee, "name") or "", quantity=Decimal(1),
+            unit_price_gross=(total + total_tax).quantize(CENT, ROUND_HALF_UP),
+            vat_rate=_line_vat_rate(fee, total, total_tax, rates)))
+    return fees
 
 
 def _line_vat_rate(
@@ -299,21 +444,32 @@ def parse_product(payload: Any) -> Product:
     if not isinstance(payload, Mapping):
         raise MappingError(f"product is not an object: {type(payload).__name__}")
     product_id = _id(payload)
-    sku = _text(payload, "sku").strip()
-    if not sku:
-        raise MappingError("product has no SKU")
-    weight = _text(payload, "weight").strip()
     return Product(
         shop_id=str(product_id),
-        sku=sku,
-        name=_text(payload, "name", required=True).strip(),
-        description=_text(payload, "description") or None,
+        # No SKU or no name: "" and the engine lists the product as needing attention.
+        sku=_soft_text(payload, "sku") or "",
+        name=erp_text(_soft_text(payload, "name") or ""),
+        # Read with context=edit: the stored text, not the `wpautop()` rendering.
+        description=erp_text(_raw_text(payload, "description")) or None,
         price_gross=_product_price(payload),
-        ean=_optional_text(payload, "global_unique_id"),
-        weight_kg=_decimal(weight, "weight") if weight else None,
+        # Absent before WooCommerce 9.2 (no such field): None keeps the ERP's EAN.
+        ean=_soft_text(payload, "global_unique_id"),
+        weight_kg=_weight(payload),
         is_active=_text(payload, "status", required=True) == "publish",
-        modified_at=_gmt(payload, "date_modified_gmt"),
+        modified_at=_lenient_gmt(payload, "date_modified_gmt"),
     )
+
+
+def _weight(payload: Mapping[str, Any]) -> Decimal | None:
+    """The weight, or None (the ERP keeps its own) when empty or not a usable number."""
+    text = _soft_text(payload, "weight")
+    if text is None:
+        return None
+    try:
+        weight = _decimal(text, "weight")
+    except MappingError:
+        return None
+    return weight if weight >= 0 else None
 
 
 def _product_price(payload: Mapping[str, Any]) -> Decimal:
@@ -341,10 +497,15 @@ def product_payload(product: Product, *, with_id: bool) -> dict[str, Any]:
     the SKU's. Older shops ignore the unknown property (WordPress REST drops fields outside the
     schema), so sending it costs nothing there; the EAN is simply not stored.
     """
+    sku_problem = wc_clean_problem(product.sku)
+    if sku_problem:
+        # The shop would store another SKU than the ERP's; binding and import would then
+        # disagree with the ERP forever (see wc_clean_problem).
+        raise MappingError(f"SKU {product.sku!r} {sku_problem}")
     payload: dict[str, Any] = {
         "sku": product.sku,
-        "name": product.name,
-        "description": product.description or "",
+        "name": shop_text(product.name, markup=False),
+        "description": shop_text(product.description or "", markup=True),
         "regular_price": format_money(product.price_gross),
         "status": "publish" if product.is_active else "draft",
         "weight": format_decimal(product.weight_kg) if product.weight_kg is not None else "",

@@ -75,13 +75,13 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from workers.shops.sandbox import (
-    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
     SandboxRequest,
     SandboxResponse,
     json_response,
+    serve_until_stopped,
 )
 from workers.shops.woocommerce import oauth
 
@@ -369,6 +369,143 @@ ORDER_BODY_ARGS = {
 
 
 # ---------------------------------------------------------------------------------------------
+# What WordPress/WooCommerce do to text on the way in and out (read from WordPress
+# src/wp-includes/kses.php, formatting.php and WooCommerce wc-formatting-functions.php; the
+# fidelity sheet docs/fidelity/woocommerce.md names the functions). Emulations, not copies.
+
+#: `$allowedposttags` elements (wp-includes/kses.php), enough for product descriptions.
+KSES_POST_TAGS = frozenset(
+    ["a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdo", "big", "blockquote", "br", "button", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "fieldset", "figcaption", "figure", "font", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "label", "legend", "li", "main", "map", "mark", "menu", "nav", "object", "ol", "p", "pre", "q", "rb", "rp", "rt", "rtc", "ruby", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "tt", "u", "ul", "var", "video"]
+)
+#: Attributes kses keeps per element (a subset of `$allowedposttags`; `*` = the global
+#: attributes `_wp_add_global_attributes` adds to every element, `style` left out).
+KSES_ATTRIBUTES: Mapping[str, frozenset[str]] = {
+    "*": frozenset({"class", "id", "title", "lang", "dir", "role", "xml:lang"}),
+    "a": frozenset({"href", "rel", "rev", "name", "target", "download", "hreflang", "media",
+                    "type"}),
+    "img": frozenset({"src", "alt", "width", "height", "align", "border", "hspace", "vspace",
+                      "loading", "srcset", "sizes", "decoding", "longdesc", "usemap"}),
+}
+_KSES_SPLIT = re.compile(r"(<!--.*?(?:-->|$))|(<[^>]*(?:>|$)|>)", re.DOTALL)
+_KSES_ELEMENT = re.compile(r"^<\s*(/\s*)?([a-zA-Z0-9-]+)([^>]*)>?$", re.DOTALL)
+_KSES_ATTR = re.compile(
+    r"""([-a-zA-Z:]+)\s*(?:=\s*(?:"([^"]*)"|'([^']*)'|([^\s"']+)))?""")
+_KSES_ENTITY = re.compile(r"&([A-Za-z]{2,8}[0-9]{0,2}|#[0-9]+|#[xX][0-9A-Fa-f]+);")
+_KSES_NAMED = frozenset({"amp", "lt", "gt", "quot", "apos", "nbsp", "ndash", "mdash", "hellip",
+                         "laquo", "raquo", "bdquo", "rdquo", "ldquo", "copy", "reg", "trade",
+                         "euro", "deg", "times", "frac12", "shy"})
+
+
+def _kses_entities(text: str) -> str:
+    """wp_kses_normalize_entities: every `&` that does not start a valid entity becomes `&amp;`."""
+    out, position = [], 0
+    for found in re.finditer("&", text):
+        if found.start() < position:
+            continue
+        entity = _KSES_ENTITY.match(text, found.start())
+        out.append(text[position:found.start()])
+        name = entity.group(1) if entity else ""
+        valid = name in _KSES_NAMED or (
+            name.startswith("#") and _valid_code_point(name[1:]))
+        if entity and valid:
+            out.append(entity.group(0))
+            position = entity.end()
+        else:
+            out.append("&amp;")
+            position = found.end()
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _valid_code_point(digits: str) -> bool:
+    number = int(digits[1:], 16) if digits[:1] in ("x", "X") else int(digits)
+    return number in (0x9, 0xA, 0xD) or 0x20 <= number <= 0xD7FF or (
+        0xE000 <= number <= 0x10FFFF and number not in (0xFFFE, 0xFFFF))
+
+
+def _kses_tag(token: str) -> str:
+    """wp_kses_split2 + wp_kses_attr for one token of wp_kses_split."""
+    if not token.startswith("<"):
+        return "&gt;"  # a lone ">"
+    if token.startswith("<!--"):
+        return token  # comments survive (their inside is filtered again; not needed here)
+    found = _KSES_ELEMENT.match(token)
+    if found is None:
+        return ""  # "seriously malformed": dropped with everything up to the next ">"
+    slash, element, attributes = (found.group(1) or "").strip(), found.group(2), found.group(3)
+    if element.lower() not in KSES_POST_TAGS:
+        return ""  # an element not allowed is dropped (no strip_tags: its text stays)
+    if slash:
+        return f"</{element}>"
+    xhtml = " /" if re.search(r"/\s*$", attributes) else ""
+    allowed = KSES_ATTRIBUTES["*"] | KSES_ATTRIBUTES.get(element.lower(), frozenset())
+    kept, seen = [], set()
+    for match in _KSES_ATTR.finditer(attributes.rstrip("/ ")):
+        name = match.group(1).lower()
+        if name in seen or name not in allowed:
+            continue
+        seen.add(name)
+        value = next((v for v in match.group(2, 3, 4) if v is not None), None)
+        if value is None:
+            kept.append(name)
+        elif name in ("href", "src") and not re.match(r"(?i)(https?|mailto|ftp|tel):|[/#?]", value):
+            continue  # wp_kses_bad_protocol would strip the protocol; dropped here
+        else:
+            kept.append(f'{name}="{value}"')
+    return "<" + element + "".join(" " + k for k in kept) + xhtml + ">"
+
+
+def filter_post_kses(text: str) -> str:
+    """wp_filter_post_kses as WooCommerce calls it on unslashed REST input: stripslashes, then
+    wp_kses(…, 'post') — no_null, normalize_entities, split — then addslashes, which
+    wp_insert_post's wp_unslash takes off again. Net effect as stored is returned."""
+    text = re.sub(r"\\(.?)", lambda m: "\x00" if m.group(1) == "0" else m.group(1), text,
+                  flags=re.DOTALL)  # PHP stripslashes
+    text = re.sub(r"[\x00-\x08\x0B\x0C\x0E-\x1F]", "", text)  # wp_kses_no_null
+    text = _kses_entities(text)
+    return _KSES_SPLIT.sub(lambda m: _kses_tag(m.group(0)), text)
+
+
+def wc_clean(value: str) -> str:
+    """wc_clean → sanitize_text_field: tags stripped, whitespace runs folded, %xx removed, trim."""
+    if "<" in value:
+        value = re.sub(r"<[^>]*>?", "", re.sub(r"<(?=[^a-zA-Z/!?])", "&lt;", value))
+    value = re.sub(r"[\r\n\t ]+", " ", value).strip()
+    found = False
+    while (octet := re.search(r"%[a-fA-F0-9]{2}", value)) is not None:
+        value, found = value.replace(octet.group(0), ""), True
+    return re.sub(r" +", " ", value).strip() if found else value
+
+
+def wpautop(text: str) -> str:
+    """wpautop, simplified to what matters to a reader of the API: blank-line separated blocks
+    become `<p>…</p>\n`, single line breaks inside them `<br />\n`."""
+    if not text.strip():
+        return ""
+    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if b.strip()]
+    return "".join("<p>" + block.replace("\n", "<br />\n") + "</p>\n" for block in blocks)
+
+
+def only_fields(rendered: Json, fields: str | None) -> Json:
+    """WordPress `_fields` (rest_filter_response_fields): keep the listed top-level keys and
+    dotted sub-keys only; `_links` goes too unless listed."""
+    if not fields:
+        return rendered
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    kept: Json = {}
+    for path in wanted:
+        head, _, rest = path.partition(".")
+        if head not in rendered:
+            continue
+        if not rest or not isinstance(rendered[head], Mapping):
+            kept[head] = rendered[head]
+        else:
+            inner = only_fields(rendered[head], rest)
+            kept[head] = {**kept.get(head, {}), **inner}
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
 # Demo data (Polish-looking)
 
 FIRST_NAMES = (
@@ -466,7 +603,7 @@ class _Line:
     product_id: int
     variation_id: int
     name: str
-    sku: str
+    sku: str | None  # None: the line has no product (get_order_item_data answers null)
     quantity: int
     unit_price: Decimal  # gross when prices include tax
 
@@ -479,10 +616,10 @@ class _Route:
 
 
 _ROUTES = (
-    (re.compile(r"^wc/v3/(orders|products)$", re.I), "list"),
-    (re.compile(r"^wc/v3/(orders|products)/batch$", re.I), "batch"),
-    (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.I), "item"),
-    (re.compile(r"^wc/v3/products/(\d+)/variations$", re.I), "variations"),
+    (re.compile(r"^wc/v3/(orders|products)$", re.IGNORECASE), "list"),
+    (re.compile(r"^wc/v3/(orders|products)/batch$", re.IGNORECASE), "batch"),
+    (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.IGNORECASE), "item"),
+    (re.compile(r"^wc/v3/products/(\d+)/variations$", re.IGNORECASE), "variations"),
 )
 _METHODS = {
     "list": {"GET": "list", "POST": "create"},
@@ -538,10 +675,15 @@ class WooCommerceSandbox(Sandbox):
         vat_rate: Decimal | str = "23",
         prices_include_tax: bool = True,
         stock_write_bumps_modified: bool = False,
+        wc_version: str = "9.4.0",
         faults: Faults | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__(faults=faults)
+        #: The WooCommerce version emulated (7.x, 8.x, 9.x in the field). What changes with it
+        #: here: `global_unique_id` exists from 9.2 (woocommerce/woocommerce#50442).
+        self.wc_version = wc_version
+        self.has_global_unique_id = _version(wc_version) >= (9, 2)
         if permissions not in ("read", "write", "read_write"):
             raise ValueError("permissions must be read, write or read_write")
         self.consumer_key = consumer_key
@@ -663,6 +805,8 @@ class WooCommerceSandbox(Sandbox):
             )
         if action == "delete":
             return validate_params(params, {"force": Arg("boolean")})
+        if action == "read":
+            return validate_params(params, {"context": Arg("string", enum=("view", "edit"))})
         return {}
 
     def _match(self, route: str, method: str) -> tuple[_Route, str]:
@@ -699,10 +843,9 @@ class WooCommerceSandbox(Sandbox):
             )
         object_id = target.object_id or 0
         if action == "read":
-            return json_response(
-                200,
-                self._render(target.collection, self._get(target.collection, object_id, 404), api),
-            )
+            record = self._get(target.collection, object_id, 404)
+            rendered = self._render(target.collection, record, api, args.get("context", "view"))
+            return json_response(200, only_fields(rendered, request.query.get("_fields")))
         if action == "update":
             return json_response(
                 200,
@@ -899,8 +1042,9 @@ class WooCommerceSandbox(Sandbox):
         start = args["offset"] if "offset" in args else (page - 1) * per_page
         total = len(records)
         pages = math.ceil(total / per_page)
+        context, fields = args.get("context", "view"), request.query.get("_fields")
         body = [
-            self._render(collection, record, api)
+            only_fields(self._render(collection, record, api, context), fields)
             for record in records[max(start, 0) : max(start, 0) + per_page]
         ]
         headers = [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
@@ -1014,7 +1158,8 @@ class WooCommerceSandbox(Sandbox):
                 "id"
             ]  # ID breaks ties, in the same direction (WooCommerce appends it)
 
-        return sorted(records, key=key, reverse=descending)
+        # orderby=include is WP_Query's `post__in` order: the order given, whatever `order` says.
+        return sorted(records, key=key, reverse=descending and orderby != "include")
 
     @staticmethod
     def _order_title(record: Json) -> str:
@@ -1036,7 +1181,22 @@ class WooCommerceSandbox(Sandbox):
             )
         return record
 
-    def _render(self, collection: str, record: Json, api: str) -> Json:
+    def _render(self, collection: str, record: Json, api: str, context: str = "edit") -> Json:
+        """The API's view of a stored record. Writes answer in `edit` (WC_REST_CRUD_Controller::
+        create_item/update_item set context=edit); reads default to `view`, where
+        WC_REST_Products_V2_Controller::get_product_data renders the description as
+        `wpautop(do_shortcode(…))` and the short description through `woocommerce_short_description`
+        (wpautop among its default callbacks)."""
+        shown = self._render_stored(collection, record, api)
+        if collection != "orders" and context == "view":
+            for name in ("description", "short_description"):
+                if name in shown:
+                    shown[name] = wpautop(shown[name])
+        if collection != "orders" and not self.has_global_unique_id:
+            shown.pop("global_unique_id", None)
+        return shown
+
+    def _render_stored(self, collection: str, record: Json, api: str) -> Json:
         if collection == "variations":
             base = f"{api}products/{record['parent_id']}/variations"
             links = {
@@ -1208,15 +1368,12 @@ class WooCommerceSandbox(Sandbox):
             "meta_data": [],
         }
 
+    _PRODUCT_KSES_FIELDS = ("name", "description", "short_description")
     _PRODUCT_PLAIN_FIELDS = (
-        "name",
         "type",
         "status",
         "featured",
         "catalog_visibility",
-        "description",
-        "short_description",
-        "global_unique_id",
         "virtual",
         "downloadable",
         "external_url",
@@ -1272,12 +1429,23 @@ class WooCommerceSandbox(Sandbox):
         self, record: Json, data: Mapping[str, Any], *, trusted: bool = False
     ) -> None:
         if "sku" in data:
-            sku = str(data["sku"] or "")
+            # WC_REST_Products_Controller::prepare_object_for_database: set_sku(wc_clean(…)).
+            sku = wc_clean(str(data["sku"] or ""))
             record["sku"] = sku if trusted else self._checked_sku(sku, record["id"])
             self._index_sku(record)
         for name in self._PRODUCT_PLAIN_FIELDS:
             if name in data:
                 record[name] = data[name]
+        for name in self._PRODUCT_KSES_FIELDS:
+            # The same function: set_name / set_description / set_short_description(
+            # wp_filter_post_kses(…)) — what is stored, and what `context=edit` answers.
+            if name in data and data[name] is not None:
+                record[name] = filter_post_kses(str(data[name]))
+        if "global_unique_id" in data:
+            # Since 9.2 (set_global_unique_id(wc_clean(…))); an older shop has no such field
+            # and WordPress drops the unknown property.
+            record["global_unique_id"] = (
+                wc_clean(str(data["global_unique_id"] or "")) if self.has_global_unique_id else "")
         if data.get("slug"):
             slug = slugify(str(data["slug"]))
             record["slug"] = slug if trusted else self._unique_slug(slug, record["id"])
@@ -1499,7 +1667,7 @@ class WooCommerceSandbox(Sandbox):
         lines = [self._api_line(_as_dict(item)) for item in _as_list(data.get("line_items"))]
         shipping_lines = _as_list(data.get("shipping_lines"))
         shipping = _as_dict(shipping_lines[0]) if shipping_lines else {}
-        fields = {
+        fields: Json = {
             name: data[name]
             for name in (
                 "customer_id",
@@ -1526,29 +1694,39 @@ class WooCommerceSandbox(Sandbox):
         if "meta_data" in data:
             order["meta_data"] = self._merged_meta([], data["meta_data"])
         self.orders[order["id"]] = order
-        status_change = {name: data[name] for name in ("status", "set_paid") if name in data}
+        status_change: Json = {name: data[name] for name in ("status", "set_paid") if name in data}
         if status_change:
             self._apply_order_update(order, status_change, bump=False, strict=True)
         return order
 
     def _api_line(self, item: Json) -> _Line:
+        """A posted line as WC_REST_Orders_V2_Controller::prepare_line_items /
+        get_product_id builds it: the product is looked up by `sku`, else `product_id`, else
+        `variation_id`; none of the three is 400 `woocommerce_rest_required_product_reference`.
+        A reference that finds nothing is no error: `wc_get_product()` is false, the line keeps
+        only what was posted (name, quantity, total) with product_id 0 and no SKU."""
         product: Json | None = None
         if item.get("sku"):
             product = self._product_by_sku(str(item["sku"]))
+        elif intval(item.get("product_id") or 0) and not intval(item.get("variation_id") or 0):
+            product = self.products.get(intval(item["product_id"]))
         elif intval(item.get("variation_id") or 0):
             product = self.variations.get(intval(item["variation_id"]))
-        elif intval(item.get("product_id") or 0):
-            product = self.products.get(intval(item["product_id"]))
-        if product is None:
-            raise WooError(
-                "woocommerce_rest_invalid_product_id", "Product ID provided is invalid.", 400
-            )
+        else:
+            raise WooError("woocommerce_rest_required_product_reference",
+                           "Product ID or SKU is required.", 400)
         quantity = intval(item.get("quantity", 1)) or 1
         unit = decimal_or_none(item.get("price"))
         total = decimal_or_none(item.get("total"))
         if total is not None:
             unit = total / quantity
-        return self._line_for(product, quantity, unit)
+        if product is None:
+            return _Line(0, 0, str(item.get("name") or ""), None, quantity, unit or Decimal(0))
+        line = self._line_for(product, quantity, unit)
+        if item.get("name"):  # maybe_set_item_props sets a posted name over the product's
+            line = _Line(line.product_id, line.variation_id, str(item["name"]), line.sku,
+                         line.quantity, line.unit_price)
+        return line
 
     def _split_tax(self, amount: Decimal) -> tuple[Decimal, Decimal]:
         """(net, tax) of a price under the shop's tax setting."""
@@ -1642,7 +1820,7 @@ class WooCommerceSandbox(Sandbox):
             "parent_id": 0,
             "status": "pending",
             "currency": self.currency,
-            "version": "9.4.0",
+            "version": self.wc_version,
             "prices_include_tax": self.prices_include_tax,
             **self._dates("date_created", created),
             **self._dates("date_modified", modified or created),
@@ -1803,7 +1981,8 @@ class WooCommerceSandbox(Sandbox):
         """A realistic order: Polish customer, VAT split, shipping line, consistent totals.
 
         `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax); an unknown
-        SKU gives a line with product_id 0 (a product deleted since). `fields` override top-level
+        SKU gives a line with product_id 0 and `sku` null, named as given (a product deleted
+        since: the item keeps its stored name, its SKU came from the product). `fields` override top-level
         keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
         `date_completed`.
         """
@@ -1813,7 +1992,7 @@ class WooCommerceSandbox(Sandbox):
                 product = self._product_by_sku(sku)
                 unit = Decimal(str(price))
                 if product is None:
-                    lines.append(_Line(0, 0, sku, sku, int(quantity), unit))
+                    lines.append(_Line(0, 0, sku, None, int(quantity), unit))
                 else:
                     lines.append(self._line_for(product, int(quantity), unit))
             order = self._insert_order(
@@ -1972,6 +2151,10 @@ class WooCommerceSandbox(Sandbox):
             "phone": phone,
         }
         return {**common, "email": email}, dict(common)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -1,0 +1,54 @@
+"""What the two import operations share about the retry set (shared.erp.retry_set).
+
+Each import run first re-reads the kept items that are due, by id and in the platform's batch
+form, then reads its window. Whatever fails on any path is kept in the transaction of its page;
+whatever imports is forgotten in the same transaction. An id asked for by id that the shop does
+not answer at all is not dropped (it may be a shop-side glitch, or the item was deleted there):
+it stays, marked as needing attention, so a person decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from shared.erp.retry_set import Failure
+from workers.domain import ItemError, Page
+from workers.engine.context import RunContext
+from workers.operations._common import chunked
+
+T = TypeVar("T")
+
+#: Kept items one run re-reads at most; the rest wait for the next run (a long outage of the
+#: ERP leaves many, and the run must still reach its own window in good time).
+MAX_RETRIES_PER_RUN = 2000
+
+ATTENTION_PREFIX = "needs attention: "
+NOT_IN_SHOP = "the shop did not return it when asked by id (deleted there?)"
+
+
+def due_chunks(ctx: RunContext) -> Iterator[list[str]]:
+    """The due kept items of this operation, a shop page at a time."""
+    due = ctx.store.due_retries(ctx.operation.value, limit=MAX_RETRIES_PER_RUN)
+    yield from chunked(due, max(1, ctx.shop.page_size))
+
+
+def page_failures(errors: Sequence[ItemError]) -> list[Failure]:
+    """Items the shop answered but we could not read: re-read by id later (the answer may have
+    been cut or half-written), so state `retry`."""
+    return [Failure(shop_id=e.key, error=e.message) for e in errors if e.key]
+
+
+def not_answered(
+    asked: Sequence[str] | None, page: Page[T], shop_id: Callable[[T], str | None]
+) -> list[Failure]:
+    """Ids read by id that the shop left out of its answer entirely."""
+    if not asked:
+        return []
+    answered = {shop_id(item) for item in page.items} | {e.key for e in page.errors}
+    return [Failure(shop_id=i, error=NOT_IN_SHOP, attention=True)
+            for i in asked if i not in answered]
+
+
+def describe(failure: Failure) -> str:
+    return ATTENTION_PREFIX + failure.error if failure.attention else failure.error
