@@ -173,6 +173,8 @@ def test_documented_product_parses() -> None:
     (lambda p: p.update(productRetailPrice=-1), "negative"),
     (lambda p: p.update(productRetailPrice=None), "productRetailPrice"),
     (lambda p: p.update(productId=0), "productId"),
+    (lambda p: p["productSizesAttributes"][0].update(productSizeCodeExternal=["KUB-300"]),
+     "productSizeCodeExternal is not text"),
 ])
 def test_malformed_products_are_mapping_errors(change: Any, message: str) -> None:
     payload = copy.deepcopy(load("products_search_response.json")["results"][0])

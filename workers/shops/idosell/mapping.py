@@ -301,6 +301,9 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
     sizes = [s for s in _list(payload.get("productSizesAttributes")) if isinstance(s, Mapping)]
     if len(sizes) > 1:
         raise MappingError(f"product has {len(sizes)} sizes; one SKU per product is imported")
+    for holder, key in [(size, "productSizeCodeExternal") for size in sizes] + [
+            (payload, "productDisplayedCode")]:
+        text(holder, key)  # a code of the wrong type is malformed, not a missing SKU
     codes = size_codes(payload)
     texts = _lang_texts(payload.get("productDescriptionsLangData"))
     name = texts.get("productName", "").strip()
