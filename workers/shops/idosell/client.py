@@ -10,6 +10,10 @@ time range until one fits); each slice is read completely — again from page 0 
 `resultsNumberAll` changes under the read, since an order edited meanwhile leaves the window and
 shifts the pages behind it — then sorted by `orderChangeDate` and handed out page by page. The
 engine's cursor therefore never passes an order not yet handed out.
+
+Reads by id (the retry set) use the searches' own filters — `ordersSerialNumbers`,
+`productParams[].productId` — 100 ids a call; the reconciliation lists serials by placing date
+(`ordersDateType: "add"`). Sources and what is unverified: docs/fidelity/idosell.md.
 """
 
 from __future__ import annotations

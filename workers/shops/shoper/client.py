@@ -10,6 +10,10 @@
   (`bucket.py`), so the shop's bucket is not overrun; a 429 that still happens (another
   process spends the same shop's budget) is waited out through `Retry-After` by `ShopHttp`.
 
+- Reads by id (the retry set) are list reads with `filters={"<id>":{"IN":[…]}}`, 50 ids a
+  call; the reconciliation lists orders by creation `date`, keyset by id. Both check that the
+  shop applied the filter (the operator's spelling is unverified: docs/fidelity/shoper.md).
+
 Orders have no modification time in Shoper. `iter_orders` reads the window twice — by `date`
 (created) and by `status_date` (last status change), merged so the cursor stays safe — and,
 in every window that crosses a half-hour mark, re-scans the orders still open that were
