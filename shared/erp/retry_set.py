@@ -194,8 +194,9 @@ def make_due(
     where = [t.integration_id == integration_id]
     if shop_id is not None:
         where.append(t.shop_id == shop_id)
+    # Whole seconds, like every time the engine compares with (workers.engine.clock.to_db).
     result = conn.execute(update(sync_retry_items).where(and_(*where))
-                          .values(next_attempt_at=now))
+                          .values(next_attempt_at=now.replace(microsecond=0)))
     return int(result.rowcount or 0)
 
 

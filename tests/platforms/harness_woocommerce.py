@@ -67,7 +67,8 @@ class WooCommerceHarness:
                 del self.sandbox.products[record["id"]]
 
     def add_order(
-        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
+        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
+        placed_at: datetime | None = None,
     ) -> str:
         # An order placed in a WooCommerce shop names products the shop carries; a SKU the ERP
         # does not know is a shop product the ERP lacks. (A product gone from the shop would
@@ -76,7 +77,7 @@ class WooCommerceHarness:
             if not self._by_sku(sku):
                 self.sandbox.add_product(sku=sku, name=sku, regular_price=f"{price:.2f}")
         # Placed a few seconds ago: a run's window ends just behind "now" (late commits).
-        placed = datetime.now(UTC) - timedelta(seconds=5)
+        placed = placed_at or datetime.now(UTC) - timedelta(seconds=5)
         order = self.sandbox.add_order(
             sku_lines, email=email, status=status or "processing", created=placed, modified=placed
         )

@@ -34,9 +34,10 @@ def due_chunks(ctx: RunContext) -> Iterator[list[str]]:
 
 
 def page_failures(errors: Sequence[ItemError]) -> list[Failure]:
-    """Items the shop answered but we could not read: re-read by id later (the answer may have
-    been cut or half-written), so state `retry`."""
-    return [Failure(shop_id=e.key, error=e.message) for e in errors if e.key]
+    """Items the shop answered but the connector could not map: their data is what the ERP
+    cannot hold (no amount, no currency; the mappings are lenient about everything else), which
+    no run fixes by itself, so they need attention (a cut answer fails the whole page instead)."""
+    return [Failure(shop_id=e.key, error=e.message, attention=True) for e in errors if e.key]
 
 
 def not_answered(

@@ -110,8 +110,12 @@ def run(ctx: RunContext) -> None:
         position = window.until
     ctx.run.cursor_after = position
 
-    # 3. The net under the cursor, once a day (or with --full).
-    if _reconciliation_due(ctx):
+    # 3. The net under the cursor, once a day (or with --full). A first import read everything
+    # since `orders_since` itself: the net would only read it again, so it starts a day later.
+    if cursor is None and not ctx.full:
+        with ctx.store.unit() as tx:
+            tx.move_cursor(RECONCILE_CURSOR, ctx.started)
+    elif _reconciliation_due(ctx):
         _reconcile(ctx, importer, seen, until=window.until)
 
 
@@ -337,6 +341,8 @@ def _lenient(order: Order, country: str) -> tuple[Order, list[tuple[str, str]]]:
                                              f"stored; the shop's country {code} is used"))
     if not c.email.strip():
         warnings.append(("no_email", "the customer has no e-mail; matched by name and address"))
+    if not order.lines:
+        warnings.append(("no_lines", "the shop's order has no product lines"))
     customer = Customer(
         email=(_clean(c.email) or "").strip(), first_name=_clean(c.first_name) or "",
         last_name=_clean(c.last_name) or "", company=_clean(c.company),
