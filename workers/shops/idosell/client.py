@@ -211,7 +211,8 @@ class IdoSellClient:
         return self._product_write(products, with_id=False, mode="all")
 
     def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
-        """`edit` never adds: a product gone from the shop is an item error, not a new one."""
+        """`edit` never adds: a product gone from the shop answers `gone` (unbound by the
+        operation), never a new one."""
         return self._product_write(products, with_id=True, mode="edit")
 
     def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
