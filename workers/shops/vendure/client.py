@@ -26,10 +26,11 @@ Platform facts designed around (observed on Vendure 3.7.3, see tests/vendure):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -96,7 +97,8 @@ class ListQuery:
     document: str
     field: str
     time_field: str
-    filter: Mapping[str, Any] = field(default_factory=dict)
+    # dataclasses.field by its full name: the attribute `field` above shadows it for mypy.
+    filter: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     lower: datetime | None = None
     upper: datetime | None = None
 
@@ -372,7 +374,7 @@ class VendureClient:
                                         error=str(outcome))
                 continue
             results[i] = ItemResult(product.sku, True, shop_id=product.shop_id)
-            parent_id, siblings = parents[product.shop_id]
+            parent_id, siblings = parents[str(product.shop_id)]
             if siblings == 1:
                 own_parents.append((i, mapping.product_input(product, channel,
                                                              product_id=parent_id)))
@@ -812,7 +814,8 @@ class _Bearer(httpx.Auth):
     def __init__(self, client: VendureClient) -> None:
         self._client = client
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request
+                  ) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._client._token
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
@@ -842,8 +845,8 @@ def graphql_error_detail(body: Any) -> tuple[str | None, str | None]:
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], Mapping):
         return None, None
     first = errors[0]
-    extensions = first.get("extensions") if isinstance(first.get("extensions"), Mapping) else {}
-    code = extensions.get("code")
+    extensions = first.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, Mapping) else None
     message = first.get("message")
     return (str(code) if code else None, " ".join(str(message).split()) if message else None)
 
