@@ -19,6 +19,7 @@ from tests.vendure.harness import (
     order_state,
     place_order,
     settle_payments,
+    ship_order,
     shop_checkout,
     variant_stock,
 )
@@ -191,6 +192,28 @@ def test_orders_paid_later_come_through_the_rescan_and_carts_never(
     assert orders[order["id"]].status == "PaymentSettled"
     assert orders[order["id"]].lines[0].sku == sku
     assert cart["id"] not in orders and draft not in orders
+
+
+
+def test_an_order_delivered_in_the_shop_between_two_imports_comes_through(
+        vendure: VendureShop, client: VendureClient) -> None:
+    """Shipping and delivering through fulfilments leaves the order's updatedAt alone, and a
+    Delivered order is no longer open: only the fulfilment's own updatedAt shows the change."""
+    sku = unique("DL")
+    _, [variant] = create_product(vendure.api, "Dostawa", [{"sku": sku, "price": 700}])
+    order = place_order(vendure.api, vendure.setup, [(variant, 1)], email="dl@example.pl")
+    before = order_state(vendure.api, order.id)
+    time.sleep(1.1)  # so a bumped updatedAt would show even at sql.js's one-second precision
+    since = now()
+    ship_order(vendure.api, order.id, deliver=True)
+    after = order_state(vendure.api, order.id)
+    assert (after["state"], after["updatedAt"]) == ("Delivered", before["updatedAt"])
+
+    orders = {o.external_id: o for page in client.iter_orders(since, now() + timedelta(seconds=1))
+              for o in page.items}
+
+    assert orders[order.id].status == "Delivered"
+    assert orders[order.id].modified_at >= since - timedelta(seconds=1)
 
 
 def test_stock_written_is_what_vendure_may_sell_after_its_allocations(

@@ -14,9 +14,10 @@ Platform facts designed around (observed on Vendure 3.7.3, see tests/vendure):
 - a sort object with several keys is applied in the *schema's* field order, not ours (`{updatedAt,
   id}` sorts by id first), so there is no usable tie-break: we sort by one time field, page by
   offset only inside a tie, and drop rows already read;
-- settling a payment, shipping and delivering a fulfilment leave the order's `updatedAt` alone:
-  besides the `updatedAt` window, every read re-scans the placed, non-terminal orders of the last
-  `rescan_window`;
+- settling a payment, shipping and delivering a fulfilment leave the order's `updatedAt` alone
+  (only their own `updatedAt` moves): besides the `updatedAt` window, every read re-scans the
+  placed, non-terminal orders of the last `rescan_window`, and the terminal ones whose payments
+  or fulfilments changed in the window (an order delivered between two runs);
 - carts are orders too (`AddingItems`, `ArrangingPayment`, and admin drafts in `Draft`): only
   orders with `orderPlacedAt` set are read — that is Vendure's own definition of "placed", set
   when the first payment is authorised or settled, the moment it also allocates stock. Reads by
@@ -122,7 +123,8 @@ class VendureClient:
         "Cancelled, …); Shipped and Delivered are reached through one manual fulfilment of "
         "everything not yet fulfilled.",
         "Payment and fulfilment changes do not move an order's updatedAt: placed orders not yet "
-        "Delivered or Cancelled are re-read on every import, for 30 days after placement.",
+        "Delivered or Cancelled are re-read on every import, for 30 days after placement, and "
+        "closed ones whose payments or fulfilments changed since the last import.",
         "Vendure has no EAN, weight or NIP fields: EAN and weight are not exported, and "
         "imported products and customers come without them.",
         "Stock is written to the channel's first stock location; stock held in other locations "
@@ -186,6 +188,31 @@ class VendureClient:
             seen.update(str(row.get("id")) for row in fresh)
             if fresh:
                 yield _parse_page(fresh, mapping.parse_order)
+        # An order that reached a terminal state since the last run through its fulfilments
+        # (Delivered) moved neither its own `updatedAt` nor is it open any more; its
+        # fulfilments' and payments' `updatedAt` did move. Find those in a light list, then
+        # read them whole by id.
+        closed = [oid for oid in self._recently_closed(since - _BOUNDARY, until) if oid not in seen]
+        if closed:
+            yield self.fetch_orders(closed)
+
+    def _recently_closed(self, since: datetime, until: datetime) -> Iterator[str]:
+        """Ids of orders in a terminal state, placed within `rescan_window`, whose latest
+        change (the order's, its payments' or fulfilments' `updatedAt`) is after `since`."""
+        query = ListQuery(queries.ORDER_STAMPS, "orders", "orderPlacedAt", filter={
+            "state": {"in": list(mapping.TERMINAL_ORDER_STATES)},
+            "orderPlacedAt": {"after": mapping.iso_z(until - self.rescan_window),
+                              "before": mapping.iso_z(until + _BOUNDARY)}})
+        for rows in self._pages_by_offset(query, take=lambda: self.list_limit):
+            for row in rows:
+                if not mapping.is_id(row.get("id")):
+                    continue
+                try:
+                    changed = mapping.order_modified(row, since)
+                except MappingError:
+                    continue
+                if changed > since:
+                    yield str(row["id"])
 
     def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
         """Placed orders by id, `list_limit` ids a call; a cart's id is simply absent."""

@@ -73,6 +73,15 @@ query IluoOrderIds($options: OrderListOptions) {
   orders(options: $options) { items { id } }
 }"""
 
+#: Closed orders' change stamps: a fulfilment delivering the order moves only its own
+#: `updatedAt`, so these are what says a closed order changed.
+ORDER_STAMPS = """
+query IluoOrderStamps($options: OrderListOptions) {
+  orders(options: $options) {
+    items { id updatedAt payments { updatedAt } fulfillments { updatedAt } }
+  }
+}"""
+
 #: What a status write needs to decide its steps: state, lines and existing fulfilments.
 ORDERS_FOR_STATUS = """
 query IluoOrdersForStatus($options: OrderListOptions) {
