@@ -216,6 +216,55 @@ def test_an_order_delivered_in_the_shop_between_two_imports_comes_through(
     assert orders[order.id].modified_at >= since - timedelta(seconds=1)
 
 
+
+def test_an_order_cancelled_in_the_shop_moves_its_updated_at_and_comes_through_the_delta(
+        vendure: VendureShop, client: VendureClient) -> None:
+    """Cancelled is outside the open-order re-scan, so it must show by date: `cancelOrder`
+    rewrites the lines (their quantities drop to 0), which moves the order's updatedAt; a bare
+    transition to Cancelled is refused while lines are not cancelled."""
+    sku = unique("CN")
+    _, [variant] = create_product(vendure.api, "Anulowanie", [{"sku": sku, "price": 800}])
+    order = place_order(vendure.api, vendure.setup, [(variant, 2)], email="cn@example.pl")
+    refused = vendure.api.raw('mutation($id:ID!){transitionOrderToState(id:$id,state:"Cancelled")'
+                              '{__typename}}', {"id": order.id}).json()
+    assert refused["data"]["transitionOrderToState"]["__typename"] == "OrderStateTransitionError"
+    time.sleep(1.1)
+    since = now()
+    vendure.api("mutation($i:CancelOrderInput!){cancelOrder(input:$i){__typename}}",
+                {"i": {"orderId": order.id}})
+    client.rescan_window = timedelta(0)  # the delta alone must carry it
+
+    orders = {o.external_id: o for page in client.iter_orders(since, now() + timedelta(seconds=1))
+              for o in page.items}
+
+    assert orders[order.id].status == "Cancelled"
+    assert orders[order.id].lines[0].quantity == 2  # what was ordered, not the 0 left
+
+
+def test_on_a_channel_with_net_prices_the_gross_price_is_what_vendure_rounds_back(
+        vendure: VendureShop) -> None:
+    """pricesIncludeTax off: Vendure keeps the integer net price and shows
+    round(net × (1 + rate)). Most gross prices come back exactly; some cannot be reached by
+    any integer net price (0.99 at 23 %: 80 → 0.98, 81 → 1.00) — a stated limitation."""
+    channel = vendure.setup.channel_id
+    set_net = "mutation($i:UpdateChannelInput!){updateChannel(input:$i){__typename}}"
+    vendure.api(set_net, {"i": {"id": channel, "pricesIncludeTax": False}})
+    try:
+        with client_for(vendure) as net_client:
+            tag = unique("NET")
+            prices = [Decimal("1234.56"), Decimal("54.00"), Decimal("0.99")]
+            made = net_client.create_products([
+                Product(sku=f"{tag}-{n}", name=f"Netto {n}", price_gross=price,
+                        vat_rate=Decimal(23)) for n, price in enumerate(prices)])
+            assert all(r.ok for r in made), made
+            page = net_client.fetch_products([r.shop_id for r in made if r.shop_id])
+    finally:
+        vendure.api(set_net, {"i": {"id": channel, "pricesIncludeTax": True}})
+    read = {p.sku: p.price_gross for p in page.items}
+    assert read == {f"{tag}-0": Decimal("1234.56"), f"{tag}-1": Decimal("54.00"),
+                    f"{tag}-2": Decimal("0.98")}
+
+
 def test_stock_written_is_what_vendure_may_sell_after_its_allocations(
         vendure: VendureShop, client: VendureClient) -> None:
     sku = unique("SK")

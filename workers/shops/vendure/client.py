@@ -134,6 +134,10 @@ class VendureClient:
         "(bearer session) avoid that cost.",
         "An ERP VAT rate without an enabled tax rate of that value in the channel's default "
         "tax zone makes the product an item error.",
+        "On a channel whose prices exclude tax (pricesIncludeTax off) Vendure keeps a whole net "
+        "price and shows round(net × (1 + rate)): some gross prices cannot be reached (0.99 at "
+        "23 % shows as 0.98), and an import of products brings that price back. Channels with "
+        "prices including tax keep every gross price exactly.",
     )
 
     def __init__(
