@@ -207,7 +207,7 @@ class VendureClient:
             "state": {"in": list(mapping.TERMINAL_ORDER_STATES)},
             "orderPlacedAt": {"after": mapping.iso_z(until - self.rescan_window),
                               "before": mapping.iso_z(until + _BOUNDARY)}})
-        for rows in self._pages_by_offset(query, take=lambda: self.list_limit):
+        for rows in self._pages_by_offset(query, whole_limit=True):
             for row in rows:
                 if not mapping.is_id(row.get("id")):
                     continue
@@ -233,7 +233,7 @@ class VendureClient:
         query = ListQuery(queries.ORDER_IDS, "orders", "orderPlacedAt", filter={
             "orderPlacedAt": {"between": {"start": mapping.iso_z(since),
                                           "end": mapping.iso_z(until)}}})
-        for rows in self._pages_by_offset(query, take=lambda: self.list_limit):
+        for rows in self._pages_by_offset(query, whole_limit=True):
             ids = [str(row["id"]) for row in rows if mapping.is_id(row.get("id"))]
             if ids:
                 yield ids
@@ -568,7 +568,6 @@ class VendureClient:
         seen: set[tuple[str, str]] = set()
         while True:
             rows = self._request_page(query, lower, skip, take=self.page_size)
-            take = self.page_size  # after the call: a refusal may have lowered it
             keys = [_row_key(row, query.time_field) for row in rows]
             fresh = [row for row, key in zip(rows, keys) if key not in seen]
             if skip and rows and not fresh:
@@ -577,7 +576,7 @@ class VendureClient:
             seen.update(keys)
             if fresh:
                 yield fresh
-            if len(rows) < take:
+            if len(rows) < self.page_size:  # read after the call: a refusal may lower it
                 return
             bound = _next_bound(rows, query.time_field)
             if bound is not None and (lower is None or bound > lower):
@@ -585,16 +584,17 @@ class VendureClient:
             else:
                 skip += len(rows)
 
-    def _pages_by_offset(self, query: ListQuery, *, take: Callable[[], int] | None = None
+    def _pages_by_offset(self, query: ListQuery, *, whole_limit: bool = False
                          ) -> Iterator[list[dict[str, Any]]]:
-        """A list that does not change under us (an id filter, a closed past window), in id
-        order, `take()` rows a call (`page_size` by default)."""
+        """A list that does not change under us (an id filter, a past window), in id order;
+        `page_size` rows a call, or the shop's whole `list_limit` for light rows."""
         skip = 0
         seen: set[str] = set()
         while True:
             rows = self._request_page(query, None, skip, sort={"id": "ASC"},
-                                      take=take() if take else self.page_size)
-            size = take() if take else self.page_size  # after the call: a refusal lowers it
+                                      take=self.list_limit if whole_limit else self.page_size)
+            # Read after the call: a refusal of the take lowers both.
+            size = self.list_limit if whole_limit else self.page_size
             ids = {str(row.get("id")) for row in rows}
             if skip and rows and ids <= seen:
                 raise ShopError(f"vendure {query.field}: the page at offset {skip} repeats rows "
