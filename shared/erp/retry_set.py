@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
 
 from shared.erp.sync_tables import sync_retry_items
+from shared.redact import redact
 
 RETRY, ATTENTION = "retry", "attention"
 #: The operations whose items are kept (the two that read the shop into the ERP).
@@ -93,7 +94,7 @@ def keep(
     """Add failed items or count one more attempt of those already kept, inside the caller's
     transaction. The run holds the operation's lease, so nobody else writes these rows now; the
     unique key would refuse a duplicate all the same."""
-    latest = {f.shop_id[:64]: f for f in failures if f.shop_id}
+    latest = {_text(f.shop_id, 64): f for f in failures if f.shop_id}
     if not latest:
         return
     t = sync_retry_items.c
@@ -102,21 +103,29 @@ def keep(
     fresh = []
     for shop_id, failure in latest.items():
         state = ATTENTION if failure.attention else RETRY
-        item = (failure.item or shop_id)[:100]
+        item = _text(failure.item or shop_id, 100)
+        error = _text(failure.error)
         if shop_id in existing:
             attempts = existing[shop_id] + 1
             conn.execute(update(sync_retry_items).where(
                 t.integration_id == integration_id, t.operation == operation,
                 t.shop_id == shop_id,
             ).values(state=state, item=item, last_failed_at=now, attempts=attempts,
-                     last_error=failure.error, next_attempt_at=now + delay(attempts, state)))
+                     last_error=error, next_attempt_at=now + delay(attempts, state)))
         else:
             fresh.append(dict(integration_id=integration_id, operation=operation,
                               shop_id=shop_id, item=item, state=state, first_failed_at=now,
-                              last_failed_at=now, attempts=1, last_error=failure.error,
+                              last_failed_at=now, attempts=1, last_error=error,
                               next_attempt_at=now + delay(1, state)))
     if fresh:
         conn.execute(insert(sync_retry_items), fresh)
+
+
+def _text(value: str, size: int | None = None) -> str:
+    """As a row can hold it: secrets masked (a shop may echo a key into an error), NUL shown as
+    `\\x00` (PostgreSQL refuses it in text), cut to the column."""
+    text = redact(value).replace("\x00", "\\x00")
+    return text if size is None else text[:size]
 
 
 def resolve(
@@ -125,7 +134,7 @@ def resolve(
     """Forget items that have now been imported; answers how many were kept."""
     t = sync_retry_items.c
     removed = 0
-    wanted = sorted({s[:64] for s in shop_ids if s})
+    wanted = sorted({_text(s, 64) for s in shop_ids if s})
     for start in range(0, len(wanted), IN_CHUNK):
         removed += conn.execute(delete(sync_retry_items).where(
             t.integration_id == integration_id, t.operation == operation,
@@ -205,7 +214,7 @@ def _rows_for(
     stmt: Any,
 ) -> list[Any]:
     t = sync_retry_items.c
-    wanted = sorted({s[:64] for s in shop_ids if s})
+    wanted = sorted({_text(s, 64) for s in shop_ids if s})
     rows: list[Any] = []
     for start in range(0, len(wanted), IN_CHUNK):
         rows.extend(conn.execute(stmt.where(
