@@ -370,9 +370,10 @@ class SqlErpUnit:
             (c.postcode, customer.postcode),
         )]
         no_email = or_(c.email.is_(None), c.email == "")
-        return self.conn.execute(  # type: ignore[no-any-return]
+        found: int | None = self.conn.execute(
             select(c.id).where(no_email, *same).order_by(c.id).limit(1)
         ).scalar()
+        return found
 
     def add_customer(self, customer: Customer) -> int:
         now = to_db(utc_now())
