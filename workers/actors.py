@@ -128,7 +128,7 @@ def _run_job(
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
                         interrupted=interrupted,
-                        safety_stop=bool(getattr(result, "safety_stop", False)))
+                        safety_stop=result is not None and result.safety_stop)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome

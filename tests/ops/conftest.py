@@ -28,7 +28,14 @@ from shared.control.tables import schedules
 from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
 from shared.telemetry.sentry import init_sentry
-from tests.service.conftest import Control, any_control, control, shop, vhost  # noqa: F401
+from tests.service.conftest import (  # noqa: F401  (fixtures)
+    Control,
+    FakeResult,
+    any_control,
+    control,
+    shop,
+    vhost,
+)
 from workers.domain import Operation
 
 
@@ -168,17 +175,6 @@ def set_row(control: Control, operation: Operation, **values: Any) -> None:
     with control.registry.engine.begin() as conn:
         conn.execute(update(schedules).where(schedules.c.operation == operation.value)
                      .values(**values))
-
-
-@dataclass
-class FakeResult:
-    outcome: str
-    error: str | None
-    finished_at: datetime
-    counts: dict[str, int] = field(default_factory=dict)
-    config: Any = None
-    config_read: bool = False  # False: the actor reads the settings itself
-    kept: Summary | None = None  # the retry set after an import run
 
 
 class FakeRun:
