@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps test-services demo test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,17 @@ install: $(BIN)/.installed
 system-deps:
 	scripts/install-system-deps.sh
 
+# The servers the tests talk to (started when down, RabbitMQ's management API enabled) and the
+# Debian packages above; exit 2 with what to do when one cannot be had.
+test-services:
+	scripts/setup-test-services.sh
+
 demo: install
 	scripts/demo.sh
 
-test: install system-deps
+# A missing server stops the run (exit 2) before pytest starts.
+test: install
+	$(MAKE) --no-print-directory test-services
 	$(BIN)/pytest
 
 # Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
