@@ -17,7 +17,9 @@ from shared.erp.demo import create_erp_schema, fill_demo, set_price, set_stock
 from shared.erp.schema import ERP_TABLES
 from shared.errors import UserError
 
-erp_app = typer.Typer(help="The ERP stand-in database (never used on a real ILUO database).", no_args_is_help=True)
+erp_app = typer.Typer(
+    help="The ERP stand-in database (never used on a real ILUO database).", no_args_is_help=True
+)
 app.add_typer(erp_app, name="erp")
 
 
@@ -25,8 +27,12 @@ app.add_typer(erp_app, name="erp")
 @user_errors
 def create(
     db_url: str,
-    demo: bool = typer.Option(True, "--demo/--empty", help="Fill with demo data and one shop integration."),
-    shop_url: str = typer.Option("http://127.0.0.1:8081", help="The demo integration's shop address."),
+    demo: bool = typer.Option(
+        True, "--demo/--empty", help="Fill with demo data and one shop integration."
+    ),
+    shop_url: str = typer.Option(
+        "http://127.0.0.1:8081", help="The demo integration's shop address."
+    ),
     api_key: str = typer.Option("ck_demo", help="The demo integration's API key."),
     api_secret: str = typer.Option("cs_demo", help="The demo integration's API secret."),
 ) -> None:
@@ -42,7 +48,9 @@ def create(
         if demo:
             fill_demo(engine, base_url=shop_url, api_key=api_key, api_secret=api_secret)
     except SQLAlchemyError as exc:
-        raise UserError(f"cannot create the ERP tables in {redact(url)}: {db_error_line(exc)}") from None
+        raise UserError(
+            f"cannot create the ERP tables in {redact(url)}: {db_error_line(exc)}"
+        ) from None
     finally:
         engine.dispose()
     typer.echo(f"created the ERP stand-in in {redact(url)}" + (" with demo data" if demo else ""))

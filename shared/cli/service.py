@@ -19,6 +19,10 @@ from shared.jobs import QUEUES, SETTINGS, TICKS
 ACTOR_MODULES = ("workers.actors", "producers.clock")
 #: dramatiq's default, and what the deploy files' grace periods are sized for.
 SHUTDOWN_TIMEOUT_S = 600
+QUEUES_HELP = (
+    f"Queues to consume (default: all). Any of: {', '.join(QUEUES)}. "
+    "`ticks` implies `settings` (the tick group also re-reads settings)."
+)
 LOG_FORMAT = (
     "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
 )
@@ -101,8 +105,7 @@ def worker(
     ctx: typer.Context,
     queues: list[str] = typer.Option(
         None, "--queues", "-Q",
-        help=f"Queues to consume (default: all). Any of: {', '.join(QUEUES)}. "
-        "`ticks` implies `settings` (the tick group also re-reads settings).",
+        help=QUEUES_HELP,
     ),
     processes: int = typer.Option(2, "--processes", "-p", min=1, help="Worker processes."),
     threads: int = typer.Option(

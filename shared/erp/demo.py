@@ -100,7 +100,9 @@ def fill_demo(
             dict(integration_id=1, label_id=1, scope="export_products"),
             dict(integration_id=1, label_id=1, scope="export_stock"),
         ])
-        conn.execute(insert(erp.shop_integration_warehouses), [dict(integration_id=1, warehouse_id=1)])
+        conn.execute(
+            insert(erp.shop_integration_warehouses), [dict(integration_id=1, warehouse_id=1)]
+        )
         status_ids = {c: i for i, c in enumerate(erp.ORDER_STATUS_CODES, start=1)}
         mapping = DEMO_STATUS_MAP.get(platform, {})
         if mapping:
@@ -117,7 +119,13 @@ def _advance_sequences(conn) -> None:  # type: ignore[no-untyped-def]
     ERP's next own insert would collide). Other dialects do this by themselves."""
     if conn.dialect.name != "postgresql":
         return
-    for table in (erp.warehouses, erp.labels, erp.order_statuses, erp.products, erp.shop_integrations):
+    for table in (
+        erp.warehouses,
+        erp.labels,
+        erp.order_statuses,
+        erp.products,
+        erp.shop_integrations,
+    ):
         top = conn.execute(select(func.coalesce(func.max(table.c.id), 1))).scalar_one()
         conn.execute(
             text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :top)"),

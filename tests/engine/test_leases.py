@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select, update
 
+from shared.erp.schema import orders
 from shared.erp.sync_tables import sync_leases
 from tests.engine.support import Shop, count, run
-from shared.erp.schema import orders
 from workers.engine import leases
 from workers.engine.leases import Heartbeat, LeaseHeld, LeaseLost
 

@@ -144,6 +144,7 @@ def run_operation(
         recorder.lease_token = lease.token
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
+    error: str | None
     outcome, error = FAILED, "the run did not finish"
     shop: ShopClient | None = None
     try:
