@@ -92,7 +92,9 @@ def _run_job(
     assert started.schedule_id is not None
 
     if run is None:
-        from workers.engine.runner import run_operation as run
+        from workers.engine.runner import run_operation
+
+        run = run_operation
     engine = registry.tenant_engine(tenant)
     interrupted, result, clock = False, None, time.monotonic()
     try:
@@ -165,7 +167,7 @@ def _sync_actor(queue: str) -> Any:
         process_sync(tenant_id, integration_id, operation, due_at)
 
     sync.__name__ = sync.__qualname__ = SYNC_ACTORS[queue]
-    return dramatiq.actor(sync, actor_name=SYNC_ACTORS[queue], queue_name=queue)
+    return dramatiq.actor(actor_name=SYNC_ACTORS[queue], queue_name=queue)(sync)
 
 
 sync_orders = _sync_actor(ORDERS)

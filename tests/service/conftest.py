@@ -6,6 +6,7 @@ names can stay the real ones and parallel test runs never see each other's messa
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -397,7 +398,7 @@ def no_overlap_per_resource(erp: Engine) -> None:
             by_resource[Operation(run.operation).resource].append(run)
     for resource, runs in by_resource.items():
         runs.sort(key=lambda r: (r.started_at, r.id))
-        for before, after in zip(runs, runs[1:], strict=False):
+        for before, after in itertools.pairwise(runs):
             assert after.started_at >= before.finished_at, (resource, before.id, after.id)
 
 
