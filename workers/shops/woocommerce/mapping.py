@@ -74,15 +74,14 @@ def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
 
 
 def _raw_text(payload: Mapping[str, Any], key: str) -> str:
-    """A string field as it is (not stripped); "" when absent, null or not a string."""
-    value = payload.get(key)
-    return value if isinstance(value, str) else ""
+    """A string field as it is (not stripped); "" when absent or null. Another type is not a
+    missing value but a payload of the wrong shape: a MappingError."""
+    return _text(payload, key)
 
 
 def _soft_text(payload: Mapping[str, Any], key: str) -> str | None:
-    """An optional string field, stripped; None when absent, empty or not a string (an odd
-    value in an optional field is no reason to refuse the whole item)."""
-    return _raw_text(payload, key).strip() or None
+    """An optional string field, stripped; None when absent, null or blank."""
+    return _text(payload, key).strip() or None
 
 
 def _lenient_gmt(payload: Mapping[str, Any], key: str) -> datetime | None:
@@ -309,7 +308,9 @@ def _customer(payload: Mapping[str, Any]) -> Customer:
     over REST) gets `email=""`: the engine matches by name + address. Missing or garbled
     address fields are "" rather than a refusal."""
     raw = payload.get("billing")
-    billing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if raw is not None and not isinstance(raw, Mapping):
+        raise MappingError("billing is not an object")
+    billing: Mapping[str, Any] = raw or {}
     street = " ".join(part for part in (_soft_text(billing, "address_1") or "",
                                          _soft_text(billing, "address_2") or "") if part)
     return Customer(
@@ -467,7 +468,7 @@ def _weight(payload: Mapping[str, Any]) -> Decimal | None:
         return None
     try:
         weight = _decimal(text, "weight")
-    except MappingError:
+    except MappingError:  # free text in the weight box ("ok. 2 kg"): the ERP keeps its own
         return None
     return weight if weight >= 0 else None
 
