@@ -5,7 +5,8 @@ Public API:
     WooCommerceSandbox(consumer_key="ck_sandbox", consumer_secret="cs_sandbox", *,
                        site_timezone="Europe/Warsaw", tls=False, permissions="read_write",
                        currency="PLN", vat_rate="23", prices_include_tax=True,
-                       stock_write_bumps_modified=False, faults=None, seed=0)
+                       stock_write_bumps_modified=False, wc_version="9.4.0", faults=None,
+                       seed=0)
         .serve(host="127.0.0.1", port=0) -> SandboxHandle      (from workers.shops.sandbox)
         .api_url(handle) -> str                                  ".../wp-json/wc/v3/"
         .add_product(**fields) -> dict          (fields as in POST /products; plus created=,
@@ -50,8 +51,16 @@ Behaviour reproduced (sources: woocommerce/woocommerce `WC_REST_Authentication`,
 - orders: `date_paid` set on the move to processing/completed, `date_completed` on completed;
   every REST save bumps `date_modified`; `update_order(..., bump_modified=False)` imitates edits
   that do not (woocommerce/woocommerce#34798).
-Left out: variations writes, coupons/fees/refunds logic, customers, `_fields`, `context=edit`,
-OPTIONS discovery, PHP array query params (`a[b]=`).
+- reads: `context=view` (default) renders product descriptions through wpautop, `edit` answers
+  the stored text; writes answer in `edit`. `_fields` limits answers. `include` keeps `per_page`.
+- writes: name/description/short_description stored through `wp_filter_post_kses` (stripslashes,
+  entities normalised, disallowed tags and `<…>` junk dropped), SKU and GTIN through `wc_clean`.
+- orders over REST: a line whose SKU/id finds no product has product_id 0, `sku` null and the
+  posted name (or ""); a line with no reference at all is 400.
+- `wc_version`: below 9.2 there is no `global_unique_id`.
+Every behaviour is cited in docs/fidelity/woocommerce.md.
+Left out: variations writes, coupons/fees/refunds logic, customers, OPTIONS discovery, PHP array
+query params (`a[b]=`).
 """
 
 from __future__ import annotations
