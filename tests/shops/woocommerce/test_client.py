@@ -568,3 +568,38 @@ def test_sku_wc_clean_would_change_is_refused_before_sending(
     assert [r.ok for r in results] == [False, False, True]
     assert "folds" in (results[0].error or "") and "%xx" in (results[1].error or "")
     assert woo.log.count("POST", PRODUCTS + "/batch") == 1 and len(woo.products) == 1
+
+
+def test_a_variation_sku_binds_as_parent_and_variation_and_writes_through_its_parent(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    """`products?sku=` finds variations too; products/batch would answer 404 for them (which a
+    deleted-product check could take for a product gone), so their writes go to
+    `products/{parent}/variations/batch`."""
+    parent = woo.add_product(name="Koszulka", sku="T", variations=[{"sku": "T-M"}, {"sku": "T-L"}])
+    simple = woo.add_product(name="Kubek", sku="K-1")
+    m_id, l_id = parent["variations"]
+
+    found = client.find_products_by_sku(["T-M", "T-L", "K-1"])
+    assert found == {"T-M": [f"{parent['id']}/{m_id}"], "T-L": [f"{parent['id']}/{l_id}"],
+                     "K-1": [str(simple["id"])]}
+
+    stock = client.set_stock([
+        StockQuantity(sku="T-M", quantity=4, shop_id=found["T-M"][0]),
+        StockQuantity(sku="K-1", quantity=2, shop_id=found["K-1"][0]),
+        StockQuantity(sku="T-L", quantity=0, shop_id=found["T-L"][0]),
+    ])
+    assert [(r.key, r.ok, r.shop_id) for r in stock] == [
+        ("T-M", True, found["T-M"][0]), ("K-1", True, found["K-1"][0]),
+        ("T-L", True, found["T-L"][0])]
+    assert (woo.variations[m_id]["stock_quantity"], woo.variations[l_id]["stock_quantity"],
+            woo.products[simple["id"]]["stock_quantity"]) == (4, 0, 2)
+    writes = [e.path for e in woo.log.entries() if e.method == "POST"]
+    assert sorted(writes) == sorted([PRODUCTS + "/batch",
+                                     f"{PRODUCTS}/{parent['id']}/variations/batch"])
+
+    (updated,) = client.update_products([product("T-M", shop_id=found["T-M"][0],
+                                                 price_gross=Decimal("59"), is_active=False)])
+    assert updated.ok and updated.shop_id == found["T-M"][0]
+    variation = woo.variations[m_id]
+    assert (variation["regular_price"], variation["status"]) == ("59.00", "private")

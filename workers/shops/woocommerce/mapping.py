@@ -512,6 +512,13 @@ def product_payload(product: Product, *, with_id: bool) -> dict[str, Any]:
         "weight": format_decimal(product.weight_kg) if product.weight_kg is not None else "",
         "global_unique_id": product.ean or "",
     }
+    variation = variation_ref(product.shop_id) if with_id else None
+    if variation is not None:
+        # A variation's name is its parent's plus its attributes (no name of its own); its
+        # "disabled" state is `private` (the admin's Enabled box), not `draft`.
+        del payload["name"]
+        payload["status"] = "publish" if product.is_active else "private"
+        return {"id": variation[1], **payload}
     if with_id:
         payload = {"id": shop_int_id(product.shop_id), **payload}
     return payload
@@ -528,8 +535,28 @@ def stock_payload(quantity: StockQuantity) -> dict[str, Any]:
     """StockQuantity → one `products/batch` update item. WooCommerce stock is whole units."""
     if quantity.quantity < 0:
         raise MappingError(f"negative stock quantity {quantity.quantity}")
-    return {"id": shop_int_id(quantity.shop_id), "manage_stock": True,
-            "stock_quantity": int(quantity.quantity)}
+    variation = variation_ref(quantity.shop_id)
+    target = variation[1] if variation is not None else shop_int_id(quantity.shop_id)
+    return {"id": target, "manage_stock": True, "stock_quantity": int(quantity.quantity)}
+
+
+def variation_ref(shop_id: str | None) -> tuple[int, int] | None:
+    """(parent id, variation id) of a shop id written `parent/variation`, else None.
+
+    `GET products?sku=` also finds variations (ProductsV2::prepare_objects_query adds the
+    product_variation post type), but `products/batch` refuses a variation id; it is written
+    through `products/{parent}/variations/batch`, so the binding keeps both ids."""
+    parent, slash, child = str(shop_id or "").partition("/")
+    if not slash or not (is_shop_id(parent) and is_shop_id(child)):
+        return None
+    return int(parent), int(child)
+
+
+def variation_shop_id(row: Mapping[str, Any]) -> str | None:
+    """`parent/variation` for a variation row of a `products?sku=` answer, else None."""
+    if row.get("type") != "variation" or not is_shop_id(row.get("parent_id")):
+        return None
+    return f"{row['parent_id']}/{row.get('id')}" if is_shop_id(row.get("id")) else None
 
 
 def shop_int_id(shop_id: str | None) -> int:

@@ -629,6 +629,7 @@ _ROUTES = (
     (re.compile(r"^wc/v3/(orders|products)/batch$", re.IGNORECASE), "batch"),
     (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.IGNORECASE), "item"),
     (re.compile(r"^wc/v3/products/(\d+)/variations$", re.IGNORECASE), "variations"),
+    (re.compile(r"^wc/v3/products/(\d+)/variations/batch$", re.IGNORECASE), "variations_batch"),
 )
 _METHODS = {
     "list": {"GET": "list", "POST": "create"},
@@ -641,6 +642,7 @@ _METHODS = {
     },
     "batch": {"POST": "batch", "PUT": "batch", "PATCH": "batch"},
     "variations": {"GET": "list"},
+    "variations_batch": {"POST": "batch", "PUT": "batch", "PATCH": "batch"},
 }
 _LOGIN_REQUIRED = {
     "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
@@ -826,8 +828,8 @@ class WooCommerceSandbox(Sandbox):
             action = _METHODS[kind].get(method)
             if action is None:
                 break
-            if kind == "variations":
-                return _Route("variations", "list", int(found.group(1))), action
+            if kind in ("variations", "variations_batch"):
+                return _Route("variations", action, int(found.group(1))), action
             object_id = int(found.group(2)) if kind == "item" else None
             return _Route(found.group(1).lower(), kind, object_id), action
         raise WooError(
@@ -838,6 +840,8 @@ class WooCommerceSandbox(Sandbox):
         self, request: SandboxRequest, target: _Route, action: str, args: Json, body: Json
     ) -> SandboxResponse:
         api = self._api_base(request)
+        if target.collection == "variations" and action == "batch":
+            return json_response(200, self._variations_batch(target.object_id or 0, body, api))
         if target.collection == "variations":
             return self._list_variations(request, target.object_id or 0, args, api)
         if action == "list":
@@ -1022,7 +1026,20 @@ class WooCommerceSandbox(Sandbox):
             for record in self._store(collection).values()
             if self._matches(collection, record, filters)
         ]
+        if collection == "products" and args.get("sku"):
+            # ProductsV2::prepare_objects_query: with `sku` the query covers post types product
+            # *and* product_variation, so a variation's SKU is found here too.
+            records += [v for v in self.variations.values() if self._variation_matches(v, filters)]
         return self._page(request, collection, records, args, api, f"{api}{collection}")
+
+    def _variation_matches(self, record: Json, args: Json) -> bool:
+        status = args.get("status", "any")
+        if (status == "any" and record["status"] == "trash") or (
+                status != "any" and record["status"] != status):
+            return False
+        skus = args["sku"].split(",")
+        return self._common_filters(record, args) and record["sku"] in (
+            [*skus, args["sku"]] if len(skus) > 1 else skus)
 
     def _list_variations(
         self, request: SandboxRequest, product_id: int, args: Json, api: str
@@ -1191,6 +1208,8 @@ class WooCommerceSandbox(Sandbox):
         return record
 
     def _render(self, collection: str, record: Json, api: str, context: str = "edit") -> Json:
+        if collection == "products" and record.get("type") == "variation":
+            collection = "variations"  # a variation found by `sku` renders as itself
         """The API's view of a stored record. Writes answer in `edit` (WC_REST_CRUD_Controller::
         create_item/update_item set context=edit); reads default to `view`, where
         WC_REST_Products_V2_Controller::get_product_data renders the description as
@@ -1296,12 +1315,69 @@ class WooCommerceSandbox(Sandbox):
         return result or []  # PHP encodes an empty array as []
 
     def _batch_update(self, collection: str, item: Json) -> Json:
+        if collection == "products" and intval(item.get("id") or 0) in self.variations:
+            # ProductsV3::prepare_object_for_database refuses a variation id.
+            raise WooError(
+                "woocommerce_rest_invalid_product_id",
+                "To manipulate product variations you should use the "
+                "/products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint.",
+                404,
+            )
         record = self._get(collection, intval(item.get("id") or 0), 400)
         if collection == "orders":
             self._apply_order_update(record, item, bump=True, strict=True)
         else:
             self._apply_product_update(record, item)
         return record
+
+    def _variations_batch(self, parent_id: int, body: Json, api: str) -> Json | list[Any]:
+        """`products/{id}/variations/batch`, updates only (what the connector uses): the same
+        100-item limit and per-item errors; fields stored as for products (description through
+        kses — **unverified** for variations, where WooCommerce may use wp_kses_post)."""
+        updates = _as_list(body.get("update"))
+        if len(updates) + len(_as_list(body.get("create"))) + len(_as_list(body.get("delete"))) \
+                > BATCH_LIMIT:
+            raise WooError("woocommerce_rest_request_entity_too_large",
+                           f"Unable to accept more than {BATCH_LIMIT} items for this request.", 413)
+        answers: list[Json] = []
+        for raw in updates:
+            item = _as_dict(raw)
+            variation = self.variations.get(intval(item.get("id") or 0))
+            try:
+                if variation is None or variation["parent_id"] != parent_id:
+                    raise WooError("woocommerce_rest_product_variation_invalid_id",
+                                   "Invalid ID.", 400)
+                self._apply_variation_update(variation, item)
+                answers.append(self._render("variations", variation, api))
+            except WooError as error:
+                answers.append({"id": item.get("id"), "error": error.item()})
+        return {"update": answers} if answers else []
+
+    def _apply_variation_update(self, record: Json, data: Mapping[str, Any]) -> None:
+        draft = copy.deepcopy(record)
+        if "sku" in data:
+            draft["sku"] = self._checked_sku(wc_clean(str(data["sku"] or "")), record["id"])
+        if data.get("description") is not None:
+            draft["description"] = filter_post_kses(str(data["description"]))
+        for name in ("status", "weight", "backorders", "stock_status"):
+            if name in data:
+                draft[name] = data[name]
+        if "global_unique_id" in data and self.has_global_unique_id:
+            draft["global_unique_id"] = wc_clean(str(data["global_unique_id"] or ""))
+        for name in ("regular_price", "sale_price"):
+            if name in data:
+                draft[name] = "" if data[name] is None else str(data[name]).strip()
+        if "manage_stock" in data:
+            draft["manage_stock"] = php_bool(data["manage_stock"])
+        if "stock_quantity" in data and data["stock_quantity"] is not None:
+            draft["stock_quantity"] = intval(data["stock_quantity"])
+        self._derive_product_props(draft)
+        touched = {name for name in data if name != "id"}
+        if self.stock_write_bumps_modified or not touched <= STOCK_FIELDS:
+            draft.update(self._dates("date_modified", self._now()))
+        record.clear()
+        record.update(draft)
+        self._index_sku(record)
 
     # -- products ------------------------------------------------------------------------------
 
