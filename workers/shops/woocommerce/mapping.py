@@ -195,13 +195,24 @@ _URI_ATTRIBUTES = frozenset({"href", "src"})
 _SAFE_PROTOCOL = re.compile(r"^(https?://|mailto:)[^\s]*$", re.IGNORECASE)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?: [a-z]+=\"[^\"&<>\\\n]*\")*)( /)?>")
 _ATTRIBUTE = re.compile(r' ([a-z]+)="([^"]*)"')
-_STORED_ENTITY = re.compile(r"&(amp|lt|gt|#92);")
+_STORED = re.compile(r"&(amp|lt|gt|#92);|<!--iluo:([0-9a-f]{2})-->")
 _ENTITY_TEXT = {"amp": "&", "lt": "<", "gt": ">", "#92": "\\"}
+#: What wp_kses_no_null removes; no entity survives kses for these either (valid_unicode).
+_CONTROL = re.compile(r"([\x00-\x08\x0b\x0c\x0e-\x1f])")
 
 
 def shop_text(text: str, *, markup: bool) -> str:
     """ERP text → what we send: a fixpoint of wp_filter_post_kses (see above). With `markup`,
-    tags kses keeps unchanged stay markup; every other `<`/`>` is sent as an entity."""
+    tags kses keeps unchanged stay markup; every other `<`/`>` is sent as an entity. A control
+    character (a vertical tab pasted from a word processor) travels as an HTML comment
+    `<!--iluo:0b-->`, which kses keeps and no ERP text can produce (its `<` would be escaped)."""
+    pieces = _CONTROL.split(text)
+    return "".join(
+        _shop_segment(piece, markup=markup) if n % 2 == 0 else f"<!--iluo:{ord(piece):02x}-->"
+        for n, piece in enumerate(pieces))
+
+
+def _shop_segment(text: str, *, markup: bool) -> str:
     escaped = text.replace("&", "&amp;").replace("\\", "&#92;")
     if not markup:
         return escaped.replace("<", "&lt;").replace(">", "&gt;")
@@ -218,7 +229,8 @@ def shop_text(text: str, *, markup: bool) -> str:
 
 def erp_text(stored: str) -> str:
     """Stored text (read with context=edit) → the ERP's text: the inverse of `shop_text`."""
-    return _STORED_ENTITY.sub(lambda m: _ENTITY_TEXT[m.group(1)], stored)
+    return _STORED.sub(
+        lambda m: _ENTITY_TEXT[m.group(1)] if m.group(1) else chr(int(m.group(2), 16)), stored)
 
 
 def _escape_angles(text: str) -> str:
