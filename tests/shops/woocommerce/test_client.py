@@ -603,3 +603,21 @@ def test_a_variation_sku_binds_as_parent_and_variation_and_writes_through_its_pa
     assert updated.ok and updated.shop_id == found["T-M"][0]
     variation = woo.variations[m_id]
     assert (variation["regular_price"], variation["status"]) == ("59.00", "private")
+
+
+def test_gtin_the_shop_would_strip_is_refused_and_a_duplicate_gtin_binds_nothing(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    """WC_Product::set_global_unique_id keeps digits, hyphens and a final X, and refuses a GTIN
+    another product holds — with a `resource_id` that is *not* an owner to bind to."""
+    holder = woo.add_product(sku="HOLD-1", name="H", global_unique_id="5901234123457")
+    spaced, duplicate, fine = client.create_products([
+        product("E-1", ean="590 1234 123457"),
+        product("E-2", ean="5901234123457"),
+        product("E-3", ean="978-83-01-X"),
+    ])
+    assert not spaced.ok and "strips" in (spaced.error or "")
+    assert not duplicate.ok and duplicate.shop_id is None  # never bound to HOLD-1
+    assert "product_invalid_global_unique_id" in (duplicate.error or "")
+    assert fine.ok and woo.products[int(fine.shop_id or 0)]["global_unique_id"] == "978-83-01-X"
+    assert holder["id"] not in {int(r.shop_id or 0) for r in (spaced, duplicate, fine)}

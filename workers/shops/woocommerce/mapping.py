@@ -252,6 +252,9 @@ def _kses_keeps(tag: re.Match[str]) -> bool:
     return len(names) == len(set(names))  # kses keeps only the first of a repeated attribute
 
 
+_GTIN = re.compile(r"[0-9-]*[0-9Xx]?")
+
+
 def wc_clean_problem(sku: str) -> str | None:
     """Why WooCommerce would store this SKU differently, or None when it keeps it as sent.
 
@@ -515,6 +518,11 @@ def product_payload(product: Product, *, with_id: bool) -> dict[str, Any]:
         # The shop would store another SKU than the ERP's; binding and import would then
         # disagree with the ERP forever (see wc_clean_problem).
         raise MappingError(f"SKU {product.sku!r} {sku_problem}")
+    if product.ean and not _GTIN.fullmatch(product.ean):
+        # WC_Product::set_global_unique_id strips all but digits, hyphens and a final X (or
+        # refuses the X elsewhere): the EAN would come home changed.
+        raise MappingError(f"EAN {product.ean!r} has characters WooCommerce strips from a GTIN "
+                           "(only digits, hyphens and a final X are kept)")
     payload: dict[str, Any] = {
         "sku": product.sku,
         "name": shop_text(product.name, markup=False),
@@ -607,7 +615,10 @@ def batch_item_error(item: Mapping[str, Any]) -> tuple[str, str | None] | None:
     message = " ".join(str(error.get("message") or "").split())
     data = error.get("data")
     owner = data.get("resource_id") if isinstance(data, Mapping) else None
-    owner_id = str(owner) if is_shop_id(owner) else None
+    # Only a duplicate SKU names a product to bind to: a duplicate GTIN
+    # (`product_invalid_global_unique_id`, WC_Product::set_global_unique_id) also carries a
+    # `resource_id`, but that product has another SKU.
+    owner_id = str(owner) if is_shop_id(owner) and code == "product_invalid_sku" else None
     return f"{code}: {message}".rstrip(": "), owner_id
 
 

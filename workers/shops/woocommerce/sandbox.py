@@ -1363,7 +1363,8 @@ class WooCommerceSandbox(Sandbox):
             if name in data:
                 draft[name] = data[name]
         if "global_unique_id" in data and self.has_global_unique_id:
-            draft["global_unique_id"] = wc_clean(str(data["global_unique_id"] or ""))
+            draft["global_unique_id"] = self._checked_gtin(
+                str(data["global_unique_id"] or ""), record["id"], False)
         for name in ("regular_price", "sale_price"):
             if name in data:
                 draft[name] = "" if data[name] is None else str(data[name]).strip()
@@ -1527,10 +1528,11 @@ class WooCommerceSandbox(Sandbox):
             if name in data and data[name] is not None:
                 record[name] = filter_post_kses(str(data[name]))
         if "global_unique_id" in data:
-            # Since 9.2 (set_global_unique_id(wc_clean(…))); an older shop has no such field
-            # and WordPress drops the unknown property.
+            # Since 9.2 in REST (set_global_unique_id(wc_clean(…))); an older shop has no such
+            # field and WordPress drops the unknown property.
             record["global_unique_id"] = (
-                wc_clean(str(data["global_unique_id"] or "")) if self.has_global_unique_id else "")
+                self._checked_gtin(str(data["global_unique_id"] or ""), record["id"], trusted)
+                if self.has_global_unique_id else "")
         if data.get("slug"):
             slug = slugify(str(data["slug"]))
             record["slug"] = slug if trusted else self._unique_slug(slug, record["id"])
@@ -1603,6 +1605,25 @@ class WooCommerceSandbox(Sandbox):
                 unique_sku=self._unique_sku(sku, own_id),
             )
         return sku
+
+    def _checked_gtin(self, raw: str, own_id: int, trusted: bool) -> str:
+        """WC_Product::set_global_unique_id after wc_clean: characters other than digits,
+        hyphens and X/x are stripped; an X anywhere but last is 400 ..._format; a GTIN another
+        product holds is 400 product_invalid_global_unique_id with its `resource_id`."""
+        gtin = re.sub(r"[^0-9Xx-]", "", wc_clean(raw))
+        if not gtin or trusted:
+            return gtin
+        if not re.fullmatch(r"[0-9-]*[0-9Xx]?", gtin):
+            raise WooError("product_invalid_global_unique_id_format",
+                           "Invalid GTIN, UPC, EAN, or ISBN. The letter X is only valid as the "
+                           "final ISBN-10 check digit.", 400)
+        for record in [*self.products.values(), *self.variations.values()]:
+            if (record["id"] != own_id and record.get("global_unique_id") == gtin
+                    and record["status"] != "trash"):
+                raise WooError("product_invalid_global_unique_id",
+                               "Invalid or duplicated GTIN, UPC, EAN or ISBN.", 400,
+                               resource_id=record["id"])
+        return gtin
 
     def _index_sku(self, record: Json) -> None:
         if record.get("sku"):
