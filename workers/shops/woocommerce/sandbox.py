@@ -2082,25 +2082,30 @@ class WooCommerceSandbox(Sandbox):
         modified: datetime | None = None,
         shipping_cost: Decimal | str | None = "14.99",
         shipping_method: str = "Kurier InPost",
+        gone_skus: Iterable[str] = (),
         **fields: Any,
     ) -> Json:
         """A realistic order: Polish customer, VAT split, shipping line, consistent totals.
 
-        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax); an unknown
-        SKU gives a line with product_id 0 and `sku` null, named as given (a product deleted
-        since: the item keeps its stored name, its SKU came from the product). `fields` override top-level
+        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax). An order
+        names products the shop carries: a SKU the shop lacks is first added as a published
+        product (named after the SKU). A SKU in `gone_skus` is a product deleted since: its line
+        has product_id 0 and `sku` null and keeps its stored name (the SKU), as
+        WC_REST_Orders_V2_Controller::get_order_item_data answers it. `fields` override top-level
         keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
         `date_completed`.
         """
         with self.lock:
             lines = []
+            gone = set(gone_skus)
             for sku, quantity, price in sku_lines:
-                product = self._product_by_sku(sku)
                 unit = Decimal(str(price))
-                if product is None:
+                if sku in gone:
                     lines.append(_Line(0, 0, sku, None, int(quantity), unit))
-                else:
-                    lines.append(self._line_for(product, int(quantity), unit))
+                    continue
+                product = self._product_by_sku(sku) or self._create_product(
+                    {"sku": sku, "name": sku, "regular_price": money(unit)})
+                lines.append(self._line_for(product, int(quantity), unit))
             order = self._insert_order(
                 lines,
                 email=email,
