@@ -84,6 +84,13 @@ def _soft_text(payload: Mapping[str, Any], key: str) -> str | None:
     return _text(payload, key).strip() or None
 
 
+def _required_gmt(payload: Mapping[str, Any], key: str) -> datetime:
+    moment = _gmt(payload, key)
+    if moment is None:  # _gmt raises for a missing required date; this is for the type checker
+        raise MappingError(f"missing {key}")
+    return moment
+
+
 def _lenient_gmt(payload: Mapping[str, Any], key: str) -> datetime | None:
     """An optional `*_gmt` field; None when absent or unreadable."""
     try:
@@ -287,7 +294,7 @@ def parse_order(payload: Any) -> Order:
     if not isinstance(lines, list):
         raise MappingError("line_items is not a list")
     rates = _tax_rates(payload)
-    ordered_at = _gmt(payload, "date_created_gmt")
+    ordered_at = _required_gmt(payload, "date_created_gmt")
     return Order(
         external_id=str(order_id),
         external_number=_optional_text(payload, "number") or str(order_id),
@@ -297,10 +304,10 @@ def parse_order(payload: Any) -> Order:
         shipping_gross=(_money(payload, "shipping_total", default=Decimal(0))
                         + _money(payload, "shipping_tax", default=Decimal(0))),
         is_paid=date_paid is not None or status in PAID_STATUSES,
-        ordered_at=ordered_at,  # type: ignore[arg-type]
+        ordered_at=ordered_at,
         # An unreadable modification date is not worth refusing the order: the creation date
         # is what the ERP keeps, and the cursor only needs some time (paging reads its own).
-        modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,  # type: ignore[arg-type]
+        modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,
         customer=_customer(payload),
         lines=(*(_line(line, n, rates) for n, line in enumerate(lines, 1)),
                *_fee_lines(payload, rates)),
@@ -320,8 +327,8 @@ def _currency(payload: Mapping[str, Any]) -> str:
 
 def _customer(payload: Mapping[str, Any]) -> Customer:
     """The buyer from `billing`. A guest without e-mail (an order typed in the admin or posted
-    over REST) gets `email=""`: the engine matches by name + address. Missing or garbled
-    address fields are "" rather than a refusal."""
+    over REST) gets `email=""`: the engine matches by name + address. Missing address fields
+    are "" rather than a refusal; a field of the wrong JSON type is still a MappingError."""
     raw = payload.get("billing")
     if raw is not None and not isinstance(raw, Mapping):
         raise MappingError("billing is not an object")
