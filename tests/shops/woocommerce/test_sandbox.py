@@ -839,3 +839,16 @@ def test_sku_lookup_finds_variations_which_products_batch_refuses(
         {"id": parent["id"], "stock_quantity": 1}]}).json()["update"]
     assert (done[0]["stock_quantity"], done[0]["regular_price"]) == (3, "59.00")
     assert done[1]["error"]["code"] == "woocommerce_rest_product_variation_invalid_id"
+
+
+def test_a_duplicate_gtin_is_refused_with_its_holder(woo: WooCommerceSandbox, woo_client: Any) -> None:
+    """WC_Product::set_global_unique_id: strips all but digits, hyphens and a final X; a GTIN
+    another product holds is 400 product_invalid_global_unique_id with `resource_id`."""
+    holder = woo_client.post("products", {"name": "A", "global_unique_id": "590 123"}).json()
+    assert holder["global_unique_id"] == "590123"
+    other = woo_client.post("products", {"name": "B"}).json()
+    taken = woo_client.put(f"products/{other['id']}", {"global_unique_id": "590123"})
+    assert error_of(taken)[1] == "product_invalid_global_unique_id"
+    assert taken.json()["data"]["resource_id"] == holder["id"]
+    misplaced = woo_client.put(f"products/{other['id']}", {"global_unique_id": "12X3"})
+    assert error_of(misplaced)[1] == "product_invalid_global_unique_id_format"

@@ -725,6 +725,7 @@ class WooCommerceSandbox(Sandbox):
         # SKU -> ids that held it: a hint that spares a scan of the whole catalogue per lookup
         # (entries are re-checked against the record, so stale ones do no harm).
         self._sku_ids: dict[str, set[int]] = {}
+        self._gtin_ids: dict[str, set[int]] = {}  # the same kind of hint for GTINs
 
     # -- clock and ids -------------------------------------------------------------------------
 
@@ -1533,6 +1534,7 @@ class WooCommerceSandbox(Sandbox):
             record["global_unique_id"] = (
                 self._checked_gtin(str(data["global_unique_id"] or ""), record["id"], trusted)
                 if self.has_global_unique_id else "")
+            self._index_sku(record)
         if data.get("slug"):
             slug = slugify(str(data["slug"]))
             record["slug"] = slug if trusted else self._unique_slug(slug, record["id"])
@@ -1617,17 +1619,21 @@ class WooCommerceSandbox(Sandbox):
             raise WooError("product_invalid_global_unique_id_format",
                            "Invalid GTIN, UPC, EAN, or ISBN. The letter X is only valid as the "
                            "final ISBN-10 check digit.", 400)
-        for record in [*self.products.values(), *self.variations.values()]:
-            if (record["id"] != own_id and record.get("global_unique_id") == gtin
-                    and record["status"] != "trash"):
+        for holder_id in sorted(self._gtin_ids.get(gtin, ())):
+            record = self.products.get(holder_id) or self.variations.get(holder_id)
+            if (record is not None and holder_id != own_id
+                    and record.get("global_unique_id") == gtin and record["status"] != "trash"):
                 raise WooError("product_invalid_global_unique_id",
                                "Invalid or duplicated GTIN, UPC, EAN or ISBN.", 400,
-                               resource_id=record["id"])
+                               resource_id=holder_id)
         return gtin
 
     def _index_sku(self, record: Json) -> None:
+        """Index the record's SKU and GTIN (hints: entries are re-checked when read)."""
         if record.get("sku"):
             self._sku_ids.setdefault(record["sku"], set()).add(int(record["id"]))
+        if record.get("global_unique_id"):
+            self._gtin_ids.setdefault(record["global_unique_id"], set()).add(int(record["id"]))
 
     def _sku_holders(self, sku: str) -> list[Json]:
         """Non-trashed products and variations holding `sku` now, in id order."""
