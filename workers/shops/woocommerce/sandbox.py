@@ -726,6 +726,7 @@ class WooCommerceSandbox(Sandbox):
         # (entries are re-checked against the record, so stale ones do no harm).
         self._sku_ids: dict[str, set[int]] = {}
         self._gtin_ids: dict[str, set[int]] = {}  # the same kind of hint for GTINs
+        self._slug_ids: dict[str, set[int]] = {}  # and for product slugs
 
     # -- clock and ids -------------------------------------------------------------------------
 
@@ -1538,6 +1539,7 @@ class WooCommerceSandbox(Sandbox):
         if data.get("slug"):
             slug = slugify(str(data["slug"]))
             record["slug"] = slug if trusted else self._unique_slug(slug, record["id"])
+            self._index_sku(record)
         if "dimensions" in data and isinstance(data["dimensions"], Mapping):
             record["dimensions"] = {
                 **record["dimensions"],
@@ -1634,6 +1636,12 @@ class WooCommerceSandbox(Sandbox):
             self._sku_ids.setdefault(record["sku"], set()).add(int(record["id"]))
         if record.get("global_unique_id"):
             self._gtin_ids.setdefault(record["global_unique_id"], set()).add(int(record["id"]))
+        if record.get("slug"):
+            self._slug_ids.setdefault(record["slug"], set()).add(int(record["id"]))
+
+    def _slug_holders(self, slug: str) -> list[Json]:
+        found = (self.products.get(record_id) for record_id in self._slug_ids.get(slug, ()))
+        return [record for record in found if record is not None]
 
     def _sku_holders(self, sku: str) -> list[Json]:
         """Non-trashed products and variations holding `sku` now, in id order."""
@@ -1658,9 +1666,14 @@ class WooCommerceSandbox(Sandbox):
         return f"{sku}-{index}"
 
     def _unique_slug(self, slug: str, own_id: int) -> str:
-        taken = {record["slug"] for record in self.products.values() if record["id"] != own_id}
+        def taken(candidate: str) -> bool:
+            # Products are few per slug stem, so look the candidates up instead of collecting
+            # every slug of the catalogue per write (50,000-product exports were quadratic).
+            return any(record["id"] != own_id and record["slug"] == candidate
+                       for record in self._slug_holders(candidate))
+
         candidate, index = slug, 2
-        while candidate in taken:
+        while taken(candidate):
             candidate, index = f"{slug}-{index}", index + 1
         return candidate
 
