@@ -622,3 +622,23 @@ def test_gtin_the_shop_would_strip_is_refused_and_a_duplicate_gtin_binds_nothing
     assert "product_invalid_global_unique_id" in (duplicate.error or "")
     assert fine.ok and woo.products[int(fine.shop_id or 0)]["global_unique_id"] == "978-83-01-X"
     assert holder["id"] not in {int(r.shop_id or 0) for r in (spaced, duplicate, fine)}
+
+
+def test_a_taxed_fee_is_a_line_a_negative_fee_is_not(
+    woo: WooCommerceSandbox, client: WooCommerceClient, clock: Clock
+) -> None:
+    """fee_lines go through get_order_item_data like products (name, total, total_tax, taxes;
+    no sku). A COD fee is part of what the buyer pays: a line without SKU. A negative fee is a
+    discount already inside `total`."""
+    start = clock.moment - timedelta(hours=1)
+    woo.add_product(sku="KUB-1", name="Kubek", regular_price="24.60")
+    placed = woo.add_order([("KUB-1", 1, "24.60")], created=start, shipping_cost="14.99",
+                           fees=[("Pobranie", "5.00"), ("Rabat stałego klienta", "-2.46")])
+    assert placed["fee_lines"][0]["total_tax"] == "0.93" and "sku" not in placed["fee_lines"][0]
+
+    (order,) = read_all(client.iter_orders(start, clock.moment))
+
+    assert order.total_gross == Decimal("24.60") + Decimal("14.99") + Decimal("5.00") - Decimal(
+        "2.46")
+    assert [(l.sku, l.name, l.unit_price_gross, l.vat_rate) for l in order.lines[1:]] == [
+        ("", "Pobranie", Decimal("5.00"), Decimal("23.00"))]

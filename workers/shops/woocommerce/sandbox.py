@@ -2102,6 +2102,7 @@ class WooCommerceSandbox(Sandbox):
         shipping_cost: Decimal | str | None = "14.99",
         shipping_method: str = "Kurier InPost",
         gone_skus: Iterable[str] = (),
+        fees: Sequence[tuple[str, Decimal | str]] = (),
         **fields: Any,
     ) -> Json:
         """A realistic order: Polish customer, VAT split, shipping line, consistent totals.
@@ -2110,7 +2111,9 @@ class WooCommerceSandbox(Sandbox):
         names products the shop carries: a SKU the shop lacks is first added as a published
         product (named after the SKU). A SKU in `gone_skus` is a product deleted since: its line
         has product_id 0 and `sku` null and keeps its stored name (the SKU), as
-        WC_REST_Orders_V2_Controller::get_order_item_data answers it. `fields` override top-level
+        WC_REST_Orders_V2_Controller::get_order_item_data answers it. `fees` are (name, gross)
+        fee lines (a COD fee; negative for a discount given as a fee), taxed like everything
+        else and inside `total`. `fields` override top-level
         keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
         `date_completed`.
         """
@@ -2135,7 +2138,24 @@ class WooCommerceSandbox(Sandbox):
                 shipping_method=shipping_method,
                 fields=fields,
             )
+            for name, gross in fees:
+                self._add_fee(order, name, Decimal(str(gross)))
             return copy.deepcopy(order)
+
+    def _add_fee(self, order: Json, name: str, gross: Decimal) -> None:
+        """A fee line as get_order_item_data renders WC_Order_Item_Fee (no sku, own taxes)."""
+        net, tax = self._split_tax(gross)
+        taxed = self.vat_rate != 0
+        order["fee_lines"].append({
+            "id": self._item_id(), "name": name, "tax_class": "", "tax_status": "taxable",
+            "amount": money(net), "total": money(net), "total_tax": money(tax),
+            "taxes": [{"id": 1, "total": trimmed(tax), "subtotal": ""}] if taxed else [],
+            "meta_data": []})
+        for key, amount in (("total", net + tax), ("total_tax", tax), ("cart_tax", tax)):
+            order[key] = money(Decimal(order[key]) + amount)
+        for tax_line in order["tax_lines"]:
+            tax_line["tax_total"] = money(Decimal(tax_line["tax_total"]) + tax)
+        self._derive_order_flags(order)
 
     def _insert_order(
         self,
