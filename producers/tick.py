@@ -31,7 +31,7 @@ from typing import Any
 from dramatiq.broker import Broker
 from sqlalchemy import Connection, func, select, true
 
-from shared.control.alerts import AlertRules, claim_due_alerts
+from shared.control.alerts import AlertRules, claim_due_alerts, claim_kept_alerts
 from shared.control.claim import in_claim_transaction
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
@@ -199,7 +199,7 @@ def _raise_due_alerts(registry: Registry, now: datetime, config: ScheduleConfig)
     try:
         rules = AlertRules.from_settings(registry.settings, run_ttl=config.run_ttl)
         with registry.engine.begin() as conn:
-            alerts = claim_due_alerts(conn, now, rules)
+            alerts = claim_due_alerts(conn, now, rules) + claim_kept_alerts(conn, now, rules)
             worst = conn.execute(
                 select(func.max(schedules.c.consecutive_failures))
                 .where(schedules.c.enabled == true())

@@ -10,6 +10,7 @@ earlier attempt on a dialect without transactional DDL (MariaDB), changes nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from alembic import command
 from alembic.config import Config
@@ -42,7 +43,9 @@ def upgrade(engine: Engine, target: Target, revision: str = "head") -> None:
         command.upgrade(_config(target, conn), revision)
 
 
+@lru_cache(maxsize=4)
 def head(target: Target) -> str:
+    """The newest revision (read from the migration scripts once per process)."""
     head_rev = ScriptDirectory.from_config(_config(target)).get_current_head()
     assert head_rev is not None, f"{target.package} has no migrations"
     return head_rev

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     alert_after_intervals: int = Field(default=6, ge=1)
     # Where alerts are POSTed as JSON (off when unset); may carry a token, so it is a secret.
     alert_webhook: SecretStr | None = None
+    # The retry set (shared.erp.retry_set): an item kept for retry longer than this many
+    # minutes makes `status` exit 1 and opens one alert per episode.
+    pending_alert_minutes: int = Field(default=60, ge=1)
+    # The reconciliation under import_orders' cursor: every this many hours per integration,
+    # the ids of shop orders created in the last `reconcile_days` days against the ERP's.
+    reconcile_hours: int = Field(default=24, ge=1)
+    reconcile_days: int = Field(default=14, ge=1, le=90)
 
 
 @lru_cache(maxsize=1)

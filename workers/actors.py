@@ -122,7 +122,7 @@ def _run_job(
     error = redact(error) if error else error  # a driver may echo the URL it could not reach
     with registry.engine.begin() as conn:
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
-                   due_again_now=interrupted)
+                   due_again_now=interrupted, kept=result.kept if result is not None else None)
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,

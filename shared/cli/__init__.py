@@ -1,7 +1,8 @@
 """The `iluo-sync` command line (CONTRACT §3).
 
 Exit codes: 0 done, 1 the run failed (and was recorded), 2 bad usage or configuration — one clear
-line on stderr, never a traceback for a user's mistake. Each command group lives in its own module
+line on stderr, never a traceback for a user's mistake — 3 the run completed but some items
+failed and are kept for retry (`partial`; see `pending`). Each command group lives in its own module
 and registers itself on `app`.
 """
 
@@ -24,7 +25,7 @@ app = typer.Typer(
 
 # Modules that add commands to `app` when imported.
 COMMAND_MODULES = (
-    "tenant", "integrations", "run", "events", "erp", "sandbox", "service", "status",
+    "tenant", "integrations", "run", "pending", "events", "erp", "sandbox", "service", "status",
 )
 
 

@@ -14,8 +14,9 @@ from shared.cli import app
 from shared.cli.common import fmt_time, print_json, registry, user_errors
 from shared.control.registry import Registry, Tenant, db_error_line, utcnow
 from shared.control.tables import schedules
-from shared.erp import options
+from shared.erp import options, retry_set
 from shared.erp.integrations import IntegrationConfig, load_integration, load_integrations
+from shared.erp.retry_set import Summary
 from shared.erp.schema import order_statuses, warehouses
 from shared.erp.sync_tables import sync_runs
 from shared.errors import UserError
@@ -45,6 +46,7 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
             statuses = dict(conn.execute(select(order_statuses.c.id, order_statuses.c.code)).all())
             stores = dict(conn.execute(select(warehouses.c.id, warehouses.c.code)).all())
             last = _last_runs(conn)
+            kept = {cfg.id: retry_set.summary(conn, cfg.id) for cfg in configs}
     except SQLAlchemyError as exc:
         raise UserError(f"cannot read tenant {tenant.name}'s database: {db_error_line(exc)}") from None
     with reg.engine.connect() as conn:
@@ -52,7 +54,7 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
             (row.integration_id, row.operation): row
             for row in conn.execute(select(schedules).where(schedules.c.tenant_id == tenant.id))
         }
-    return [_one(cfg, tenant, statuses, stores, last, due) for cfg in configs]
+    return [_one(cfg, tenant, statuses, stores, last, due, kept[cfg.id]) for cfg in configs]
 
 
 def _last_runs(conn: Connection) -> dict[tuple[int, str], Any]:
@@ -72,6 +74,7 @@ def _one(
     stores: dict[int, str],
     last: dict[tuple[int, str], Any],
     due: dict[tuple[int, str], Any],
+    kept: Summary,
 ) -> dict[str, Any]:
     ops = []
     for op in Operation:
@@ -106,6 +109,8 @@ def _one(
                     for name in sorted(options.OPTIONS)},
         "errors": cfg.errors,
         "limitations": list(platform_limitations(cfg.platform)),
+        "kept": {"retry": kept.retry, "attention": kept.attention,
+                 "oldest_retry": kept.oldest_retry},
     }
 
 
@@ -131,6 +136,10 @@ def _print(data: list[dict[str, Any]]) -> None:
         console.print(f"  status map:    {mapping}")
         shown = ", ".join(f"{k}={v}" for k, v in item["options"].items())
         console.print(f"  options:       {shown}")
+        if item["kept"]["retry"] or item["kept"]["attention"]:
+            console.print(f"  [yellow]kept items:[/yellow]    {item['kept']['retry']} for retry, "
+                          f"{item['kept']['attention']} needing attention "
+                          f"(see `iluo-sync pending`)")
         for error in item["errors"]:
             console.print(f"  [red]configuration error:[/red] {error}")
         for note in item["limitations"]:

@@ -25,7 +25,12 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Read and compare, write nothing anywhere."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Run one operation now and print its counts (exit 1 when the run failed)."""
+    """Run one operation now and print its counts.
+
+    Exit 0 done, 1 the run failed (and was recorded), 3 it completed but some items failed and
+    are kept for retry (`iluo-sync pending NAME` lists them). `--full` re-reads or re-sends
+    everything; for import-orders it also runs the reconciliation of shop order ids now.
+    """
     try:
         op = Operation.parse(operation)
     except ValueError as exc:
@@ -51,6 +56,12 @@ def run(
             typer.echo(f"error: {result.error}", err=True)
     if result.outcome == "failed":
         raise typer.Exit(1)
+    if result.outcome == "partial":
+        if not as_json:
+            where = (f"kept for retry: `iluo-sync pending {name}`" if result.kept is not None
+                     else f"the next run tries them again (`iluo-sync events {name} --errors`)")
+            typer.echo(f"{result.counts['failed']} item(s) failed; {where}", err=True)
+        raise typer.Exit(3)
 
 
 class _progress:

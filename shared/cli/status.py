@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import typer
@@ -17,7 +18,6 @@ from shared.jobs import QUEUES
 from shared.redact import redact, redact_obj
 from shared.telemetry.rabbitmq_api import BrokerQueues, read_queues
 
-
 #: `status --help`, one rule a line (rich keeps the lines of a `\b` paragraph as they are).
 HELP = (
     "The tick's last run, live workers, queue depths and dead letters (RabbitMQ management "
@@ -30,6 +30,9 @@ HELP = (
     "open alert (no success for ILUO_SYNC_ALERT_AFTER_INTERVALS intervals, default 6);\n"
     "- an operation overdue by more than 10 minutes (due, but neither queued nor running);\n"
     "- a message parked in the last 24 hours;\n"
+    "- a shop item kept for retry (the ERP has not taken it) for longer than "
+    "ILUO_SYNC_PENDING_ALERT_MINUTES (default 60); items needing attention are shown, not "
+    "counted;\n"
     "- the RabbitMQ management API unreachable (ILUO_SYNC_RABBITMQ_API; set to empty to leave "
     "RabbitMQ out).\n\n"
     "Exit 0 otherwise, so it serves as a health check; 2 when the control database cannot be "
@@ -49,7 +52,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON document
     api = settings.rabbitmq_api.get_secret_value()
     broker = read_queues(api, settings.broker_url.get_secret_value(), QUEUES) if api else None
     found = [redact(line) for line in
-             problems(health, after_failures=settings.alert_after_failures, broker=broker)]
+             problems(health, after_failures=settings.alert_after_failures, broker=broker,
+                      kept_after=timedelta(minutes=settings.pending_alert_minutes))]
     if as_json:
         print_json(redact_obj({
             "healthy": not found,
@@ -138,4 +142,7 @@ def _states(health: Health, op: Any) -> list[tuple[str, str, str]]:
             state += " (alerted)"
         rows.append((state, fmt_time(op.failing_since or op.last_success_at),
                      (op.last_error or "")[:200]))
+    if op.kept_retry or op.kept_attention:
+        rows.append((f"kept {op.kept_retry}, attention {op.kept_attention}",
+                     fmt_time(op.kept_since), "see `iluo-sync pending`"))
     return rows

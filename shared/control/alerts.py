@@ -12,6 +12,11 @@ next success (`report_run` clears `alerted_at` and `failing_since`). Two trigger
   whose run is in progress is left alone (a long full pass is not an outage); a row that never
   ran at all has nothing to count from and shows as overdue in `status` instead.
 
+A third trigger has its own episode: KEPT, an item waiting in the retry set longer than
+ILUO_SYNC_PENDING_ALERT_MINUTES (`kept_since`, copied from the tenant's set by the worker), claimed
+through `kept_alerted_at` and ended when nothing waits any more. Items needing attention page
+nobody: no run can import them by itself, and `pending` lists them.
+
 A claim sets `alerted_at` in the statement that finds the row (shared.control.claim), so two
 ticks, or a tick and a worker, never raise the same alert twice. Only enabled rows are claimed by
 the tick: an operation switched off needs nobody. Raising an alert (history, log, Sentry,
@@ -31,7 +36,7 @@ from shared.control.slots import add_minutes
 from shared.control.tables import schedules
 from shared.settings import Settings
 
-FAILURES, NO_SUCCESS = "consecutive_failures", "no_success"
+FAILURES, NO_SUCCESS, KEPT = "consecutive_failures", "no_success", "items_kept"
 
 #: Alerts one tick raises at most; the next tick raises the rest (a mass outage stays bounded).
 MAX_ALERTS_PER_TICK = 200
@@ -44,11 +49,13 @@ class AlertRules:
     after_intervals: int = 6
     #: A run older than this is dead, not in progress (ScheduleConfig.run_ttl).
     run_ttl: timedelta = RUN_TTL
+    #: An item kept for retry longer than this needs a person.
+    kept_after: timedelta = timedelta(hours=1)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, run_ttl: timedelta | None = None) -> AlertRules:
         return cls(settings.alert_after_failures, settings.alert_after_intervals,
-                   run_ttl or RUN_TTL)
+                   run_ttl or RUN_TTL, timedelta(minutes=settings.pending_alert_minutes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +72,13 @@ class Alert:
     since: datetime | None
     interval_minutes: int
     at: datetime
+    kept: int = 0  # KEPT: how many items wait in the retry set
 
     def describe(self) -> str:
-        if self.reason == FAILURES:
+        if self.reason == KEPT:
+            text = (f"has {self.kept} item(s) kept for retry that the ERP has not taken "
+                    f"(see `iluo-sync pending`)")
+        elif self.reason == FAILURES:
             text = f"failed {self.consecutive_failures} times in a row"
         else:
             text = (f"no successful run for over {self._intervals()} intervals of "
@@ -92,6 +103,7 @@ class Alert:
             "reason": self.reason,
             "consecutive_failures": self.consecutive_failures,
             "last_error": self.last_error,
+            "kept": self.kept,
             "since": self.since.isoformat() + "Z" if self.since else None,
             "at": self.at.isoformat() + "Z",
             "message": self.describe(),
@@ -137,6 +149,26 @@ def claim_due_alerts(
         [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=limit,
     )
     return [_alert(row, now, rules) for row in rows]
+
+
+def claim_kept_alerts(
+    conn: Connection, now: datetime, rules: AlertRules, *, limit: int = MAX_ALERTS_PER_TICK
+) -> list[Alert]:
+    """The tick's check for items waiting in a retry set too long (one statement)."""
+    s = schedules
+    rows = claim_rows(
+        conn, s,
+        and_(s.c.kept_alerted_at.is_(None), s.c.kept_since.is_not(None),
+             s.c.kept_since <= now - rules.kept_after),
+        [(s.c.kept_alerted_at, now)], (*_RETURNING, s.c.kept_retry, s.c.kept_since),
+        order_by=s.c.id, limit=limit,
+    )
+    return [Alert(
+        schedule_id=row.id, tenant_id=row.tenant_id, integration_id=row.integration_id,
+        operation=row.operation, reason=KEPT, consecutive_failures=int(row.consecutive_failures),
+        last_error=None, since=row.kept_since, interval_minutes=int(row.interval_minutes),
+        at=now, kept=int(row.kept_retry),
+    ) for row in rows]
 
 
 def _alert(row: Row[Any], now: datetime, rules: AlertRules) -> Alert:

@@ -41,6 +41,9 @@ class OperationHealth:
     last_error: str | None
     alerted_at: datetime | None
     overdue: bool
+    kept_retry: int = 0
+    kept_attention: int = 0
+    kept_since: datetime | None = None
 
     def to_dict(self, now: datetime) -> dict[str, Any]:
         return {
@@ -55,6 +58,8 @@ class OperationHealth:
             "last_success_at": _iso(self.last_success_at),
             "last_error": self.last_error,
             "alerted_at": _iso(self.alerted_at),
+            "kept": {"retry": self.kept_retry, "attention": self.kept_attention,
+                     "since": _iso(self.kept_since)},
         }
 
 
@@ -74,6 +79,7 @@ class TenantHealth:
             "running": [o.to_dict(now) for o in ops if o.running_since is not None],
             "failing": [o.to_dict(now) for o in ops if o.consecutive_failures > 0
                         or o.alerted_at is not None],
+            "kept": [o.to_dict(now) for o in ops if o.kept_retry or o.kept_attention],
         }
 
 
@@ -121,9 +127,13 @@ def read_health(conn: Connection, now: datetime) -> Health:
 
 
 def problems(
-    health: Health, *, after_failures: int, broker: Any = None
+    health: Health, *, after_failures: int, broker: Any = None,
+    kept_after: timedelta = timedelta(hours=1),
 ) -> list[str]:
     """Everything that needs a person, one line each; empty when all is well.
+
+    Items kept for retry longer than `kept_after` are such a line; items needing attention are
+    not (no run can import them by itself; `iluo-sync pending` lists them).
 
     `broker` is the RabbitMQ management API's answer (shared.telemetry.rabbitmq_api), None
     when the API is not configured.
@@ -156,6 +166,9 @@ def problems(
                 found.append(f"{where} {what}")
             elif op.overdue:
                 found.append(f"{where} is overdue (due {_iso(op.next_due_at)})")
+            if op.kept_since is not None and op.kept_since <= health.now - kept_after:
+                found.append(f"{where} has {op.kept_retry} item(s) kept for retry since "
+                             f"{_iso(op.kept_since)} (see `iluo-sync pending {tenant.name}`)")
     if broker is not None and not broker.reachable:
         found.append(f"the RabbitMQ management API is unreachable: {broker.error}")
     return found
@@ -212,7 +225,7 @@ def _tenants(conn: Connection, now: datetime) -> list[TenantHealth]:
     rows = conn.execute(
         select(schedules)
         .where(or_(overdue, s.running_since.is_not(None), s.consecutive_failures > 0,
-                   s.alerted_at.is_not(None)))
+                   s.alerted_at.is_not(None), s.kept_retry > 0, s.kept_attention > 0))
         .order_by(s.tenant_id, s.integration_id, s.operation)
     ).all()
     by_tenant: dict[int, list[OperationHealth]] = {}
@@ -225,6 +238,8 @@ def _tenants(conn: Connection, now: datetime) -> list[TenantHealth]:
             last_error=row.last_error, alerted_at=row.alerted_at,
             overdue=bool(row.enabled) and row.next_due_at <= late and row.queued_at is None
             and row.running_since is None,
+            kept_retry=int(row.kept_retry or 0), kept_attention=int(row.kept_attention or 0),
+            kept_since=row.kept_since,
         ))
     listed = conn.execute(
         select(tenants.c.id, tenants.c.name, tenants.c.is_active).order_by(tenants.c.name)

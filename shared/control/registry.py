@@ -7,10 +7,12 @@ then creates/upgrades the sync_* tables in it.
 
 from __future__ import annotations
 
+import logging
 import re
-from pathlib import Path
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine, delete, inspect, insert, select, update
 from sqlalchemy.engine import URL
@@ -24,6 +26,8 @@ from shared.errors import UserError
 from shared.migrate import CONTROL, TENANT, ensure_current, upgrade
 from shared.redact import register_secret
 from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -86,6 +90,7 @@ class Registry:
         except DBAPIError as exc:
             raise UserError(f"cannot open the control database: {db_error_line(exc)}") from None
         self._box: SecretBox | None = None
+        self._current: weakref.WeakSet[Engine] = weakref.WeakSet()  # sync_* tables checked
         self.engines = EngineCache(
             self.settings.engine_cache_size,
             connect_timeout=self.settings.db_connect_timeout,
@@ -127,7 +132,20 @@ class Registry:
         return join_password(tenant.db_url, password)
 
     def tenant_engine(self, tenant: Tenant) -> Engine:
-        return self.engines.get(tenant.id, self.url_of(tenant))
+        """The tenant's engine, its sync_* tables upgraded the first time this process uses it:
+        a new release's migrations apply by themselves at the next run, with no reinstall
+        (an upgrade that fails, say on an unreachable database, is tried again next time)."""
+        engine = self.engines.get(tenant.id, self.url_of(tenant))
+        if engine not in self._current:
+            # No lock: migrations create only what is missing, so two threads (or two worker
+            # hosts) racing here are harmless; a first run may fail once on the loser's DDL.
+            try:
+                ensure_current(engine, TENANT)
+                self._current.add(engine)
+            except SQLAlchemyError as exc:  # the caller's own use of it will say what is wrong
+                log.warning("could not check the sync tables of tenant %s: %s", tenant.name,
+                            db_error_line(exc))
+        return engine
 
     # -- changing -------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from shared.control.claim import claim_rows
 from shared.control.slots import next_slot, next_slot_sql, offset_for
 from shared.control.tables import message_deliveries, schedules, tenants
 from shared.erp.integrations import IntegrationConfig
+from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
 from workers.domain import Operation
 
@@ -370,8 +371,12 @@ def report_run(
     finished_at: datetime,
     due_again_now: bool = False,
     due_at: datetime | None = None,
+    kept: Summary | None = None,
 ) -> None:
     """Record a run's outcome and free the row for the next claim.
+
+    A `partial` run went through (its failed items are kept for retry), so like `ok` it ends a
+    failure episode; the retry set's own alert follows `kept`, the set as the run left it.
 
     next_due_at is the next slot after the run's end (with the interval the row has now,
     refreshed from the settings this run read), or now when the run was cut short by a
@@ -390,7 +395,12 @@ def report_run(
             else next_slot_sql(finished_at, s.c.interval_minutes, s.c.slot_offset)
         ),
     )
-    if outcome == "ok":
+    if kept is not None:
+        values.update(kept_retry=kept.retry, kept_attention=kept.attention,
+                      kept_since=kept.oldest_retry)
+        if kept.oldest_retry is None:
+            values["kept_alerted_at"] = None  # nothing waits: the next wait is a new episode
+    if outcome in ("ok", "partial"):
         # A success ends the episode: the next failure streak gets its own alert.
         values.update(last_success_at=finished_at, consecutive_failures=0, failing_since=None,
                       alerted_at=None)

@@ -71,6 +71,13 @@ schedules = Table(
     Column("failing_since", DateTime, nullable=True),
     # When the current episode's alert was raised; cleared by a success, so one per episode (c0003).
     Column("alerted_at", DateTime, nullable=True),
+    # The tenant's retry set for this operation, as its last run left it (c0004): items kept
+    # for retry and needing attention, the first failure of the longest-waiting retry item,
+    # and when the "kept too long" alert of the current episode was raised.
+    Column("kept_retry", Integer, nullable=False, default=0, server_default="0"),
+    Column("kept_attention", Integer, nullable=False, default=0, server_default="0"),
+    Column("kept_since", DateTime, nullable=True),
+    Column("kept_alerted_at", DateTime, nullable=True),
     UniqueConstraint("tenant_id", "integration_id", "operation", name="uq_schedules_work"),
     # The claim predicate: enabled rows whose due time has come.
     Index("ix_schedules_due", "enabled", "next_due_at"),

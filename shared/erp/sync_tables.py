@@ -35,7 +35,8 @@ sync_runs = Table(
     Column("trigger", String(20), nullable=False),  # schedule | manual
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
-    Column("outcome", String(20), nullable=False),  # running | ok | failed | skipped
+    # running | ok | partial | failed | skipped | abandoned
+    Column("outcome", String(20), nullable=False),
     Column("full_pass", Boolean, nullable=False, default=False),
     Column("dry_run", Boolean, nullable=False, default=False),
     Column("read_count", Integer, nullable=False, default=0),
@@ -44,6 +45,8 @@ sync_runs = Table(
     Column("unchanged_count", Integer, nullable=False, default=0),
     Column("skipped_count", Integer, nullable=False, default=0),
     Column("failed_count", Integer, nullable=False, default=0),
+    # Orders the daily reconciliation found missing and imported (t0005): 0 in a healthy system.
+    Column("reconciled_count", Integer, nullable=False, default=0, server_default="0"),
     Column("cursor_before", String(64), nullable=True),
     Column("cursor_after", String(64), nullable=True),
     Column("worker", String(100), nullable=True),
@@ -135,6 +138,28 @@ sync_integration_options = Table(
     Column("value", String(255), nullable=False),
     Column("updated_at", DateTime, nullable=False),
     PrimaryKeyConstraint("integration_id", "name"),
+)
+
+# The retry set (t0005): every shop item an import could not take, until a run imports it.
+# The cursor may move past a failed item because this row, written in the same transaction,
+# carries it from then on (DESIGN rule 8). `state` is `retry` (re-read by id with backoff) or
+# `attention` (the shop's data cannot be held as it is; re-checked daily, pages nobody).
+sync_retry_items = Table(
+    "sync_retry_items",
+    sync_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("integration_id", Integer, nullable=False),
+    Column("operation", String(30), nullable=False),  # import_orders | import_products
+    Column("shop_id", String(64), nullable=False),
+    Column("item", String(100), nullable=True),  # what a person recognises: number, SKU
+    Column("state", String(20), nullable=False),
+    Column("first_failed_at", DateTime, nullable=False),
+    Column("last_failed_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", DateTime, nullable=False),
+    UniqueConstraint("integration_id", "operation", "shop_id", name="uq_sync_retry_items"),
+    Index("ix_sync_retry_items_due", "integration_id", "operation", "next_attempt_at"),
 )
 
 SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

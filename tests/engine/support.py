@@ -58,8 +58,13 @@ class Shop:
     def add_orders(self, n: int, *, sku: str = "DEMO-0001", status: str = "processing",
                    start: datetime | None = None, step: timedelta = timedelta(seconds=1),
                    **fields: Any) -> list[dict[str, Any]]:
-        """`n` orders, created `step` apart from `start` (default: 10 minutes ago)."""
+        """`n` orders, created `step` apart from `start` (default: 10 minutes ago), of a product
+        the shop carries (WooCommerce gives a line of a product it lacks no SKU at all)."""
         start = start or ago(minutes=10)
+        with self.sandbox.lock:
+            carried = any(p.get("sku") == sku for p in self.sandbox.products.values())
+        if not carried:
+            self.sandbox.add_product(sku=sku, name=f"Produkt {sku}", regular_price="12.30")
         return [self.sandbox.add_order([(sku, 1, "12.30")], status=status,
                                        created=start + i * step, **fields) for i in range(n)]
 

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 
 from shared.control.schedule import claim_due, now_s
 from shared.control.tables import schedules
+from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
 from shared.telemetry.sentry import init_sentry
 from tests.service.conftest import Control, any_control, control, shop, vhost  # noqa: F401
@@ -177,14 +178,16 @@ class FakeResult:
     counts: dict[str, int] = field(default_factory=dict)
     config: Any = None
     config_read: bool = False  # False: the actor reads the settings itself
+    kept: Summary | None = None  # the retry set after an import run
 
 
 class FakeRun:
-    """A stand-in for run_operation with a fixed outcome."""
+    """A stand-in for run_operation with a fixed outcome (and retry set, for imports)."""
 
-    def __init__(self, outcome: str = "ok", error: str | None = None) -> None:
-        self.outcome, self.error = outcome, error
+    def __init__(self, outcome: str = "ok", error: str | None = None,
+                 kept: Summary | None = None) -> None:
+        self.outcome, self.error, self.kept = outcome, error, kept
 
     def __call__(self, engine: Any, integration_id: int, operation: Operation,
                  **kw: Any) -> FakeResult:
-        return FakeResult(self.outcome, self.error, datetime.now(UTC))
+        return FakeResult(self.outcome, self.error, datetime.now(UTC), kept=self.kept)

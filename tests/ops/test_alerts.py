@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from producers.tick import run_tick
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import now_s
+from shared.erp.retry_set import Summary
 from shared.erp.sync_tables import sync_events
 from shared.redact import register_secret
 from tests.ops.conftest import FakeRun, Receiver, due_job, row, set_row
@@ -156,3 +157,46 @@ def test_a_failing_webhook_never_breaks_the_run(
     assert row(control, OP).last_outcome == "failed"
     [warning] = [r.getMessage() for r in caplog.records if "alert webhook" in r.getMessage()]
     assert "T0K3N" not in warning and "127.0.0.1" in warning
+
+
+def test_items_kept_too_long_page_once_per_episode_and_attention_pages_nobody(
+    any_control: Control, webhook: Receiver,
+) -> None:
+    """On every control DB backend: the worker copies the tenant's retry set to the schedule
+    row, the tick claims one alert per episode, a run that empties the set ends it."""
+    control = any_control
+    erp = _setup(control, webhook.url, pending_alert_minutes=60)
+    op = Operation.IMPORT_ORDERS
+    now = now_s()
+    first = now - timedelta(minutes=61)
+
+    def run_with(kept: Summary, outcome: str = "partial") -> str:
+        job = due_job(control, op)
+        return process_sync(*job.args(), registry=control.registry,
+                            run=FakeRun(outcome, None, kept=kept))
+
+    # Only items needing attention: listed, never paged.
+    assert run_with(Summary(retry=0, attention=4)) == "partial"
+    assert run_tick(control.registry, _Publisher(), now=now).alerts == 0
+    state = row(control, op)
+    assert (state.kept_retry, state.kept_attention, state.kept_since) == (0, 4, None)
+    assert state.consecutive_failures == 0 and state.last_success_at is not None  # not failing
+
+    # An item the ERP refused 59 minutes ago: not yet; past the hour: one alert, once.
+    run_with(Summary(retry=2, attention=4, oldest_retry=now - timedelta(minutes=59)))
+    assert run_tick(control.registry, _Publisher(), now=now).alerts == 0
+    run_with(Summary(retry=2, attention=4, oldest_retry=first))
+    assert run_tick(control.registry, _Publisher(), now=now).alerts == 1
+    assert run_tick(control.registry, _Publisher(), now=now + timedelta(minutes=1)).alerts == 0
+    [alert] = _alerts(erp)
+    assert "2 item(s) kept for retry" in alert.message and "iluo-sync pending" in alert.message
+    [post] = webhook.posts
+    assert post["json"]["reason"] == "items_kept" and post["json"]["kept"] == 2
+    assert post["json"]["since"] == first.isoformat() + "Z"
+
+    # The set empties (the cause was fixed): the episode ends; the next long wait pages again.
+    run_with(Summary(retry=0, attention=4), outcome="ok")
+    assert row(control, op).kept_alerted_at is None
+    run_with(Summary(retry=1, attention=4, oldest_retry=first))
+    assert run_tick(control.registry, _Publisher(), now=now).alerts == 1
+    assert len(webhook.posts) == 2

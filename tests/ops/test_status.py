@@ -104,7 +104,7 @@ def test_a_healthy_service_exits_0_with_queues_tenants_and_workers(
     assert data["rabbitmq"]["api"].endswith(":***@127.0.0.1:15672/api")
     tenants = {t["tenant"]: t for t in data["tenants"]}
     assert tenants["asleep"] == {"tenant": "asleep", "active": False, "overdue": [],
-                                 "running": [], "failing": []}
+                                 "running": [], "failing": [], "kept": []}
     [running] = tenants["busy"]["running"]
     assert running["operation"] == "import_orders" and running["running_seconds"] >= 75
     [failing] = tenants["busy"]["failing"]
@@ -165,6 +165,36 @@ def test_what_needs_a_person(control: Control) -> None:
     with control.registry.engine.connect() as conn:
         health = read_health(conn, now_s())
     assert health.parked_total == 1 and len(health.parked_recent) == 1
+
+
+def test_items_kept_for_retry_past_the_setting_need_a_person(
+    control: Control, status: Callable[..., Any],
+) -> None:
+    tenant, _ = control.add_tenant("kept")
+    refresh_tenant(control.registry, tenant.id)
+    now = now_s()
+    for op in Operation:
+        set_row(control, op, next_due_at=now + timedelta(minutes=5))
+    _beat(control)
+    # Needing attention only: shown, not counted (no run can import them by itself).
+    set_row(control, Operation.IMPORT_PRODUCTS, kept_attention=3)
+    set_row(control, Operation.IMPORT_ORDERS, kept_retry=2, kept_attention=1,
+            kept_since=now - timedelta(minutes=59))
+    assert _problems(control) == []
+    shown = status("--json")
+    assert shown.exit_code == 0, shown.output
+    kept = {o["operation"]: o["kept"] for t in orjson.loads(shown.output)["tenants"]
+            for o in t["kept"]}
+    assert kept["import_products"] == {"retry": 0, "attention": 3, "since": None}
+    assert kept["import_orders"]["retry"] == 2
+
+    set_row(control, Operation.IMPORT_ORDERS, kept_since=now - timedelta(minutes=61))
+    assert _problems(control) == [
+        f"tenant kept: import_orders of integration 1 has 2 item(s) kept for retry since "
+        f"{(now - timedelta(minutes=61)).isoformat()}Z (see `iluo-sync pending kept`)"]
+    assert _problems(control, kept_after=timedelta(hours=2)) == []
+    text = status()
+    assert text.exit_code == 1 and "2 item(s) kept for retry" in text.output
 
 
 def test_an_unreachable_api_exits_1_without_a_traceback_or_password(

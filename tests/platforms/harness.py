@@ -7,6 +7,7 @@ against this protocol only, and runs over real HTTP against every sandbox.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -42,10 +43,12 @@ class ShopHarness(Protocol):
         """How many shop products carry this SKU (a duplicate shows as 2)."""
 
     def add_order(
-        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
+        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
+        placed_at: datetime | None = None,
     ) -> str:
-        """An order placed in the shop a few seconds ago (a run's window ends just behind now);
-        returns its external id (what orders.external_id holds)."""
+        """An order placed in the shop a few seconds ago (a run's window ends just behind now),
+        or created and last modified at `placed_at` (an order behind the cursor, as a shop that
+        does not bump its modified date leaves one); returns its external id."""
 
     def set_order_status(self, external_id: str, shop_status: str) -> None:
         """A change made in the shop (e.g. paid), bumping whatever the platform bumps."""

@@ -56,12 +56,14 @@ class IdoSellHarness:
         return len(self.sandbox.product_by_code(sku))
 
     def add_order(
-        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
+        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
+        placed_at: datetime | None = None,
     ) -> str:
         # Placed a few seconds ago: a row stamped in the run's own second belongs to the next
         # window (the engine's END_LAG), and the suite expects one run to see these.
         order = self.sandbox.add_order(sku_lines, email=email, status=status or self.paid_status,
-                                       created=datetime.now(UTC) - timedelta(seconds=5),
+                                       created=placed_at or datetime.now(UTC)
+                                       - timedelta(seconds=5),
                                        paid=True)
         return str(order["serial"])
 

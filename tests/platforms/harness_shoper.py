@@ -61,10 +61,11 @@ class ShoperHarness:
         return len(self.sandbox.stock_by_code(sku))
 
     def add_order(
-        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
+        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
+        placed_at: datetime | None = None,
     ) -> str:
         # Placed a few seconds ago: a run's window ends just behind "now" (late commits).
-        placed = datetime.now(UTC) - timedelta(seconds=5)
+        placed = placed_at or datetime.now(UTC) - timedelta(seconds=5)
         order = self.sandbox.add_order(sku_lines, email=email, created=placed,
                                        status_id=int(status or self.status_map["new"]))
         return str(order["order_id"])

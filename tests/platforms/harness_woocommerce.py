@@ -63,10 +63,11 @@ class WooCommerceHarness:
         return len(self._by_sku(sku))
 
     def add_order(
-        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None
+        self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
+        placed_at: datetime | None = None,
     ) -> str:
         # Placed a few seconds ago: a run's window ends just behind "now" (late commits).
-        placed = datetime.now(UTC) - timedelta(seconds=5)
+        placed = placed_at or datetime.now(UTC) - timedelta(seconds=5)
         order = self.sandbox.add_order(
             sku_lines, email=email, status=status or "processing", created=placed, modified=placed
         )

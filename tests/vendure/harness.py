@@ -313,8 +313,8 @@ class ShopSetup:
 
 
 def setup_shop(api: AdminApi, *, prices_include_tax: bool = True) -> ShopSetup:
-    """Make a fresh Vendure a Polish shop: country PL, zone, PLN channel, VAT 23 % (default) and
-    8 %, a manual-fulfilment shipping method, the dummy payment method and an API key whose role
+    """Make a fresh Vendure a Polish shop: country PL, zone, PLN channel, VAT 23 % (default),
+    8 % and 5 %, a manual-fulfilment shipping method, the dummy payment method and an API key whose role
     carries CONNECTOR_PERMISSIONS."""
     country = api("mutation($i:CreateCountryInput!){createCountry(input:$i){id}}", {"i": {
         "code": "PL", "enabled": True, "translations": [{"languageCode": "en", "name": "Poland"}],
@@ -330,7 +330,8 @@ def setup_shop(api: AdminApi, *, prices_include_tax: bool = True) -> ShopSetup:
             "pricesIncludeTax": prices_include_tax,
         }})
     categories = {}
-    for name, rate, default in (("VAT 23%", 23, True), ("VAT 8%", 8, False)):
+    for name, rate, default in (("VAT 23%", 23, True), ("VAT 8%", 8, False),
+                                ("VAT 5%", 5, False)):
         category = api("mutation($i:CreateTaxCategoryInput!){createTaxCategory(input:$i){id}}",
                        {"i": {"name": name, "isDefault": default}})["createTaxCategory"]["id"]
         api("mutation($i:CreateTaxRateInput!){createTaxRate(input:$i){id}}", {"i": {
@@ -417,10 +418,13 @@ def place_order(
     last_name: str = "Kowalski",
     phone: str = "+48 600 100 200",
     settle: bool = True,
+    draft: Mapping[str, str] | None = None,
 ) -> PlacedOrder:
     """Place an order as an administrator would: draft → items → customer → addresses → shipping
-    → ArrangingPayment → manual payment (→ settled when `settle`). `lines` = (variant id, qty)."""
-    order = api("mutation{createDraftOrder{id code}}")["createDraftOrder"]
+    → ArrangingPayment → manual payment (→ settled when `settle`). `lines` = (variant id, qty).
+    `draft` ({id, code} of `createDraftOrder`) places a draft made earlier: its `createdAt` is
+    then older than its `orderPlacedAt`, as for a cart left for days before checkout."""
+    order = draft or api("mutation{createDraftOrder{id code}}")["createDraftOrder"]
     oid = order["id"]
     for variant_id, quantity in lines:
         api(f"mutation($o:ID!,$i:AddItemToDraftOrderInput!){{addItemToDraftOrder(orderId:$o,"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.erp.integrations import IntegrationConfig
 from workers.domain import Operation
@@ -14,6 +14,16 @@ from workers.engine.runs import RunRecorder
 from workers.ports import ShopClient
 
 Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Service-wide settings an operation needs (from shared.settings, read once per run)."""
+
+    #: How often import_orders reconciles shop order ids with the ERP's.
+    reconcile_every: timedelta = timedelta(hours=24)
+    #: How far back the reconciliation looks.
+    reconcile_days: timedelta = timedelta(days=14)
 
 
 class TimeLimitReached(Exception):
@@ -33,6 +43,7 @@ class RunContext:
     deadline: float = float("inf")  # time.monotonic() value
     lease_check: Callable[[], None] = lambda: None
     progress: Progress | None = None
+    limits: Limits = field(default_factory=Limits)
     done: int = field(default=0)
 
     def checkpoint(self, *, advanced: int = 0, total: int | None = None) -> None:

@@ -9,7 +9,9 @@ The order of things is the point:
 6. always: close the shop client, stop the heartbeat, release the lease, finish the record.
 
 A run that cannot finish (shop down, lease lost, time limit, a bug) is recorded as failed with
-one clear line; every cursor stays where its last commit put it.
+one clear line; every cursor stays where its last commit put it. A run that finished but failed
+some items ends `partial`: the imports keep those items in the retry set, the exports find them
+unsent next time; "ok" means every item read is in place or was skipped for a stated reason.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.erp.integrations import IntegrationConfig, load_integration
+from shared.erp.retry_set import OPERATIONS as KEPT_OPERATIONS
+from shared.erp.retry_set import Summary
 from shared.redact import redact
+from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
-from workers.engine.context import Progress, RunContext, TimeLimitReached
+from workers.engine.context import Limits, Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
@@ -38,14 +43,14 @@ from workers.shops import connect
 
 log = logging.getLogger(__name__)
 
-OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+OK, PARTIAL, FAILED, SKIPPED = "ok", "partial", "failed", "skipped"
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
     run_id: int | None
     operation: Operation
-    outcome: str  # ok | failed | skipped
+    outcome: str  # ok | partial | failed | skipped
     counts: dict[str, int] = field(hash=False)
     error: str | None
     started_at: datetime
@@ -58,10 +63,18 @@ class RunResult:
     #: worker can update the schedule without reading them again; `config_read` says it did.
     config: IntegrationConfig | None = field(default=None, hash=False, compare=False, repr=False)
     config_read: bool = field(default=False, compare=False, repr=False)
+    #: The integration's retry set after an import run (None for other operations): the
+    #: worker copies it to the schedule row, where `status` and the alerts read it.
+    kept: Summary | None = field(default=None, hash=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.outcome == OK
+
+    @property
+    def completed(self) -> bool:
+        """The run went through (ok, or partial with its failed items kept for later)."""
+        return self.outcome in (OK, PARTIAL)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (for `iluo-sync run --json`)."""
@@ -73,6 +86,11 @@ class RunResult:
             "error": self.error,
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "kept": None if self.kept is None else {
+                "retry": self.kept.retry, "attention": self.kept.attention,
+                "oldest_retry": None if self.kept.oldest_retry is None
+                else self.kept.oldest_retry.isoformat() + "Z",
+            },
         }
 
 
@@ -143,9 +161,10 @@ def run_operation(
             deadline=deadline,
             lease_check=_lease_check(heartbeat),
             progress=progress,
+            limits=_limits(),
         )
         OPERATIONS[operation](ctx)
-        outcome, error = OK, None
+        outcome, error = (PARTIAL if recorder.counts["failed"] else OK), None
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:
@@ -172,6 +191,24 @@ def _refusal(
         # The schedule may be a tick behind the ERP's settings, which are read fresh here.
         return SKIPPED, f"{operation.cli_name} is not enabled for automatic runs any more"
     return None
+
+
+def _limits() -> Limits:
+    settings = get_settings()
+    return Limits(reconcile_every=timedelta(hours=settings.reconcile_hours),
+                  reconcile_days=timedelta(days=settings.reconcile_days))
+
+
+def _kept(engine: Engine, cfg: IntegrationConfig | None, operation: Operation,
+          dry_run: bool) -> Summary | None:
+    """The retry set's summary after an import run (one aggregate query), else None."""
+    if cfg is None or dry_run or operation.value not in KEPT_OPERATIONS:
+        return None
+    try:
+        return SqlErpStore(engine, cfg.id).retry_summary()
+    except SQLAlchemyError:
+        log.warning("could not read the retry set of integration %s", cfg.id, exc_info=True)
+        return None
 
 
 def _lease_check(heartbeat: Heartbeat | None) -> Callable[[], None]:
@@ -229,6 +266,8 @@ def _result(
     error = redact(error) if error else error
     finished = recorder.finish(outcome, error)
     platform, calls = _shop_calls(shop)
+    kept = (_kept(recorder.engine, config, operation, recorder.dry_run)
+            if outcome in (OK, PARTIAL, FAILED) else None)
     return RunResult(
         run_id=recorder.run_id,
         operation=operation,
@@ -241,6 +280,7 @@ def _result(
         platform=platform,
         config=config,
         config_read=True,
+        kept=kept,
     )
 
 

@@ -19,7 +19,7 @@ from shared.erp.sync_tables import sync_events, sync_runs
 from shared.redact import redact
 from workers.engine.clock import to_db, utc_now
 
-COUNT_NAMES = ("read", "created", "updated", "unchanged", "skipped", "failed")
+COUNT_NAMES = ("read", "created", "updated", "unchanged", "skipped", "failed", "reconciled")
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 

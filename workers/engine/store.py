@@ -44,6 +44,8 @@ from shared.erp.schema import (
     products,
     stock_levels,
 )
+from shared.erp import retry_set
+from shared.erp.retry_set import Failure, Summary
 from shared.erp.sync_tables import sync_bindings, sync_sent
 from workers.domain import Customer, Order, OrderLine, Product
 from workers.engine import bindings, fingerprints, watermarks
@@ -123,6 +125,15 @@ class SqlErpStore:
     def read_cursor(self, name: str) -> datetime | None:
         with self.engine.connect() as conn:
             return watermarks.read(conn, self.integration_id, name)
+
+    def due_retries(self, operation: str, *, limit: int) -> list[str]:
+        with self.engine.connect() as conn:
+            return retry_set.due(conn, self.integration_id, operation, to_db(utc_now()),
+                                 limit=limit)
+
+    def retry_summary(self) -> Summary:
+        with self.engine.connect() as conn:
+            return retry_set.summary(conn, self.integration_id)
 
     def order_status_ids(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -291,6 +302,17 @@ class SqlErpUnit:
     def record_sent(self, kind: str, sent: Mapping[int, str]) -> None:
         fingerprints.record(self.conn, self.integration_id, kind, sent)
 
+    # -- the retry set --------------------------------------------------------------------------
+
+    def keep_failed(self, operation: str, failures: Sequence[Failure]) -> None:
+        retry_set.keep(self.conn, self.integration_id, operation, failures, to_db(utc_now()))
+
+    def resolve_kept(self, operation: str, shop_ids: Collection[str]) -> int:
+        return retry_set.resolve(self.conn, self.integration_id, operation, shop_ids)
+
+    def kept_ids(self, operation: str, shop_ids: Collection[str]) -> set[str]:
+        return retry_set.kept_ids(self.conn, self.integration_id, operation, shop_ids)
+
     # -- orders ---------------------------------------------------------------------------------
 
     def product_ids_by_sku(self, skus: Collection[str]) -> dict[str, int]:
@@ -316,6 +338,19 @@ class SqlErpUnit:
                 found.setdefault(row.email, row.id)
         return found
 
+    def find_customer_by_address(self, customer: Customer) -> int | None:
+        c = customers.c
+        same = [func.lower(column) == value.strip().lower() for column, value in (
+            (c.first_name, customer.first_name), (c.last_name, customer.last_name),
+            (c.street, customer.street), (c.city, customer.city),
+            (c.postcode, customer.postcode),
+        )]
+        no_email = or_(c.email.is_(None), c.email == "")
+        found: int | None = self.conn.execute(
+            select(c.id).where(no_email, *same).order_by(c.id).limit(1)
+        ).scalar()
+        return found
+
     def add_customer(self, customer: Customer) -> int:
         now = to_db(utc_now())
         result = self.conn.execute(insert(customers).values(
@@ -324,7 +359,7 @@ class SqlErpUnit:
             tax_id=_fit(customer.tax_id, 20), phone=_fit(customer.phone, 40),
             street=_fit(customer.street, 255), city=_fit(customer.city, 100),
             postcode=_fit(customer.postcode, 20),
-            country_code=(customer.country_code or "PL")[:2].upper(),
+            country_code=customer.country_code,
             created_at=now, updated_at=now,
         ))
         return int(result.inserted_primary_key[0])
@@ -368,6 +403,17 @@ class SqlErpUnit:
             )
         ).first()
         return None if row is None else OrderState(row.id, row.status_id, bool(row.is_paid))
+
+    def known_order_ids(self, external_ids: Collection[str]) -> set[str]:
+        wanted = sorted({e for e in external_ids if e})
+        found: set[str] = set()
+        o = orders.c
+        for start in range(0, len(wanted), IN_CHUNK):
+            found.update(self.conn.execute(select(o.external_id).where(
+                o.integration_id == self.integration_id,
+                o.external_id.in_(wanted[start:start + IN_CHUNK]),
+            )).scalars())
+        return found
 
     def update_order(
         self, order_id: int, *, is_paid: bool | None = None, status_id: int | None = None

@@ -188,11 +188,11 @@ def test_dst_fall_back_hour_loses_nothing(ido: IdoSellSandbox, client: IdoSellCl
 def test_unparseable_orders_are_item_errors(ido: IdoSellSandbox, client: IdoSellClient,
                                             clock: Clock) -> None:
     good, bad = add_orders(ido, 2, clock.moment - timedelta(hours=1), timedelta(minutes=1))
-    ido.orders[bad]["client"]["email"] = ""
+    ido.orders[bad]["currency"] = "zł"  # a currency the ERP cannot store
     pages = list(client.iter_orders(clock.moment - timedelta(hours=2), clock.moment))
     assert [o.external_id for p in pages for o in p.items] == [str(good)]
     assert [(e.key, e.message) for p in pages for e in p.errors] == [
-        (str(bad), "clientAccount.clientEmail is empty")]
+        (str(bad), "currencyId is not an ISO code: 'ZŁ'")]
 
 
 @pytest.mark.parametrize("mode", ["404", "207", "200"])

@@ -105,20 +105,35 @@ def test_paid_means_settled_payments_cover_the_value(prepaids: list[Any], paid: 
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda o: o.update(orderSerialNumber="x"), "orderSerialNumber"),
-    (lambda o: o["clientResult"]["clientAccount"].update(clientEmail=""), "clientEmail is empty"),
-    (lambda o: o["orderDetails"].update(productsResults=[]), "no productsResults"),
-    (lambda o: o["orderDetails"].update(orderChangeDate="27.10.2024"), "orderChangeDate"),
+    (lambda o: o["orderDetails"].update(orderAddDate="27.10.2024"), "orderAddDate"),
     (lambda o: o["orderDetails"]["payments"]["orderCurrency"].update(currencyId="zł"),
      "currencyId is not an ISO code"),
-    (lambda o: o["orderDetails"]["productsResults"][1].update(productQuantity=0), "line 2"),
+    (lambda o: o["orderDetails"]["productsResults"][1].update(productQuantity=-1), "line 2"),
+    (lambda o: o["orderDetails"]["productsResults"][0].update(productOrderPrice="x"), "line 1"),
     (lambda o: o["orderDetails"]["payments"]["orderCurrency"].update(orderProductsCost="abc"),
      "orderProductsCost is not a number"),
 ])
-def test_malformed_orders_are_mapping_errors(change: Any, message: str) -> None:
+def test_only_what_would_make_the_erp_row_wrong_is_refused(change: Any, message: str) -> None:
     payload = order_payload()
     change(payload)
     with pytest.raises(MappingError, match=message):
         mapping.parse_order(payload, WARSAW)
+
+
+def test_guest_without_email_lines_without_name_and_odd_values_still_map() -> None:
+    payload = order_payload()
+    payload["clientResult"]["clientAccount"]["clientEmail"] = ""
+    payload["clientResult"]["clientBillingAddress"]["clientCountryId"] = " xk "
+    payload["orderDetails"]["productsResults"][0].update(
+        productName=None, productSizeCodeExternal="", productCode="", productId=0)
+    payload["orderDetails"]["orderChangeDate"] = None
+    payload["orderDetails"]["orderStatus"] = None
+    order = mapping.parse_order(payload, WARSAW)
+    assert order.customer.email == "" and order.customer.country_code == "xk"  # as given
+    assert (order.lines[0].name, order.lines[0].sku) == ("", "")
+    assert order.modified_at == order.ordered_at and order.status == ""
+    payload["orderDetails"]["productsResults"] = []
+    assert mapping.parse_order(payload, WARSAW).lines == ()
 
 
 def test_status_items_and_their_answers() -> None:
@@ -155,17 +170,26 @@ def test_documented_product_parses() -> None:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda p: p.update(productSizesAttributes=[], productDisplayedCode=""), "no SKU"),
-    (lambda p: p.update(productDescriptionsLangData=[]), "no name"),
     (lambda p: p.update(productRetailPrice=-1), "negative"),
-    (lambda p: p.update(productModificationTime=None), "productModificationTime"),
+    (lambda p: p.update(productRetailPrice=None), "productRetailPrice"),
     (lambda p: p.update(productId=0), "productId"),
+    (lambda p: p["productSizesAttributes"][0].update(productSizeCodeExternal=["KUB-300"]),
+     "productSizeCodeExternal is not text"),
 ])
 def test_malformed_products_are_mapping_errors(change: Any, message: str) -> None:
     payload = copy.deepcopy(load("products_search_response.json")["results"][0])
     change(payload)
     with pytest.raises(MappingError, match=message):
         mapping.parse_product(payload, WARSAW)
+
+
+def test_a_product_without_sku_name_or_modification_time_still_maps() -> None:
+    payload = copy.deepcopy(load("products_search_response.json")["results"][0])
+    payload.update(productSizesAttributes=[], productDisplayedCode="",
+                   productDescriptionsLangData=[], productModificationTime=None)
+    product = mapping.parse_product(payload, WARSAW)
+    assert (product.shop_id, product.sku, product.name, product.modified_at) == (
+        "201", "", "", None)
 
 
 def test_product_without_size_code_falls_back_to_the_displayed_code() -> None:

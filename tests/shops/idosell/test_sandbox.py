@@ -252,3 +252,52 @@ def test_injected_faults_and_control(ido: IdoSellSandbox, ido_server: SandboxHan
     assert response.status_code == 429 and response.headers["Retry-After"] == "3"
     ido.faults.clear()
     assert httpx.get(ido_server.url("/__sandbox/state")).json()["platform"] == "idosell"
+
+
+# -- reads by id (the retry set and the reconciliation) ---------------------------------------
+
+
+def test_orders_by_serial_or_order_id_and_products_by_id_at_most_100(
+    ido: IdoSellSandbox, api: Api, clock: Clock
+) -> None:
+    ido.add_product("KUB-1", "Kubek")
+    first = ido.add_order([("KUB-1", 1, "10.00")], email="a@example.pl")
+    second = ido.add_order([("KUB-1", 2, "10.00")], email="b@example.pl")
+    by_serial = api.call("POST", "orders/orders/search",
+                         {"ordersSerialNumbers": [second["serial"], 424242]}).json()
+    assert [o["orderSerialNumber"] for o in by_serial["Results"]] == [second["serial"]]
+    by_id = api.call("POST", "orders/orders/search", {"ordersIds": [first["orderId"]]}).json()
+    assert [o["orderId"] for o in by_id["Results"]] == [first["orderId"]]
+    # Unknown numbers only: "no results" is fault 2 (HTTP 404 by default), not an empty list.
+    none = api.call("POST", "orders/orders/search", {"ordersSerialNumbers": [424242]})
+    assert none.status_code == 404 and fault(none)[0] == 2
+    # The GET forms document "a maximum of 100 items"; the sandbox holds the searches to it.
+    over = api.call("POST", "orders/orders/search",
+                    {"ordersSerialNumbers": list(range(1, 102))})
+    assert over.status_code == 422 and "maximum of 100" in fault(over)[1]
+    product_id = ido.product_by_code("KUB-1")[0]["productId"]
+    found = api.call("POST", "products/products/search",
+                     {"productParams": [{"productId": product_id}, {"productId": 7}]}).json()
+    assert [p["productId"] for p in found["results"]] == [product_id]
+    over = api.call("POST", "products/products/search",
+                    {"productParams": [{"productId": n} for n in range(101)]})
+    assert over.status_code == 422
+
+
+def test_orders_by_placing_date_ignore_later_changes(
+    ido: IdoSellSandbox, api: Api, clock: Clock
+) -> None:
+    ido.add_product("KUB-1", "Kubek")
+    old = ido.add_order([("KUB-1", 1, "10.00")], email="a@example.pl",
+                        created=clock.moment - timedelta(days=20))
+    new = ido.add_order([("KUB-1", 1, "10.00")], email="b@example.pl",
+                        created=clock.moment - timedelta(days=1))
+    ido.set_order_status(old["serial"], "packed")  # moves orderChangeDate, not orderAddDate
+    window = {"ordersRange": {"ordersDateRange": {
+        "ordersDateType": "add", "ordersDateBegin": ido.local(clock.moment - timedelta(days=14)),
+        "ordersDateEnd": ido.local(clock.moment)}}}
+    found = api.call("POST", "orders/orders/search", window).json()
+    assert [o["orderSerialNumber"] for o in found["Results"]] == [new["serial"]]
+    # The search documents an order line's productVat as an integer, a product's as a float.
+    [line] = found["Results"][0]["orderDetails"]["productsResults"]
+    assert line["productVat"] == 23 and isinstance(line["productVat"], int)

@@ -175,14 +175,19 @@ def test_unparseable_orders_are_item_errors(ps: PrestaShopSandbox, client: Prest
     start = clock.moment - timedelta(hours=1)
     good, bad, orphan = add_orders(ps, 3, start, timedelta(minutes=1))
     ps.update_order(bad, bump=False, total_paid_tax_incl="12,50")
+    # A customer deleted since the order: the ERP can still hold the order (issue 11), the
+    # buyer's name and address come from the order's invoice address, the e-mail is empty.
     ps.update_order(orphan, bump=False, id_customer="999")
 
     pages = list(client.iter_orders(start, clock.moment))
 
-    assert [o.external_id for p in pages for o in p.items] == [str(good)]
-    problems = {e.key: e.message for p in pages for e in p.errors}
-    assert "total_paid_tax_incl" in problems[str(bad)]
-    assert "customer '999' not found" in problems[str(orphan)]
+    imported = {o.external_id: o for p in pages for o in p.items}
+    assert sorted(imported) == sorted([str(good), str(orphan)])
+    buyer = imported[str(orphan)].customer
+    assert buyer.email == "" and buyer.last_name and buyer.city and buyer.country_code == "PL"
+    # The page error is keyed by the order's shop id: the retry set re-reads it by that id.
+    assert [(e.key, "total_paid_tax_incl" in e.message) for p in pages for e in p.errors] == \
+        [(str(bad), True)]
 
 
 def test_order_fields(ps: PrestaShopSandbox, client: PrestaShopClient, clock: Clock) -> None:
@@ -438,7 +443,9 @@ def test_iter_products_delta_and_full_pass(ps: PrestaShopSandbox, client: Presta
     full = list(client.iter_products(None, clock.moment))
     items = [p for page in full for p in page.items]
     errors = [e for page in full for e in page.errors]
-    assert len(items) == 131 and [e.key for e in errors] == [str(no_sku["id"])]
+    # A product without a SKU is passed on with sku "" (the engine lists it; issue 11).
+    assert len(items) == 132 and errors == []
+    assert [p.shop_id for p in items if p.sku == ""] == [str(no_sku["id"])]
     assert sum(not p.is_active for p in items) == 13
     assert ps.log.count("GET", PRODUCTS) == 2  # by id keyset: >[0], >[100]
     assert ps.log.entries()[-1].query["filter[id]"] == ">[100]"
@@ -450,3 +457,145 @@ def test_iter_products_delta_and_full_pass(ps: PrestaShopSandbox, client: Presta
     assert [(p.sku, p.price_gross, p.vat_rate) for p in delta] == [
         ("CH-1", Decimal("12.96"), Decimal("8.00"))]
     assert delta[0].modified_at == clock.moment
+
+
+# -- the net under the watermark: by id, and the ids of a window (issue 11) -------------------
+
+
+def test_fetch_orders_by_id_in_chunks_of_100(ps: PrestaShopSandbox, client: PrestaShopClient,
+                                             clock: Clock) -> None:
+    ids = add_orders(ps, 250, clock.moment - timedelta(days=2), timedelta(minutes=1))
+    spoiled = ids[7]
+    ps.update_order(spoiled, bump=False, total_paid_tax_incl="12,50")
+    ps.log.clear()
+
+    page = client.fetch_orders([str(i) for i in ids] + ["999999", "abc", "-3", str(ids[0])])
+
+    assert sorted(int(o.external_id) for o in page.items) == sorted(set(ids) - {spoiled})
+    # The unparseable one is a page error keyed by its shop id; unknown ids are just absent.
+    assert [e.key for e in page.errors] == [str(spoiled)]
+    # 251 distinct numeric ids: ceil(251 / 100) = 3 calls, each `filter[id]=[a|b|…]`.
+    assert ps.log.count("GET", ORDERS) == 3
+    query = next(e.query for e in ps.log.entries() if e.path == ORDERS)
+    assert query["display"] == "full" and query["filter[id]"].startswith(f"[{ids[0]}|")
+    assert client.fetch_orders([]).items == [] and ps.log.count("GET", ORDERS) == 3
+
+
+def test_fetch_products_by_id(ps: PrestaShopSandbox, client: PrestaShopClient) -> None:
+    ids = [ps.add_product(f"F-{n}", f"Kubek {n}", price_gross="24.60")["id"] for n in range(150)]
+    ps.log.clear()
+
+    page = client.fetch_products([str(i) for i in ids] + ["424242"])
+
+    assert [p.shop_id for p in page.items] == [str(i) for i in ids] and page.errors == []
+    assert page.items[0].price_gross == Decimal("24.60") and page.items[0].sku == "F-0"
+    assert ps.log.count("GET", PRODUCTS) == 2  # ceil(151 / 100)
+
+
+def test_iter_order_ids_lists_orders_created_in_the_window(ps: PrestaShopSandbox,
+                                                          client: PrestaShopClient,
+                                                          clock: Clock) -> None:
+    start = clock.moment - timedelta(days=14)
+    before = add_orders(ps, 2, start - timedelta(days=1), timedelta(minutes=1))
+    inside = add_orders(ps, 25, start + timedelta(hours=1), timedelta(hours=1))
+    # Modified today but created before the window: not the reconciliation's business.
+    ps.change_order_state(before[0], 4)
+    # Created inside, its date_upd left behind any cursor (a shop that did not bump it).
+    ps.update_order(inside[3], bump=False, date_upd=ps.local(start - timedelta(days=30)))
+    client.ids_page_size = 10
+    ps.log.clear()
+
+    pages = list(client.iter_order_ids(start, clock.moment))
+
+    assert [i for page in pages for i in page] == [str(i) for i in inside]
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert ps.log.count("GET", ORDERS) == 3  # ceil(25 / 10); no call for the customers etc.
+    assert ps.log.count("GET") == 3
+    query = ps.log.entries()[-1].query
+    assert "display" not in query  # ids only: the lightest list the Webservice answers
+    assert (query["date"], query["sort"], query["limit"]) == ("1", "[id_ASC]", "10")
+    # The window in the shop's wall-clock time (CEST in May/June).
+    assert query["filter[date_add]"] == "[2024-05-18 12:00:00,2024-06-01 12:00:00]"
+    assert query["filter[id]"] == f">[{inside[19]}]"
+
+
+# -- what PrestaShop stores comes home as the ERP wrote it (docs/fidelity/prestashop.md) ------
+
+
+def test_purified_description_comes_home_as_the_erp_wrote_it(ps: PrestaShopSandbox,
+                                                            client: PrestaShopClient) -> None:
+    """HTMLPurifier stores `&` as `&amp;` and a bare `<` as `&lt;`; a literal `&amp;` in the
+    ERP text must not come back as `&`. Against a sandbox that stored what it was sent (the
+    docs-only one) the read-back equalled the wire form; against PrestaShop's it did not."""
+    description = "A & B <b>5 < 7</b> &amp; &lt;tag&gt;\nlinia"
+    (created,) = client.create_products([product("HTML-1", description=description)])
+    stored = ps.tables["products"][int(created.shop_id or 0)]["description"]["1"]
+    assert stored == "A &amp; B <b>5 &lt; 7</b> &amp;amp; &amp;lt;tag&amp;gt;\nlinia"
+
+    (back,) = client.fetch_products([created.shop_id or ""]).items
+    assert back.description == description
+
+    ps.html_purifier = False  # PS_USE_HTMLPURIFIER off: stored as sent, read back the same
+    (updated,) = client.update_products([product("HTML-1", shop_id=created.shop_id,
+                                                 description=description)])
+    assert updated.ok
+    (again,) = client.fetch_products([created.shop_id or ""]).items
+    assert again.description == description
+
+
+def test_names_prestashop_refuses_are_item_errors_without_a_call(ps: PrestaShopSandbox,
+                                                                 client: PrestaShopClient) -> None:
+    results = client.create_products([
+        product("N-1", name="Kubek #1"), product("N-2", name="Kubek\nduży"),
+        product("N-3", name="x" * 129), product("N-4", description="<script>x</script>"),
+        product("N-5", name="Kubek „Żółty” & 'mały' \"duży\" ½\""), product("N-6", name=" ")])
+    assert [r.ok for r in results] == [False, False, False, False, True, False]
+    assert "name is empty" in (results[5].error or "")
+    assert "containing #" in (results[0].error or "")  # names the character to change
+    assert "isCatalogName" in (results[0].error or "")
+    assert "line breaks" in (results[1].error or "") and "128" in (results[2].error or "")
+    assert "isCleanHtml" in (results[3].error or "")
+    assert ps.log.count("POST", PRODUCTS) == 1
+
+
+@pytest.mark.parametrize("version", ["1.7.8.11", "8.1.7", "9.0.1"])
+def test_the_connector_works_on_every_supported_version(
+        version: str, clock: Clock, make_client: Callable[..., PrestaShopClient]) -> None:
+    """Writes are POST and full-object PUT only (no PATCH, which 1.7 refuses)."""
+    sandbox = PrestaShopSandbox(version=version)
+    sandbox.now = clock
+    with sandbox.serve() as handle:
+        client = make_client(handle)
+        (created,) = client.create_products([product("V-1")])
+        (updated,) = client.update_products([product("V-1", shop_id=created.shop_id,
+                                                     price_gross=Decimal("20.00"))])
+        (stock,) = client.set_stock([StockQuantity(sku="V-1", quantity=5,
+                                                   shop_id=created.shop_id)])
+        order = sandbox.add_order([("V-1", 1, "20.00")], email="v@example.pl")
+        (status,) = client.set_order_statuses([StatusChange(1, str(order["id"]), "4", 4)])
+        (back,) = client.fetch_products([created.shop_id or ""]).items
+    assert created.ok and updated.ok and stock.ok and status.ok
+    assert back.price_gross == Decimal("20.00")
+    assert (sandbox.stock_row(int(back.shop_id or 0)) or {}).get("quantity") == "5"
+    assert sandbox.log.count("PATCH") == 0
+
+
+def test_order_status_round_trip(ps: PrestaShopSandbox, client: PrestaShopClient,
+                                 clock: Clock) -> None:
+    """Every state sent comes back as that state: `POST order_histories` runs
+    `OrderHistory::addWs` → `changeIdOrderState`, which sets the order's `current_state` (and
+    `valid`) and saves it (date_upd moves); the read maps `current_state` back unchanged, and
+    `is_paid` follows the state's `paid` flag. A second send of the same state writes nothing
+    (a second history row would repeat hooks and stock movements)."""
+    (order_id,) = add_orders(ps, 1, clock.moment - timedelta(hours=1), timedelta(minutes=1))
+    for state in ("10", "3", "4", "5", "6", "2"):
+        clock.advance(minutes=1)
+        (sent,) = client.set_order_statuses([StatusChange(1, str(order_id), state, 1)])
+        assert sent.ok, sent.error
+        (back,) = client.fetch_orders([str(order_id)]).items
+        paid = ps.tables["order_states"][int(state)]["paid"] == "1"
+        assert (back.status, back.is_paid) == (state, paid)
+        assert back.modified_at == clock.moment.replace(microsecond=0)
+    histories = ps.log.count("POST", "/api/order_histories")
+    (again,) = client.set_order_statuses([StatusChange(1, str(order_id), "2", 1)])
+    assert again.ok and ps.log.count("POST", "/api/order_histories") == histories

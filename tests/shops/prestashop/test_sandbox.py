@@ -247,7 +247,8 @@ def test_put_is_not_partial(ps: PrestaShopSandbox, api: Api, clock: Clock) -> No
     stored = ps.tables["products"][product["id"]]
     # Everything left out was emptied, multilingual fields too; a language left out of a
     # multilingual field that was sent keeps its value.
-    assert (stored["ean13"], stored["weight"], stored["active"]) == ("", "", "")
+    # A float left out is NULL, which DECIMAL(20,6) keeps as 0.000000.
+    assert (stored["ean13"], stored["weight"], stored["active"]) == ("", "0.000000", "")
     assert stored["description"] == {"1": "", "2": ""}
     assert stored["name"] == {"1": "Kubek XL", "2": "Kubek"}
     assert stored["date_upd"] == "2024-06-01 12:05:00"
@@ -354,3 +355,108 @@ def test_seed_demo_is_reproducible(clock: Clock) -> None:
         return sandbox.tables["orders"], sandbox.tables["products"]
 
     assert snapshot() == snapshot()
+
+
+# -- what PrestaShop stores (ObjectModel::formatValue, Validate; docs/fidelity/prestashop.md) --
+
+
+def post_product(api: Api, **fields: Any) -> httpx.Response:
+    values: dict[str, Any] = {"reference": "F-1", "price": "10", "name": {"1": "Kubek"}}
+    values.update(fields)
+    return api.send("POST", "products", xmlbody.document("product", values))
+
+
+def test_descriptions_are_stored_purified(ps: PrestaShopSandbox, api: Api) -> None:
+    """TYPE_HTML + isCleanHtml → Tools::purifyHTML (PS_USE_HTMLPURIFIER on by default): bare
+    `&`, `<`, `>` of the text become entities, CR LF becomes LF, markup and entities stay."""
+    sent = "Kubek & spodek\r\n<b>5 < 7 > 3</b> &amp; &nbsp;<!-- x --><br>"
+    response = post_product(api, description={"1": sent, "2": "a&b"})
+    assert response.status_code == 201
+    stored = response.json()["product"]["description"]
+    assert stored == [
+        {"id": "1", "value": ("Kubek &amp; spodek\n<b>5 &lt; 7 &gt; 3</b> &amp; &nbsp;"
+                              "<!-- x --><br />")},
+        {"id": "2", "value": "a&amp;b"}]
+
+
+def test_purifier_off_stores_descriptions_as_sent(clock: Clock) -> None:
+    sandbox = PrestaShopSandbox(html_purifier=False)
+    sandbox.now = clock
+    with sandbox.serve() as handle:
+        api = Api(handle)
+        response = post_product(api, description={"1": "a & b < c"})
+        api.http.close()
+    assert response.json()["product"]["description"][0]["value"] == "a & b < c"
+
+
+@pytest.mark.parametrize("name", ["Kubek #1", "Kubek; duży", "a=b", "<b>", "{x}"])
+def test_catalog_names_refuse_the_isCatalogName_characters(api: Api, name: str) -> None:
+    response = post_product(api, name={"1": name})
+    assert response.status_code == 400
+    assert errors(response) == [(84, 'Validation error: "Property Product->name is not valid"')]
+
+
+def test_names_longer_than_128_are_refused_and_line_breaks_dropped(api: Api) -> None:
+    too_long = post_product(api, name={"1": "x" * 129})
+    assert too_long.status_code == 400 and errors(too_long)[0][0] == 84
+    response = post_product(api, name={"1": "Kubek\nduży", "2": "a\r\nb"})
+    assert [n["value"] for n in response.json()["product"]["name"]] == ["Kubekduży", "ab"]
+
+
+@pytest.mark.parametrize("html", ["<script>x</script>", '<a onclick="x">', "<p onmouseover =1>",
+                                  "javascript:alert(1)", "Postscript: x", "<iframe src=x>",
+                                  "< form>"])
+def test_unclean_html_is_refused(api: Api, html: str) -> None:
+    response = post_product(api, description={"1": html})
+    assert response.status_code == 400
+    message = 'Validation error: "Property Product->description is not valid"'
+    assert errors(response) == [(84, message)]
+
+
+def test_floats_are_stored_with_six_places(api: Api) -> None:
+    product = post_product(api, price="1003.7073170", weight="0.125").json()["product"]
+    assert (product["price"], product["weight"]) == ("1003.707317", "0.125000")
+
+
+def test_patch_is_8_and_later(clock: Clock) -> None:
+    """1.7's checkHTTPMethod knows no PATCH (405, code 23); 8.0 added executeEntityPatch."""
+    for version, status in (("1.7.8.11", 405), ("8.1.7", 200), ("9.0.1", 200)):
+        sandbox = PrestaShopSandbox(version=version)
+        sandbox.now = clock
+        product = sandbox.add_product("V", "Kubek")
+        with sandbox.serve() as handle:
+            api = Api(handle)
+            body = xmlbody.document("product", {"id": product["id"], "reference": "V2"})
+            response = api.send("PATCH", f"products/{product['id']}", body)
+            assert response.headers["PSWS-Version"] == version
+            api.http.close()
+        assert response.status_code == status, version
+        if status == 405:
+            assert errors(response) == [(23, "Method PATCH is not valid")]
+
+
+def test_ids_filter_and_ids_only_lists(ps: PrestaShopSandbox, api: Api, clock: Clock) -> None:
+    """`filter[id]=[a|b]` is an OR list (an unknown id matches nothing); no `display` is the
+    "minimum" output, ids only; `filter[date_add]` needs `date=1`."""
+    product = ps.add_product("K", "Kubek")
+    first = ps.add_order([("K", 1, "10.00")], email="a@example.pl")
+    second = ps.add_order([("K", 1, "10.00")], email="b@example.pl")
+    listed = api.get("products", display="full", **{"filter[id]": f"[{product['id']}|999]"})
+    assert [p["id"] for p in listed.json()["products"]] == [product["id"]]
+    assert api.get("orders", **{"filter[id]": "[998|999]"}).json() == []
+    local = ps.local(clock.moment)
+    ids = api.get("orders", date="1", sort="[id_ASC]",
+                  **{"filter[date_add]": f"[{local},{local}]", "filter[id]": f">[{first['id']}]"})
+    assert ids.json() == {"orders": [{"id": second["id"]}]}
+    refused = api.get("orders", **{"filter[date_add]": f"[{local},{local}]"})
+    assert refused.status_code == 400 and errors(refused)[0][0] == 32
+
+
+def test_one_object_with_display_comes_in_the_list_wrapper(ps: PrestaShopSandbox,
+                                                           api: Api) -> None:
+    """WebserviceOutputJSON::renderNodeFooter keys on `display` being in the query string."""
+    product = ps.add_product("W", "Kubek")
+    plain = api.get(f"products/{product['id']}").json()
+    assert plain["product"]["reference"] == "W"
+    wrapped = api.get(f"products/{product['id']}", display="[id,reference]").json()
+    assert wrapped == {"products": [{"id": product["id"], "reference": "W"}]}

@@ -55,15 +55,56 @@ def test_order_paid_amount_counts_when_there_is_no_is_paid_flag(fixture: Load) -
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"order_id": "abc"}, "order_id"), ({"email": ""}, "email"),
-    ({"currency_id": "9"}, "currency_id"), ({"sum": "dużo"}, "sum"),
-    ({"date": "wczoraj"}, "date"), ({"billing_address": None, "delivery_address": None},
-                                    "billing_address"),
+    ({"order_id": "abc"}, "order_id"), ({"currency_id": "9"}, "currency_id"),
+    ({"sum": "dużo"}, "sum"), ({"date": "wczoraj"}, "date"), ({"date": None}, "date"),
+    ({"shipping_cost": "?"}, "shipping_cost"),
 ])
-def test_malformed_orders_are_mapping_errors(fixture: Load, change: dict[str, Any],
-                                             message: str) -> None:
+def test_only_what_would_make_the_erp_row_wrong_is_refused(
+    fixture: Load, change: dict[str, Any], message: str
+) -> None:
     with pytest.raises(MappingError, match=message):
         mapping.parse_order(fixture("order.json") | change, [], REFS, WARSAW)
+
+
+def test_a_guest_without_email_or_address_and_an_odd_country_still_map(fixture: Load) -> None:
+    row = fixture("order.json") | {"email": "", "billing_address": None,
+                                   "delivery_address": None}
+    order = mapping.parse_order(row, [], REFS, WARSAW)
+    assert order.customer.email == "" and order.customer.last_name == ""
+    odd = fixture("order.json")
+    odd["billing_address"] = dict(odd["billing_address"], country_code=" XK1 ", phone=None)
+    customer = mapping.parse_order(odd, [], REFS, WARSAW).customer
+    assert customer.country_code == "XK1" and customer.phone is None  # as given, stripped
+    with pytest.raises(MappingError, match="email"):  # missing is not malformed
+        mapping.parse_order(fixture("order.json") | {"email": ["x"]}, [], REFS, WARSAW)
+    assert mapping.parse_order(fixture("order.json") | {"status_id": None}, [], REFS,
+                               WARSAW).status == ""
+
+
+def test_a_line_without_product_name_or_code_maps_with_empty_texts(fixture: Load) -> None:
+    [line] = fixture("order_products_list.json")["list"]
+    gone = line | {"product_id": "0", "stock_id": "0", "name": "", "code": None,
+                   "option": "XL"}
+    order = mapping.parse_order(fixture("order.json"), [gone], REFS, WARSAW)
+    assert (order.lines[0].name, order.lines[0].sku) == ("", "")
+    with pytest.raises(MappingError, match="line 1: price"):
+        mapping.parse_order(fixture("order.json"), [line | {"price": "x"}], REFS, WARSAW)
+
+
+def test_a_product_without_name_or_sku_maps_and_errors_carry_its_shop_id(fixture: Load) -> None:
+    row = fixture("product.json")
+    row["code"] = ""
+    row["stock"] = dict(row["stock"], code="")
+    row["translations"] = {"pl_PL": {"name": "", "active": "1"}}
+    product = mapping.parse_product(row, WARSAW, {})
+    assert (product.sku, product.name, product.shop_id) == ("", "", "93:181")
+    broken = fixture("product.json")
+    broken["stock"] = dict(broken["stock"], price="?")
+    with pytest.raises(MappingError):
+        mapping.parse_product(broken, WARSAW, {})
+    assert mapping.product_key(broken) == "93:181"
+    assert mapping.product_key({"product_id": "93", "stock": None}) == "93"
+    assert mapping.product_key({"product_id": "x"}) == "x"
 
 
 def test_documented_product_and_stock_rows(fixture: Load) -> None:

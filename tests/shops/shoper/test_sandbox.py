@@ -287,3 +287,74 @@ def test_injected_429_looks_like_shopers_and_control_endpoints_work(
     state = httpx.get(control + "state").json()
     assert state["platform"] == "shoper" and state["bucket"]["limit"] == 10
     assert orjson.loads(httpx.get(control + "log").content)[-1]["status"] == 429
+
+
+# -- reads by id and operator spellings -------------------------------------------------------
+
+
+def test_in_filter_reads_rows_by_id_and_unknown_ids_are_simply_absent(
+    api: Api, shop: ShoperSandbox
+) -> None:
+    shop.add_product("KUB-1", "Kubek", "10.00", 100)
+    ids = [shop.add_order([("KUB-1", 1, "10.00")], email=f"k{n}@x.pl")["order_id"]
+           for n in range(4)]
+    answer = api.get("orders", filters={"order_id": {"IN": [ids[1], int(ids[3]), 999]}},
+                     limit=50).json()
+    assert [row["order_id"] for row in answer["list"]] == [ids[1], ids[3]]
+    assert answer["count"] == "2"
+
+
+def test_operator_spellings_of_the_sdk_and_of_the_openapi(
+    server: SandboxHandle, fake_time: FakeTime
+) -> None:
+    """SDK `Resource.php`: `=, !=, <, <=, >, >=, IN, LIKE`; Shoper's OpenAPI field docs (as
+    generated into mkasprz/shoper-sdk-php `ListOrdersRequest.php`): `eq, gt, gte, lt, lte, in,
+    not_in, like, not_like`. Which a live shop takes is unverified; the dialects model it."""
+    shops = {dialect: ShoperSandbox(LOGIN, PASSWORD, clock=fake_time, filter_dialect=dialect)
+             for dialect in ("both", "symbols", "names")}
+    ignoring = ShoperSandbox(LOGIN, PASSWORD, clock=fake_time, filter_dialect="names",
+                             unknown_ops="ignore")
+    results: dict[str, list[int]] = {}
+    for name, shop in [*shops.items(), ("ignoring", ignoring)]:
+        for n in range(3):
+            shop.add_product(f"P-{n}", f"P {n}", "1.00")
+        with shop.serve() as handle:
+            api = Api(handle)
+            api.auth()
+            for ops in ({"IN": ["1", "3"]}, {"in": ["1", "3"]}, {"gte": 2}, {">=": 2}):
+                response = api.get("products", filters={"product_id": ops})
+                key = f"{name} {next(iter(ops))}"
+                results[key] = ([int(r["product_id"]) for r in response.json()["list"]]
+                                if response.status_code == 200 else [response.status_code])
+            api.http.close()
+    assert results["both IN"] == results["both in"] == [1, 3]
+    assert results["both gte"] == results["both >="] == [2, 3]
+    assert results["symbols IN"] == results["symbols in"] == [1, 3]  # case not significant
+    assert results["symbols gte"] == [400] and results["symbols >="] == [2, 3]
+    assert results["names in"] == [1, 3] and results["names IN"] == [400]
+    assert results["names >="] == [400] and results["names gte"] == [2, 3]
+    # A shop that ignores what it does not know answers everything: the connector must notice.
+    assert results["ignoring IN"] == results["ignoring >="] == [1, 2, 3]
+
+
+def test_a_line_posted_without_product_has_product_id_0_and_null_texts(
+    api: Api, shop: ShoperSandbox
+) -> None:
+    shop.add_product("KUB-1", "Kubek", "10.00", 5)
+    order = shop.add_order([("KUB-1", 1, "10.00")], email="")
+    before = dict(shop.orders[int(order["order_id"])])
+    posted = api.request("POST", "order-products",
+                         json={"order_id": order["order_id"], "quantity": 2, "price": 3.5})
+    assert posted.status_code == 200
+    line = api.get(f"order-products/{posted.json()}").json()
+    assert (line["product_id"], line["stock_id"], line["name"], line["code"]) == (
+        "0", None, None, None)
+    stock_id = shop.stock_by_code("KUB-1")[0]["stock_id"]
+    api.request("POST", "order-products", json={"order_id": order["order_id"], "quantity": 1,
+                                                "price": 10, "stock_id": stock_id})
+    assert shop.stock_by_code("KUB-1")[0]["stock"] == "3"  # 5 − 1 sold − 1 posted (live O6)
+    after = api.get(f"orders/{order['order_id']}").json()
+    assert after["sum"] == "41.99" and after["email"] == ""  # 10 + 14.99 + 7 + 10
+    assert (after["date"], after["status_date"]) == (before["date"], before["status_date"])
+    missing = api.request("POST", "order-products", json={"quantity": 1})
+    assert missing.status_code == 400 and "order_id" in missing.json()["error_description"]

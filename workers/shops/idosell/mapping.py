@@ -10,6 +10,14 @@ An order's buyer is `clientResult` (account e-mail, billing address), its money
 `orderDetails.payments.orderCurrency`, its lines `orderDetails.productsResults`. A product's
 SKU is the external code of its one size (`productSizesAttributes[].productSizeCodeExternal`),
 the code stock writes address it by.
+
+Lenient where the ERP row stays right (issue 11): a guest without e-mail, a line without name
+or code, an odd country code, a product without name or SKU pass through with "" and the
+engine decides. Missing is not malformed: a field of the wrong type is still a `MappingError`.
+A `MappingError` is raised only where the ERP row would be wrong: no serial
+number, no readable placing date, money or quantities that cannot be read, a currency that is
+no ISO code, a product with several sizes (one SKU per ERP product) — see
+docs/fidelity/idosell.md "Refusals".
 """
 
 from __future__ import annotations
@@ -141,7 +149,7 @@ def parse_order(payload: Any, zone: ZoneInfo) -> Order:
     """One element of `orders/orders/search` → `Results` → Order."""
     number_ = serial(payload)
     details = obj(payload, "orderDetails")
-    status = text(details, "orderStatus", required=True)
+    status = text(details, "orderStatus")
     money = obj(obj(details, "payments"), "orderCurrency")
     products = number(money, "orderProductsCost")
     shipping = number(money, "orderDeliveryCost", default=Decimal(0))
@@ -150,9 +158,8 @@ def parse_order(payload: Any, zone: ZoneInfo) -> Order:
     currency = text(money, "currencyId", required=True).upper()
     if len(currency) != 3 or not currency.isalpha():
         raise MappingError(f"currencyId is not an ISO code: {currency!r}")
-    lines = details.get("productsResults")
-    if not isinstance(lines, list) or not lines:
-        raise MappingError("order has no productsResults")
+    lines = _list(details.get("productsResults"))
+    ordered_at = local_time(details, "orderAddDate", zone)
     return Order(
         external_id=str(number_),
         external_number=text(payload, "orderId") or str(number_),
@@ -161,14 +168,21 @@ def parse_order(payload: Any, zone: ZoneInfo) -> Order:
         total_gross=cents(total),
         shipping_gross=cents(shipping),
         is_paid=_is_paid(details, total),
-        ordered_at=local_time(details, "orderAddDate", zone),
-        modified_at=local_time(details, "orderChangeDate", zone),
+        ordered_at=ordered_at,
+        modified_at=_changed_at(details, ordered_at, zone),
         customer=_customer(obj(payload, "clientResult")),
         lines=tuple(_line(line, n) for n, line in enumerate(lines, 1)),
         payment_method=_payment_method(details),
         shipping_method=text(obj(details, "dispatch"), "courierName") or None,
         notes=text(details, "clientNoteToOrder") or None,
     )
+
+
+def _changed_at(details: Mapping[str, Any], ordered_at: datetime, zone: ZoneInfo) -> datetime:
+    """`orderChangeDate`, or the placing date when it is missing."""
+    if details.get("orderChangeDate") in (None, ""):
+        return ordered_at
+    return max(ordered_at, local_time(details, "orderChangeDate", zone))
 
 
 def _is_paid(details: Mapping[str, Any], total: Decimal) -> bool:
@@ -194,23 +208,22 @@ def _payment_method(details: Mapping[str, Any]) -> str | None:
 
 
 def _customer(client: Mapping[str, Any]) -> Customer:
+    """The buyer: account e-mail, billing address. A guest without e-mail gets `email=""`
+    (the engine matches such a buyer by name and address); the country is passed as given."""
     account = obj(client, "clientAccount")
     billing = obj(client, "clientBillingAddress")
-    email = text(account, "clientEmail").lower()
-    if not email:
-        # The ERP identifies customers by e-mail; guessing would merge strangers.
-        raise MappingError("clientAccount.clientEmail is empty")
     return Customer(
-        email=email,
+        email=text(account, "clientEmail").lower(),
         first_name=text(billing, "clientFirstName"),
         last_name=text(billing, "clientLastName"),
         company=text(billing, "clientFirm") or None,
         tax_id=text(billing, "clientNip") or None,
-        phone=text(billing, "clientPhone1") or text(account, "clientPhone1") or None,
+        phone=(text(billing, "clientPhone1") or text(account, "clientPhone1")
+               or None),
         street=text(billing, "clientStreet"),
         city=text(billing, "clientCity"),
         postcode=text(billing, "clientZipCode"),
-        country_code=(text(billing, "clientCountryId") or "PL").upper(),
+        country_code=text(billing, "clientCountryId"),
     )
 
 
@@ -219,13 +232,14 @@ def _line(line: Any, index: int) -> OrderLine:
         raise MappingError(f"line {index} is not an object")
     try:
         quantity = number(line, "productQuantity")
-        if quantity <= 0:
-            raise MappingError(f"quantity must be positive: {quantity}")
+        if quantity < 0:
+            raise MappingError(f"quantity is negative: {quantity}")
         price = number(line, "productOrderPrice")
         vat = line.get("productVat")
         return OrderLine(
-            sku=text(line, "productSizeCodeExternal") or text(line, "productCode"),
-            name=text(line, "productName", required=True),
+            sku=(text(line, "productSizeCodeExternal")
+                 or text(line, "productCode")),
+            name=text(line, "productName"),
             quantity=quantity,
             unit_price_gross=cents(price),
             vat_rate=None if vat in (None, "") else number(line, "productVat").quantize(CENT),
@@ -287,13 +301,12 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
     sizes = [s for s in _list(payload.get("productSizesAttributes")) if isinstance(s, Mapping)]
     if len(sizes) > 1:
         raise MappingError(f"product has {len(sizes)} sizes; one SKU per product is imported")
+    for holder, key in [(size, "productSizeCodeExternal") for size in sizes] + [
+            (payload, "productDisplayedCode")]:
+        text(holder, key)  # a code of the wrong type is malformed, not a missing SKU
     codes = size_codes(payload)
-    if not codes:
-        raise MappingError("product has no SKU (productSizeCodeExternal)")
     texts = _lang_texts(payload.get("productDescriptionsLangData"))
     name = texts.get("productName", "").strip()
-    if not name:
-        raise MappingError(f"product has no name in {LANGUAGE}")
     price = number(payload, "productRetailPrice")
     if price < 0:
         raise MappingError(f"productRetailPrice is negative: {price}")
@@ -302,7 +315,7 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
     vat = payload.get("productVat")
     return Product(
         shop_id=str(product_id),
-        sku=codes[0],
+        sku=codes[0] if codes else "",  # no SKU: the engine lists it as needing attention
         name=name,
         description=texts.get("productLongDescription") or texts.get("productDescription") or None,
         price_gross=cents(price),
@@ -310,8 +323,12 @@ def parse_product(payload: Any, zone: ZoneInfo) -> Product:
         ean=producer or None,
         weight_kg=(weight / 1000).normalize() if weight > 0 else None,  # grams in IdoSell
         is_active=str(payload.get("productIsVisible", "y")).strip() == "y",
-        modified_at=local_time(payload, "productModificationTime", zone),
+        modified_at=_optional_time(payload, "productModificationTime", zone),
     )
+
+
+def _optional_time(payload: Mapping[str, Any], key: str, zone: ZoneInfo) -> datetime | None:
+    return None if payload.get(key) in (None, "") else local_time(payload, key, zone)
 
 
 def _lang_texts(entries: Any) -> dict[str, str]:

@@ -25,7 +25,9 @@ Behaviour reproduced (mozan/idosell-python `src/idosell/oms/SPECS_v6.md`,
 - `X-API-KEY` (missing or unknown → 401); every body `{"params": {...}}` (else 422);
 - `POST orders/orders/search`: `ordersRange.ordersDateRange` with `ordersDateType` add,
   modified, payment, last_payments_operation (dates `YYYY-MM-DD HH:MM:SS`, inclusive, naive
-  shop-local), `ordersStatuses`, `ordersSerialNumbers`; `resultsPage` from 0, `resultsLimit`
+  shop-local), `ordersStatuses`, `ordersSerialNumbers` (integers) and `ordersIds` (strings,
+  e.g. "shop1-1001"), each at most 100 (the GET form's documented cap; the search states none:
+  **unverified**, the smaller reading is enforced); `resultsPage` from 0, `resultsLimit`
   1..100 (else 422); answer `{"Results": [...], "resultsNumberAll", "resultsNumberPage",
   "resultsPage", "resultsLimit"}`; results in serial-number order (the API documents none);
 - "no results" is fault 2 rather than an empty list: HTTP 404 `{"errors": {"faultCode": 2, …}}`
@@ -76,6 +78,7 @@ WIRE = "%Y-%m-%d %H:%M:%S"
 CENT = Decimal("0.01")
 MAX_LIMIT = 100
 MAX_ITEMS = 100
+MAX_IDS = 100
 VAT_RATES = (Decimal(23), Decimal(8), Decimal(5), Decimal(0))
 STOCKS = (1, 2)
 STATUSES = ("new", "finished", "finished_ext", "payment_waiting", "delivery_waiting", "on_order",
@@ -369,6 +372,21 @@ class IdoSellSandbox(Sandbox):
             raise ApiError(422, 2, f"resultsLimit: value from 1 to {MAX_LIMIT}")
         return page, limit
 
+    @staticmethod
+    def _id_list(params: Mapping[str, Any], name: str) -> list[Any]:
+        """A by-id filter (`ordersSerialNumbers`, `ordersIds`, `productParams`): a list of at
+        most MAX_IDS items. The GET forms document "a maximum of 100"; the searches state no
+        cap, so the sandbox holds them to the smaller reading (unverified). An empty list is
+        no filter, as an absent one."""
+        value = params.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ApiError(422, 2, f"{name}: expected an array")
+        if len(value) > MAX_IDS:
+            raise ApiError(422, 2, f"{name}: you can transfer a maximum of {MAX_IDS} items")
+        return value
+
     def _empty(self, what: str) -> tuple[int, Any]:
         fault = {"faultCode": 2, "faultString": f"{what} search: returned an empty result"}
         if self.empty_results == "404":
@@ -407,10 +425,13 @@ class IdoSellSandbox(Sandbox):
         statuses = params.get("ordersStatuses")
         if statuses:
             orders = [o for o in orders if o["status"] in statuses]
-        serials = params.get("ordersSerialNumbers")
+        serials = self._id_list(params, "ordersSerialNumbers")
         if serials:
             wanted = {int(s) for s in serials if str(s).isdigit()}
             orders = [o for o in orders if o["serial"] in wanted]
+        order_ids = self._id_list(params, "ordersIds")
+        if order_ids:
+            orders = [o for o in orders if o["orderId"] in {str(i) for i in order_ids}]
         if not orders:
             return self._empty("Orders")
         rendered = [self._render_order(o) for o in orders]
@@ -520,7 +541,7 @@ class IdoSellSandbox(Sandbox):
     def _search_products(self, params: Json) -> tuple[int, Any]:
         page, limit = self._paging(params)
         products = [p for p in self.products.values() if not p["deleted"]]
-        wanted = params.get("productParams")
+        wanted = self._id_list(params, "productParams")
         if wanted:
             products = [p for p in products if any(self._matches(p, w) for w in wanted
                                                    if isinstance(w, dict))]
@@ -754,7 +775,10 @@ def _render_line(line: Json) -> Json:
         "productCode": line["productCode"], "sizeId": line["sizeId"],
         "sizePanelName": line["sizeId"],
         "productSizeCodeExternal": line["productSizeCodeExternal"], "stockId": 1,
-        "productQuantity": float(line["quantity"]), "productVat": float(line["vat"]),
+        "productQuantity": float(line["quantity"]),
+        # The search documents an order line's productVat as an integer (a product's as a
+        # float): 23, not 23.0.
+        "productVat": int(line["vat"]) if line["vat"] == int(line["vat"]) else float(line["vat"]),
         "productVatFree": "n", "productOrderPrice": _float(line["price"]),
         "productOrderPriceNet": _float(line["price"] * 100 / (100 + line["vat"])),
         "basketPosition": line["position"],

@@ -12,6 +12,10 @@ the last row's `date_upd` after each page, since offset paging over a changing s
 Bounds and keys stay in the shop's local wall-clock text, the form PrestaShop compares and
 sorts in, so the repeated autumn hour cannot reorder anything.
 
+Re-reads by id (the retry set) use `filter[id]=[a|b|…]`, 100 ids a call; the daily
+reconciliation lists ids only (no `display`) of orders whose `date_add` is in the window.
+What each call relies on, with its source in PrestaShop's code: docs/fidelity/prestashop.md.
+
 There is no batch endpoint: every product, stock level and status is its own call. A connector
 call still takes `batch_size` items so that what a batch needs to know (the full objects a PUT
 must echo, the stock_available rows) is read in one list call per batch, not one per item.
@@ -73,6 +77,9 @@ class PrestaShopClient:
     #: Items per connector call. PrestaShop writes one item per call whatever this says; the
     #: batch only shares the reads a write needs (see the module docstring).
     batch_size: int = 100
+    #: Ids per page of the reconciliation's id list: rows of one number each, so a page of
+    #: 1,000 stays a few kilobytes (there is no server cap on `limit`).
+    ids_page_size: int = 1000
     #: Items one API write call can carry (there is no batch endpoint).
     api_batch_max: ClassVar[int] = 1
     limitations: ClassVar[tuple[str, ...]] = (
@@ -85,6 +92,10 @@ class PrestaShopClient:
         "the ERP.",
         "Products are matched on the product-level reference; combinations are not synced.",
         "An EAN longer than 13 digits does not fit ean13 and is an item error.",
+        ("A product name holding any of < > ; = # { }, a line break or more than 128 "
+         "characters is refused by PrestaShop (Validate::isCatalogName) and is an item error "
+         "until the ERP name changes."),
+        "Status changes are sent without sendemail=1: PrestaShop mails the customer nothing.",
     )
 
     def __init__(
@@ -127,9 +138,15 @@ class PrestaShopClient:
         lower = localtime.lower_bound(since, self.zone)
         upper = localtime.upper_bound(until, self.zone)
         for raw in self._iter_date_window("orders", lower, upper):
-            refs = self._order_refs(raw)
-            yield _parse_page(raw, lambda row, refs=refs: mapping.parse_order(row, refs,
-                                                                               self.zone))
+            yield self._order_page(raw)
+
+    def _order_page(self, raw: Sequence[Any]) -> Page[Order]:
+        refs = self._order_refs(raw)
+
+        def parse(row: Any) -> Order:
+            return mapping.parse_order(row, refs, self.zone)
+
+        return _parse_page(raw, parse)
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         """One `POST order_histories` per order that needs it.
@@ -169,7 +186,49 @@ class PrestaShopClient:
                 results[i] = ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error)
         return [r for r in results if r is not None]
 
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        """Orders by id: `filter[id]=[a|b|…]` with `display=full`, IDS_PER_LOOKUP ids a call
+        (src `WebserviceRequest::manageFilters` → `SQLUtils::getSQLRetrieveFilter`: `[a|b]` is
+        an OR list; an id the shop lacks simply matches nothing)."""
+        page: Page[Order] = Page()
+        for raw in self._by_ids("orders", ids):
+            _extend(page, self._order_page(raw))
+        return page
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        """Ids of orders *created* in [since, until]: the list without `display` (ids only, the
+        "minimum" output of `WebserviceRequest::getFilteredObjectList`), `filter[date_add]`
+        in shop-local time (with `date=1`), keyset on the id."""
+        low = localtime.wire(localtime.lower_bound(since, self.zone))
+        high = localtime.wire(localtime.upper_bound(until, self.zone))
+        last = 0
+        while True:
+            page = self._list("orders", {
+                "date": "1", "filter[date_add]": f"[{low},{high}]", "filter[id]": f">[{last}]",
+                "sort": "[id_ASC]", "limit": str(self.ids_page_size)})
+            ids = [i for i in (_int_or_none(row.get("id")) if isinstance(row, Mapping) else None
+                               for row in page) if i is not None]
+            if ids:
+                yield ids
+            if len(page) < self.ids_page_size:
+                return
+            if not ids or int(ids[-1]) <= last:
+                raise ShopError(f"prestashop GET orders: ids do not increase past {last}; "
+                                "the shop ignores the id filter")
+            last = int(ids[-1])
+
     # -- products -----------------------------------------------------------------------------
+
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """Products by id, as `fetch_orders` reads orders."""
+        catalog = self._load_catalog()
+        page: Page[Product] = Page()
+        def parse(row: Any) -> Product:
+            return mapping.parse_product(row, catalog, self.zone)
+
+        for raw in self._by_ids("products", ids):
+            _extend(page, _parse_page(raw, parse))
+        return page
 
     def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
         wanted = list(dict.fromkeys(s for s in skus if s and not _FILTER_SYNTAX & set(s)))
@@ -374,6 +433,17 @@ class PrestaShopClient:
             return mapping.rows(response.data, resource)
         except MappingError as exc:
             raise ShopError(f"prestashop GET {resource}: {exc}") from None
+
+    def _by_ids(self, resource: str, ids: Iterable[str]) -> Iterator[list[Any]]:
+        """Full rows by id, one call per IDS_PER_LOOKUP ids (in id order). An id that is not a
+        positive number cannot be in the shop and is left out, as an unknown one would be."""
+        wanted = sorted({i for i in (_int_id(str(x)) for x in ids) if i is not None}, key=int)
+        for start in range(0, len(wanted), IDS_PER_LOOKUP):
+            chunk = wanted[start:start + IDS_PER_LOOKUP]
+            rows = self._list(resource, {"display": "full", "filter[id]": f"[{'|'.join(chunk)}]",
+                                         "sort": "[id_ASC]", "limit": str(len(chunk))})
+            if rows:
+                yield rows
 
     def _lookup(self, resource: str, ids: Iterable[str], display: str) -> dict[str, Any]:
         """Rows by id, `filter[id]=[1|2|…]` in chunks: one call per IDS_PER_LOOKUP ids."""
@@ -604,6 +674,11 @@ def _parse_page(raw: Sequence[Any], parse: Callable[[Any], T]) -> Page[T]:
         except MappingError as exc:
             page.errors.append(ItemError(key=mapping.item_key(row), message=str(exc)))
     return page
+
+
+def _extend(page: Page[T], more: Page[T]) -> None:
+    page.items.extend(more.items)
+    page.errors.extend(more.errors)
 
 
 def _sku_chunks(skus: Sequence[str]) -> Iterator[list[str]]:

@@ -7,8 +7,12 @@ one language and `[{"id": "1", "value": "…"}]` when it has several; an order's
 
 What an order or a product means needs more than its own row, so parsing takes a context:
 the order's customer, address, country, currency, carrier and state (`OrderRefs`), or the
-shop's default language and tax rule groups (`Catalog`). Strict on purpose: a payload that does
-not look like the documented shape is a `MappingError` for that one item, never a wrong value.
+shop's default language and tax rule groups (`Catalog`). Lenient where the ERP row can still be
+right (issue 11): a missing customer row or e-mail, an empty line name or SKU, a product
+without SKU or name, an odd country code are passed on for the engine to decide. Refused, as a
+`MappingError` for that one item (kept for retry): a payload of the wrong shape, no id, totals,
+prices, quantities or a currency that cannot be read, an unknown tax rule group, no readable
+date, no order lines (docs/fidelity/prestashop.md lists each refusal and why).
 
 Shapes: PrestaShop/docs `webservice/resources/orders.md`, `products.md`,
 `stock_availables.md`, `order_histories.md`; real output in PrestaShop/PrestaShop#10172, #22760.
@@ -40,6 +44,33 @@ _RATE_STEPS = (Decimal("1"), Decimal("0.5"), Decimal("0.1"), Decimal("0.01"))
 #: Product fields the Webservice lists as not writable: a PUT carrying them is refused
 #: ("parameter "quantity" not writable", code 93). Stock goes through stock_availables.
 READ_ONLY_PRODUCT_FIELDS = frozenset({"manufacturer_name", "quantity"})
+
+
+#: `Validate::isCatalogName` refuses a product name holding one of these.
+CATALOG_NAME_FORBIDDEN = frozenset("<>;=#{}")
+#: `Product::$definition['fields']['name']['size']`.
+NAME_MAX = 128
+#: The entities HTMLPurifier writes for bare text characters, and what they stand for.
+_PURIFIER_ENTITY = re.compile("&(amp|lt|gt);")
+_PURIFIER_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
+#: `Validate::isCleanHtml` (its event list, its `script` and frame patterns).
+_EVENTS = (
+    "onmousedown|onmousemove|onmmouseup|onmouseover|onmouseout|onload|onunload|onfocus|onblur|"
+    "onchange|onsubmit|ondblclick|onclick|onkeydown|onkeyup|onkeypress|onmouseenter|"
+    "onmouseleave|onerror|onselect|onreset|onabort|ondragdrop|onresize|onactivate|"
+    "onafterprint|onmoveend|onafterupdate|onbeforeactivate|onbeforecopy|onbeforecut|"
+    "onbeforedeactivate|onbeforeeditfocus|onbeforepaste|onbeforeprint|onbeforeunload|"
+    "onbeforeupdate|onmove|onbounce|oncellchange|oncontextmenu|oncontrolselect|oncopy|oncut|"
+    "ondataavailable|ondatasetchanged|ondatasetcomplete|ondeactivate|ondrag|ondragend|"
+    "ondragenter|onmousewheel|ondragleave|ondragover|ondragstart|ondrop|onerrorupdate|"
+    "onfilterchange|onfinish|onfocusin|onfocusout|onhashchange|onhelp|oninput|onlosecapture|"
+    "onmessage|onmouseup|onmovestart|onoffline|ononline|onpaste|onpropertychange|"
+    "onreadystatechange|onresizeend|onresizestart|onrowenter|onrowexit|onrowsdelete|"
+    "onrowsinserted|onscroll|onsearch|onselectionchange|onselectstart|onstart|onstop")
+_SCRIPT_TAG = re.compile(r"<\s*script", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_EVENT_ATTR = re.compile(rf"({_EVENTS})\s*=", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_SCRIPT_COLON = re.compile(r"script:", re.IGNORECASE)
+_FRAME_TAG = re.compile(r"<\s*(i?frame|form|input|embed|object)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 
 
 class MappingError(ValueError):
@@ -206,7 +237,7 @@ def parse_order(payload: Any, refs: OrderRefs, zone: ZoneInfo, lang_id: str = "1
         customer=_customer(payload, refs),
         lines=tuple(_line(row, n) for n, row in enumerate(rows_, 1)),
         payment_method=text(payload, "payment").strip() or None,
-        shipping_method=refs.carriers.get(ref_id(payload, "id_carrier")),
+        shipping_method=refs.carriers.get(_soft_id(payload, "id_carrier")),
         notes=text(payload, "note").strip() or None,
     )
 
@@ -245,29 +276,39 @@ def _currency(payload: Mapping[str, Any], refs: OrderRefs) -> str:
 
 
 def _customer(payload: Mapping[str, Any], refs: OrderRefs) -> Customer:
-    customer = refs.customers.get(ref_id(payload, "id_customer"))
-    if customer is None:
-        raise MappingError(f"customer {payload.get('id_customer')!r} not found")
+    """The buyer from the invoice address, then the customer row. Lenient (issue 11): a
+    customer deleted since (no row), a guest without e-mail or an address we cannot read give
+    empty fields, and the engine matches such a buyer by name and address instead."""
+    customer = refs.customers.get(_soft_id(payload, "id_customer")) or {}
     email = text(customer, "email").strip().lower()
-    if not email:
-        # The ERP identifies customers by e-mail; guessing would merge strangers.
-        raise MappingError("customer has no e-mail")
-    address = refs.addresses.get(ref_id(payload, "id_address_invoice")) or {}
+    address = refs.addresses.get(_soft_id(payload, "id_address_invoice")) or {}
     country = refs.countries.get(str(address.get("id_country", "")).strip(), "")
     street = " ".join(part for part in (text(address, "address1").strip(),
                                          text(address, "address2").strip()) if part)
+
+    def pick(*options: tuple[Mapping[str, Any], str]) -> str:
+        return next((v for v in (text(row, key).strip() for row, key in options) if v), "")
+
     return Customer(
         email=email,
-        first_name=(text(address, "firstname") or text(customer, "firstname")).strip(),
-        last_name=(text(address, "lastname") or text(customer, "lastname")).strip(),
-        company=(text(address, "company") or text(customer, "company")).strip() or None,
-        tax_id=(text(address, "vat_number") or text(customer, "siret")).strip() or None,
-        phone=(text(address, "phone_mobile") or text(address, "phone")).strip() or None,
+        first_name=pick((address, "firstname"), (customer, "firstname")),
+        last_name=pick((address, "lastname"), (customer, "lastname")),
+        company=pick((address, "company"), (customer, "company")) or None,
+        tax_id=pick((address, "vat_number"), (customer, "siret")) or None,
+        phone=pick((address, "phone_mobile"), (address, "phone")) or None,
         street=street,
         city=text(address, "city").strip(),
         postcode=text(address, "postcode").strip(),
-        country_code=country.upper() or "PL",
+        # As the shop gives it (the engine decides what an odd or missing code becomes).
+        country_code=country.strip().upper(),
     )
+
+
+def _soft_id(payload: Mapping[str, Any], key: str) -> str:
+    """An optional foreign id: "" when missing (nothing is looked up for it). A value of the
+    wrong shape is still an error: a payload that is not what the shop writes is refused,
+    and so kept for retry, rather than read as empty."""
+    return "" if payload.get(key) in (None, "") else ref_id(payload, key)
 
 
 def _line(row: Any, number: int) -> OrderLine:
@@ -279,8 +320,9 @@ def _line(row: Any, number: int) -> OrderLine:
             raise MappingError(f"quantity must be positive: {quantity}")
         gross = money(row, "unit_price_tax_incl")
         net = money(row, "unit_price_tax_excl", default=gross)
-        name = text(row, "product_name", required=True).strip()
-        return OrderLine(sku=text(row, "product_reference").strip(), name=name,
+        # An empty name or SKU is passed on: the engine names the line and warns (issue 11).
+        return OrderLine(sku=text(row, "product_reference").strip(),
+                         name=text(row, "product_name").strip(),
                          quantity=quantity, unit_price_gross=gross.quantize(CENT, ROUND_HALF_UP),
                          vat_rate=vat_rate_from(net, gross))
     except MappingError as exc:
@@ -359,9 +401,8 @@ def gross_price(net: Decimal, rate: Decimal) -> Decimal:
 def parse_product(payload: Any, catalog: Catalog, zone: ZoneInfo) -> Product:
     """One element of `GET products?display=full` → Product (gross price, as the ERP keeps it)."""
     product_id = object_id(payload)
+    # No SKU or no name is passed on as "": the engine lists such a product (issue 11).
     sku = text(payload, "reference").strip()
-    if not sku:
-        raise MappingError("product has no SKU (reference)")
     group = text(payload, "id_tax_rules_group").strip() or "0"
     rate = catalog.rate_of(group)
     net = money(payload, "price")
@@ -369,9 +410,8 @@ def parse_product(payload: Any, catalog: Catalog, zone: ZoneInfo) -> Product:
         raise MappingError(f"price is negative: {net}")
     weight = money(payload, "weight", default=Decimal(0))
     name = lang_value(payload.get("name"), catalog.default_lang, "name").strip()
-    if not name:
-        raise MappingError("product has no name in the shop's default language")
-    description = lang_value(payload.get("description"), catalog.default_lang, "description")
+    description = description_from_shop(
+        lang_value(payload.get("description"), catalog.default_lang, "description"))
     return Product(
         shop_id=product_id,
         sku=sku,
@@ -385,6 +425,60 @@ def parse_product(payload: Any, catalog: Catalog, zone: ZoneInfo) -> Product:
         is_active=flag(payload, "active"),
         modified_at=local_time(payload, "date_upd", zone),
     )
+
+
+def catalog_name(name: str) -> str:
+    """The ERP name as PrestaShop can store it, or a MappingError saying why it cannot.
+
+    PrestaShop refuses a name holding any of `<>;=#{}` (`Validate::isCatalogName`) or longer
+    than 128 characters (`Product::$definition`, size 128), and stores names through
+    `pSQL()` → `Db::escape()`, which runs `strip_tags(Tools::nl2br(…))`: a line break would
+    vanish. We neither rewrite nor truncate a name (import would then carry the altered name
+    back over the ERP's): such a product is an item error naming the characters to change.
+    """
+    if not name.strip():
+        # 1.7 requires a name in the default language (84); whether 8/9 do is unverified, so
+        # an empty name is never sent (a nameless product in the shop helps nobody).
+        raise MappingError("PrestaShop needs a product name; the ERP name is empty")
+    bad = sorted(set(name) & CATALOG_NAME_FORBIDDEN)
+    if bad:
+        raise MappingError(f"PrestaShop refuses product names containing {' '.join(bad)} "
+                           "(Validate::isCatalogName); change the name in the ERP")
+    if "\n" in name or "\r" in name:
+        raise MappingError("PrestaShop drops line breaks from product names; remove them "
+                           "from the name in the ERP")
+    if len(name) > NAME_MAX:
+        raise MappingError(f"PrestaShop keeps product names up to {NAME_MAX} characters; this "
+                           f"one has {len(name)}")
+    return name
+
+
+def description_for_shop(description: str | None) -> str:
+    """The ERP description as sent: the way back (`description_from_shop`) must tell an entity
+    the ERP wrote from one the shop's HTMLPurifier wrote, so a literal `&amp;`, `&lt;` or
+    `&gt;` in the ERP text is sent with its `&` escaped. A description `Validate::isCleanHtml`
+    refuses (scripts, event handlers, `script:`, frames and forms) is an item error here."""
+    text_ = description or ""
+    if not is_clean_html(text_):
+        raise MappingError("PrestaShop refuses this description (Validate::isCleanHtml: "
+                           "scripts, on…= handlers, \"script:\", iframes, forms, inputs, embeds "
+                           "and objects are not allowed)")
+    return _PURIFIER_ENTITY.sub(lambda m: "&amp;" + m.group(1) + ";", text_)
+
+
+def description_from_shop(stored: str) -> str:
+    """The stored description as the ERP wrote it. With PS_USE_HTMLPURIFIER on (the default)
+    `ObjectModel::formatValue` runs TYPE_HTML fields through `Tools::purifyHTML`, which writes
+    a bare `&`, `<` or `>` of the text as `&amp;`, `&lt;`, `&gt;`; those three are read back
+    in one pass, which also undoes `description_for_shop` when the purifier is off."""
+    return _PURIFIER_ENTITY.sub(lambda m: _PURIFIER_CHARS[m.group(1)], stored)
+
+
+def is_clean_html(html: str, allow_iframe: bool = False) -> bool:
+    """`Validate::isCleanHtml`, the same three refusals."""
+    if _SCRIPT_TAG.search(html) or _EVENT_ATTR.search(html) or _SCRIPT_COLON.search(html):
+        return False
+    return allow_iframe or not _FRAME_TAG.search(html)
 
 
 def _slug(name: str) -> str:
@@ -428,9 +522,9 @@ def new_product_fields(product: Product, catalog: Catalog) -> dict[str, Any]:
         "available_for_order": "1",
         "show_price": "1",
         "visibility": "both",
-        "name": {lang: product.name for lang in langs},
+        "name": {lang: catalog_name(product.name) for lang in langs},
         "link_rewrite": {lang: _slug(product.name) for lang in langs},
-        "description": {lang: product.description or "" for lang in langs},
+        "description": {lang: description_for_shop(product.description) for lang in langs},
     }
 
 
@@ -463,7 +557,8 @@ def updated_product_fields(product: Product, current: Mapping[str, Any],
         "weight": _weight(product),
         "active": "1" if product.is_active else "0",
     })
-    for key, value in (("name", product.name), ("description", product.description or "")):
+    for key, value in (("name", catalog_name(product.name)),
+                       ("description", description_for_shop(product.description))):
         fields[key] = _set_lang(current.get(key), catalog.default_lang, value)
     return fields
 

@@ -3,7 +3,7 @@
 Public API:
 
     PrestaShopSandbox(key=DEFAULT_KEY, *, shop_timezone="Europe/Warsaw", languages=2,
-                      version="8.1.7", faults=None, seed=0)
+                      version="8.1.7", faults=None, seed=0, html_purifier=True)
         .serve(host="127.0.0.1", port=0) -> SandboxHandle      (from workers.shops.sandbox)
         .api_url(handle) -> str                                  ".../api/"
         .add_product(reference, name, *, price_gross=None, price=None, tax_group=1,
@@ -49,6 +49,12 @@ PrestaShop/docs `webservice/cheat-sheet.md`, `resources/*.md`; issues #10172, #2
   (id_product_attribute 0) created with each product; tax rule groups 1 (23 %), 2 (8 %),
   3 (5 %), 4 (0 %) for Poland. stock_availables: GET/PUT/PATCH only. order_histories: POST sets
   the order's `current_state`, `valid` (the state's `logable`) and `date_upd`.
+- stored forms (`ObjectModel::formatValue`): descriptions through the purifier's text escaping
+  (`purify`, `html_purifier=`), names refused by `isCatalogName` or past 128 characters and
+  stored without line breaks, floats as DECIMAL(20,6); descriptions `isCleanHtml` refuses → 84.
+- `version=`: 1.7 knows no PATCH (405 code 23); `PSWS-Version` says the version. With
+  `display` in the query one object comes in the list wrapper (WebserviceOutputJSON).
+Every behaviour and its source: docs/fidelity/prestashop.md.
 Left out: DELETE, orders/carts/customers writes, combinations, images, multistore contexts
 (`id_shop`), `schema=`, `language=` ranges, `price[...]` virtual fields, 304/Content-Sha1.
 """
@@ -72,7 +78,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from workers.shops.prestashop import xmlbody
+from workers.shops.prestashop import mapping, xmlbody
 from workers.shops.prestashop.resources import (
     ORDER_STATE_ROWS,
     RESOURCES,
@@ -102,6 +108,42 @@ _INT = re.compile(r"^[+-]?[0-9]+$")
 _REFERENCE = re.compile(r"^[^<>;={}]*$")
 _INTERVAL = re.compile(r"^([\d.:\-\s]+),([\d.:\-\s]+)$")
 _FILTER = re.compile(r"^(.*)\[(.*)\](.*)$", re.S)
+
+
+#: Product fields of TYPE_FLOAT, stored as DECIMAL(20,6) (install-dev/data/db_structure.sql).
+_PRODUCT_FLOATS = frozenset({"price", "wholesale_price", "ecotax", "weight", "width", "height",
+                             "depth", "unit_price_ratio", "additional_shipping_cost"})
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+#: What HTMLPurifier keeps as markup: a tag, a comment, or an entity reference.
+_MARKUP = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>"
+                     r"|&(#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);", re.DOTALL)
+_BARE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_VOID = re.compile(r"^<(br|hr)\s*/?>$", re.IGNORECASE)
+
+
+def purify(html: str) -> str:
+    """The part of HTMLPurifier (`Tools::purifyHTML`) a catalogue description meets: line ends
+    become LF (`HTMLPurifier_Lexer::normalize`) and a bare `&`, `<` or `>` of the text is
+    written as an entity (`HTMLPurifier_Generator::generateFromToken`, text through
+    `htmlspecialchars(…, ENT_NOQUOTES)`), `<br>` and `<hr>` are written `<br />`, `<hr />`
+    (XHTML output); other well-formed tags, comments and entities stay. Not reproduced (the
+    fidelity sheet lists them): dropping disallowed tags and attributes, closing unclosed
+    tags, rewriting attribute quotes, decoding other named entities."""
+    html = _LINE_BREAK.sub("\n", html)
+    out: list[str] = []
+    position = 0
+    for found in _MARKUP.finditer(html):
+        out.append("".join(_BARE.get(c, c) for c in html[position:found.start()]))
+        # HTMLPurifier_Generator writes XHTML: an empty element ends in " />".
+        out.append(_VOID.sub(r"<\1 />", found.group(0)))
+        position = found.end()
+    out.append("".join(_BARE.get(c, c) for c in html[position:]))
+    return "".join(out)
+
+
+def _catalog_name_ok(name: str) -> bool:
+    """`Validate::isCatalogName`: none of `<>;=#{}`."""
+    return not set(name) & mapping.CATALOG_NAME_FORBIDDEN
 
 
 class Died(Exception):
@@ -158,6 +200,7 @@ class PrestaShopSandbox(Sandbox):
         version: str = "8.1.7",
         faults: Faults | None = None,
         seed: int = 0,
+        html_purifier: bool = True,
     ) -> None:
         super().__init__(faults=faults)
         if languages not in (1, 2):
@@ -166,6 +209,8 @@ class PrestaShopSandbox(Sandbox):
         self.key = key
         self.enabled = True
         self.version = version
+        #: PS_USE_HTMLPURIFIER (on in a fresh install: install-dev/data/xml/configuration.xml).
+        self.html_purifier = html_purifier
         self.zone = ZoneInfo(shop_timezone)
         self.language_ids = ("1", "2")[:languages]
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -548,7 +593,11 @@ class PrestaShopSandbox(Sandbox):
 
     def _check_method(self, resource: Resource, method: str,
                       permissions: dict[str, set[str]] | None) -> None:
-        if method not in ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD"):
+        # PATCH arrived with 8.0 (`WebserviceRequest::executeEntityPatch`); 1.7's
+        # checkHTTPMethod lists GET, PUT, POST, DELETE and HEAD only.
+        verbs = ("GET", "PUT", "POST", "DELETE", "HEAD") if self.version.startswith("1.") else \
+            ("GET", "PUT", "POST", "PATCH", "DELETE", "HEAD")
+        if method not in verbs:
             raise WsError(405, 23, f"Method {method} is not valid")
         if method not in resource.methods:
             raise WsError(405, 101, f"Method {method} is not allowed for the resource "
@@ -667,8 +716,12 @@ class PrestaShopSandbox(Sandbox):
             return SandboxResponse(404, b"", self._headers(json_out, True))
         display = self._display(resource, query.get("display")) or \
             (*resource.all_fields, "associations")
-        return self._output(200, {resource.element: self._render(resource, record, display)},
-                            json_out, True)
+        rendered = self._render(resource, record, display)
+        if json_out and "display" in query:
+            # WebserviceOutputJSON::renderNodeFooter: with `display` in the query string even
+            # one object comes in the list wrapper, `{"orders": [{…}]}`.
+            return self._output(200, {resource.name: [rendered]}, json_out, True)
+        return self._output(200, {resource.element: rendered}, json_out, True)
 
     def _render(self, resource: Resource, record: Json, display: tuple[str, ...]) -> Json:
         out: Json = {}
@@ -789,6 +842,18 @@ class PrestaShopSandbox(Sandbox):
             if check is not None and isinstance(value, str) and not check(value.strip()):
                 raise invalid(name)
         if resource.name == "products":
+            for field_name, valid in (("name", _catalog_name_ok),
+                                      ("description", mapping.is_clean_html),
+                                      ("description_short", mapping.is_clean_html)):
+                for text in (changes.get(field_name) or {}).values():
+                    if not valid(text):  # validateFieldsLang → code 84
+                        raise WsError(400, 84, f'Validation error: "Property Product->'
+                                               f'{field_name} is not valid"')
+            for text in (changes.get("name") or {}).values():
+                if len(text) > mapping.NAME_MAX:
+                    raise WsError(400, 84, 'Validation error: "Property Product->name length '
+                                           f'({len(text)}) must be between 0 and '
+                                           f'{mapping.NAME_MAX}"')
             name = merged.get("name") or {}
             if not (name.get("1") or "").strip():
                 raise WsError(400, 84, 'Validation error: "Property Product->name is empty for '
@@ -813,6 +878,7 @@ class PrestaShopSandbox(Sandbox):
                 if not any((record.get("link_rewrite") or {}).values()):
                     record["link_rewrite"] = {lang: _slug(text) for lang, text
                                               in record["name"].items()}
+            self._store_forms(record, changes)
             record["date_upd"] = now  # ObjectModel::update() stamps every save
             record["date_add"] = record.get("date_add") or created_at or now
         if method == "POST":
@@ -826,6 +892,22 @@ class PrestaShopSandbox(Sandbox):
         # A stock_available save leaves its product alone (PrestaShop/PrestaShop#20465).
         self.tables[resource.name][record["id"]] = record
         return record
+
+    def _store_forms(self, record: Json, changes: Json) -> None:
+        """What `ObjectModel::formatValue` makes of a product's values on the way to MySQL:
+        floats into DECIMAL(20,6), TYPE_STRING through `pSQL()` (`Db::escape`:
+        `strip_tags(Tools::nl2br())`, so line breaks vanish), TYPE_HTML through
+        `Tools::purifyHTML` when PS_USE_HTMLPURIFIER is on."""
+        for name in _PRODUCT_FLOATS & changes.keys():
+            number = _num(record.get(name) or "0")
+            record[name] = f"{number if number is not None else Decimal(0):.6f}"
+        for name in ("name",) if "name" in changes else ():
+            record[name] = {lang: _LINE_BREAK.sub("", text) for lang, text in
+                            record[name].items()}
+        if self.html_purifier:
+            for name in ("description", "description_short"):
+                if name in changes:
+                    record[name] = {lang: purify(text) for lang, text in record[name].items()}
 
     # -- output -------------------------------------------------------------------------------
 

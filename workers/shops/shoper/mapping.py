@@ -12,8 +12,15 @@ Quirks handled here:
 - texts live in `translations` keyed by locale (`pl_PL`);
 - flags are `"0"`/`"1"` strings in some places and JSON booleans in others.
 
-Strict on purpose: an item that does not look like the documented shape becomes a
-`MappingError` (an item error for that one order or product), never a wrong value.
+Lenient where the ERP row stays right (issue 11): a line without name or code, a guest order
+without e-mail or address, an odd country code, a product without name or SKU pass through
+with "" and the engine decides (fills in, warns, lists as "needs attention"). Missing is not
+malformed: a field of the wrong type (a list where text belongs) is still a `MappingError`,
+never a guessed value. A `MappingError`
+(an item error for that one order or product, kept in the retry set) is raised only where
+the ERP row would be wrong: no order id, no readable date, money or quantity that cannot be
+read, a currency id the shop does not list, no base stock row (no price) — see
+docs/fidelity/shoper.md "Refusals".
 """
 
 from __future__ import annotations
@@ -316,7 +323,7 @@ def parse_order(
     if not isinstance(payload, Mapping):
         raise MappingError(f"order is not an object: {type(payload).__name__}")
     order_id = shop_id_number(payload.get("order_id"), "order_id")
-    status = str(shop_id_number(payload.get("status_id"), "status_id"))
+    status = _status(payload)
     created = order_date(payload)
     if created is None:
         raise MappingError("missing date")
@@ -337,8 +344,15 @@ def parse_order(
         lines=tuple(parse_line(line, n) for n, line in enumerate(lines, 1)),
         payment_method=refs.payments.get(str(payload.get("payment_id", ""))),
         shipping_method=refs.shippings.get(str(payload.get("shipping_id", ""))),
-        notes=optional_text(payload, "notes"),
+        notes=text(payload, "notes") or None,
     )
+
+
+def _status(payload: Mapping[str, Any]) -> str:
+    """The status_id as text; a missing one is "" (the engine's status map leaves it)."""
+    if payload.get("status_id") in (None, ""):
+        return ""
+    return str(shop_id_number(payload.get("status_id"), "status_id"))
 
 
 def _currency(payload: Mapping[str, Any], refs: References) -> str:
@@ -358,17 +372,16 @@ def _is_paid(payload: Mapping[str, Any], total: Decimal) -> bool:
 
 
 def _customer(payload: Mapping[str, Any]) -> Customer:
+    """The buyer from the billing address (else the delivery address). A guest without
+    e-mail gets `email=""`: the engine matches such a buyer by name and address."""
     email = text(payload, "email").lower()
-    if not email:
-        # The ERP identifies customers by e-mail; guessing would merge strangers.
-        raise MappingError("email is empty")
     billing = payload.get("billing_address")
     if not isinstance(billing, Mapping):
         billing = payload.get("delivery_address")
     if not isinstance(billing, Mapping):
-        raise MappingError("billing_address is not an object")
-    street = " ".join(p for p in (text(billing, "street1"), text(billing, "street2")) if p)
-    country = text(billing, "country_code").upper()
+        billing = {}
+    street = " ".join(p for p in (text(billing, "street1"),
+                                  text(billing, "street2")) if p)
     return Customer(
         email=email,
         first_name=text(billing, "firstname"),
@@ -379,29 +392,30 @@ def _customer(payload: Mapping[str, Any]) -> Customer:
         street=street,
         city=text(billing, "city"),
         postcode=text(billing, "postcode"),
-        country_code=country if len(country) == 2 else "PL",
+        country_code=text(billing, "country_code"),  # as given; the engine judges it
     )
 
 
 def parse_line(line: Any, number: int) -> OrderLine:
     """One `order-products` row → OrderLine. `code` is the SKU; `price` the gross unit price
-    before the line's own `discount_perc` (which is applied here)."""
+    before the line's own `discount_perc` (which is applied here). A line whose product is
+    gone from the shop (`product_id` "0") may have no name or code: both pass as ""."""
     if not isinstance(line, Mapping):
         raise MappingError(f"line {number} is not an object")
     try:
         quantity = decimal(line.get("quantity"), "quantity")
-        if quantity <= 0:
-            raise MappingError(f"quantity must be positive: {quantity}")
+        if quantity < 0:
+            raise MappingError(f"quantity is negative: {quantity}")
         price = money(line, "price")
         discount = money(line, "discount_perc", default=Decimal(0))
         if not 0 <= discount <= 100:
             raise MappingError(f"discount_perc out of range: {discount}")
-        name = text(line, "name", required=True)
+        name = text(line, "name")
         option = text(line, "option")
         rate = line.get("tax_value")
         return OrderLine(
             sku=text(line, "code"),
-            name=f"{name} ({option})" if option else name,
+            name=f"{name} ({option})" if option and name else name,
             quantity=quantity,
             unit_price_gross=(price * (100 - discount) / 100).quantize(CENT, ROUND_HALF_UP),
             vat_rate=decimal(rate, "tax_value").quantize(CENT) if rate not in (None, "") else None,
@@ -476,8 +490,27 @@ def parse_stock_row(row: Any) -> StockRow:
     )
 
 
+def product_key(payload: Any) -> str:
+    """The shop id a `products` row maps to (`"{product_id}:{stock_id}"`), as far as the row
+    can be read; item errors carry it so the retry set re-reads exactly that product."""
+    if not isinstance(payload, Mapping):
+        return "?"
+    try:
+        product_id = shop_id_number(payload.get("product_id"), "product_id")
+    except MappingError:
+        return item_key(payload, "product_id")
+    stock = payload.get("stock")
+    try:
+        stock_id = shop_id_number(stock.get("stock_id"), "stock_id") if isinstance(
+            stock, Mapping) else None
+    except MappingError:
+        stock_id = None
+    return str(ShopRef(product_id, stock_id))
+
+
 def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) -> Product:
-    """One `products` row → Product (its base stock row carries code, price and weight)."""
+    """One `products` row → Product (its base stock row carries code, price and weight).
+    No SKU or no name passes as "" (the engine lists such a product as needing attention)."""
     if not isinstance(payload, Mapping):
         raise MappingError(f"product is not an object: {type(payload).__name__}")
     product_id = shop_id_number(payload.get("product_id"), "product_id")
@@ -485,11 +518,7 @@ def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) ->
     if not isinstance(stock, Mapping):
         raise MappingError("stock is not an object")
     sku = text(payload, "code") or text(stock, "code")
-    if not sku:
-        raise MappingError("product has no SKU (code)")
     name = translated(payload, "name")
-    if not name:
-        raise MappingError("product has no name")
     price = money(stock, "price")
     if price < 0:
         raise MappingError(f"price is negative: {price}")
@@ -504,7 +533,7 @@ def parse_product(payload: Any, zone: ZoneInfo, taxes: Mapping[int, Decimal]) ->
         name=name,
         description=translated(payload, "description") or None,
         price_gross=price,
-        ean=optional_text(payload, "ean") or optional_text(stock, "ean"),
+        ean=text(payload, "ean") or text(stock, "ean") or None,
         weight_kg=decimal(weight, "weight") if weight not in (None, "") and
         decimal(weight, "weight") > 0 else None,
         is_active=_translation_active(payload),

@@ -4,7 +4,8 @@ Public API:
 
     ShoperSandbox(login="webapi", password="webapi-secret", *, shop_timezone="Europe/Warsaw",
                   token_lifetime=2_592_000, bucket_limit=10, bucket_bandwidth=2.0,
-                  bulk_cost="call", over_limit="error", clock=time.time, faults=None, seed=0)
+                  bulk_cost="call", over_limit="error", unknown_ops="error",
+                  filter_dialect="both", clock=time.time, faults=None, seed=0)
         .serve(host="127.0.0.1", port=0) -> SandboxHandle   (from workers.shops.sandbox)
         .add_product(code, name, price, stock=0, *, ean="", active=True, weight="0.000",
                      variants=((code, price, stock), …), tax_value="23") -> dict (as GET shows)
@@ -43,7 +44,9 @@ openlinker-project/openlinker "Spike #3638"):
 - orders have no modification time: a status change moves `status_date`; payment, notes and
   line edits move nothing (lessons 26). `GET object-mtime/order/{id}` answers one order's unix
   mtime (live M7).
-- order lines: `GET order-products` (filterable by `order_id`), `code` = SKU, `price` gross.
+- order lines: `GET order-products` (filterable by `order_id`), `code` = SKU, `price` gross;
+  `POST order-products` adds a line as sent (live O4, O6): without a catalogue product it has
+  `product_id` "0" and may have `name`/`code` null (schema `OrderProduct`).
 - status write: `PUT orders/{id}` `{"status_id":N}` → `1`; an unknown status is a 400 with the
   Polish "Nie znaleziono wartości" wording (live O2).
 - products: `products` rows embed their base `stock` row; variants are `product-stocks` rows
@@ -249,6 +252,8 @@ class ShoperSandbox(Sandbox):
         bucket_bandwidth: float = 2.0,
         bulk_cost: str = "call",
         over_limit: str = "error",
+        unknown_ops: str = "error",
+        filter_dialect: str = "both",
         clock: Callable[[], float] = time.time,
         faults: Faults | None = None,
         seed: int = 0,
@@ -258,6 +263,11 @@ class ShoperSandbox(Sandbox):
             raise ValueError("bulk_cost must be 'call' or 'item'")
         if over_limit not in ("error", "clamp"):
             raise ValueError("over_limit must be 'error' or 'clamp'")
+        if unknown_ops not in ("error", "ignore"):
+            raise ValueError("unknown_ops must be 'error' or 'ignore'")
+        if filter_dialect not in query.DIALECTS:
+            raise ValueError(f"filter_dialect must be one of {query.DIALECTS}")
+        self.unknown_ops, self.filter_dialect = unknown_ops, filter_dialect
         self.login, self.password = login, password
         self.zone = ZoneInfo(shop_timezone)
         self.token_lifetime = float(token_lifetime)
@@ -424,6 +434,8 @@ class ShoperSandbox(Sandbox):
                 return 200, self._list(resource, table, id_field, params)
             if method == "POST" and resource == "products":
                 return 200, self._create_product(_object(body))
+            if method == "POST" and resource == "order-products":
+                return 200, self._create_line(_object(body))
             raise ShoperError(405, "invalid_request", "Method not allowed")
         if len(parts) > 2 or not object_id.isdigit():
             raise ShoperError(404, "invalid_request", "Resource not found")
@@ -481,7 +493,8 @@ class ShoperSandbox(Sandbox):
             rows = [self._render(resource, record) for record in table.values()]
             fields = set(FIELDS.get(resource, ())) | {id_field}
             fields = fields.union(*(row.keys() for row in rows))
-            filters = query.parse_filters(params, fields)
+            filters = query.parse_filters(params, fields, unknown_ops=self.unknown_ops,
+                                          dialect=self.filter_dialect)
             order = query.parse_order(params, fields)
             limit, page = query.paging(dict(params), over_limit=self.over_limit)
         except QueryError as exc:
@@ -549,6 +562,46 @@ class ShoperSandbox(Sandbox):
             if field in body:
                 order[field] = str(body[field] or "")
         order["_mtime"] = self.clock()
+
+    def _create_line(self, body: Json) -> int:
+        """`POST order-products`: a line with whatever the caller sends (live O4: price, name
+        and tax are caller-controlled). Without a known `stock_id` the line has `product_id`
+        "0" (schema `OrderProduct.product_id`: "the product has never existed in catalog and
+        has been added in different way (eg. using API)") and `name`/`code` may be null. A
+        known stock row drops by the quantity at once (live O6). The order's `sum` follows;
+        no order date moves (unverified, as for every edit that is not a status change)."""
+        missing = [f for f in ("order_id", "quantity") if body.get(f) in (None, "")]
+        if missing:
+            raise ShoperError(400, "invalid_request", "; ".join(_missing(f) for f in missing))
+        order = self.orders.get(int(str(body["order_id"]))) if str(
+            body["order_id"]).isdigit() else None
+        if order is None:
+            raise ShoperError(400, "invalid_request", _invalid(
+                "order_id", f"Nie znaleziono wartości '{body['order_id']}'"))
+        quantity = _number(body["quantity"], "quantity")
+        price = None if body.get("price") in (None, "") else _number(body["price"], "price")
+        stock = self.stocks.get(int(str(body["stock_id"]))) if str(
+            body.get("stock_id", "")).isdigit() else None
+        line_id = self._id("line")
+        self.order_products[line_id] = {
+            "id": str(line_id), "order_id": order["order_id"],
+            "product_id": stock["product_id"] if stock else "0",
+            "stock_id": stock["stock_id"] if stock else None,
+            "price": None if price is None else _money(price), "discount_perc": "0.00",
+            "quantity": _quantity(quantity),
+            "name": None if body.get("name") is None else str(body["name"]),
+            "code": None if body.get("code") is None else str(body["code"]),
+            "pkwiu": "", "tax": body.get("tax"), "tax_value": None if body.get(
+                "tax_value") is None else str(body["tax_value"]),
+            "unit": None, "option": None, "unit_fp": "0", "weight": None,
+        }
+        if stock is not None:
+            stock["stock"] = _quantity(Decimal(stock["stock"]) - quantity)
+        if price is not None:
+            order["sum"] = _money(Decimal(order["sum"]) + price * quantity)
+        order["total_products"] = int(order["total_products"]) + 1
+        order["_mtime"] = self.clock()
+        return line_id
 
     def _set_status(self, order: Json, status_id: int) -> None:
         if order["status_id"] != str(status_id):
@@ -794,7 +847,8 @@ class ShoperSandbox(Sandbox):
                 "currency_rate": self.currencies[currency_id]["rate"],
                 "payment_id": "1", "shipping_id": "1", "shipping_cost": _money(shipping),
                 "shipping_tax_id": "1", "shipping_tax_name": "23%", "shipping_tax_value": "23",
-                "email": email or f"{first}.{last}{order_id}@example.pl".lower(),
+                "email": email if email is not None else f"{first}.{last}{order_id}@example.pl"
+                .lower(),
                 "delivery_code": "", "code": secrets.token_hex(16), "confirm": "1",
                 "notes": "", "notes_priv": "", "notes_pub": "", "origin": "0",
                 "promo_code": "", "user_order": "0", "lang_id": "1", "ip_address": "127.0.0.1",

@@ -4,8 +4,16 @@ What Shoper documents and the sandbox enforces (src: dreamcommerce/shop-appstore
 `Resource.php`: `filters` is a JSON object, `order` a `"field asc|desc"` string or an array of
 them, `limit` 1..50, `page` counted from 1):
 - `filters={"field": value}` (equality) or `{"field": {"op": value, …}}` with ops
-  `=, !=, <, <=, >, >=, IN, LIKE`; several fields and ops combine with AND. The PHP-array form
-  `filters[field]=value` (equality) is accepted too. An unknown field or op is a 400.
+  `=, !=, <, <=, >, >=, IN, LIKE` (the SDK; Shoper's own OpenAPI shows the JSON form with "="
+  in `Order.additional_fields`); several fields and ops combine with AND. The PHP-array form
+  `filters[field]=value` (equality) is accepted too (live: `GET users?filters[email]=…`).
+  The OpenAPI's per-field docs name the ops `eq, gt, gte, lt, lte, in, not_in, like,
+  not_like`: accepted as the same operators. Which spellings a live shop takes is
+  **unverified**: `dialect="both"` (default) takes either, without regard to case;
+  `"symbols"` only the SDK's; `"names"` only the OpenAPI's, case-sensitive (so "IN" is unknown).
+  An unknown field is a 400; an unknown op is a 400 by default, or silently dropped with
+  `unknown_ops="ignore"` — the reading under which a connector must notice a filter the shop
+  did not apply.
 - comparisons follow MySQL: numbers as numbers (Shoper sends them as strings), everything else
   as text without regard to case (a `_ci` collation), `LIKE` with `%` and `_`.
 - `order` sorts by the named fields; ties keep ascending primary-key order (what MySQL usually
@@ -30,7 +38,11 @@ import orjson
 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 10  # what a list answers without `limit` (unverified)
-OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "like"})
+OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in", "like", "not like"})
+#: The OpenAPI's names for the same operators.
+OPERATOR_NAMES = {"eq": "=", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
+                  "in": "in", "not_in": "not in", "like": "like", "not_like": "not like"}
+DIALECTS = ("both", "symbols", "names")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -41,8 +53,11 @@ class QueryError(ValueError):
 Json = dict[str, Any]
 
 
-def parse_filters(query: Sequence[tuple[str, str]], fields: set[str]) -> dict[str, dict[str, Any]]:
-    """The request's filters as {field: {op: value}} (ops lower-case)."""
+def parse_filters(
+    query: Sequence[tuple[str, str]], fields: set[str], *, unknown_ops: str = "error",
+    dialect: str = "both",
+) -> dict[str, dict[str, Any]]:
+    """The request's filters as {field: {op: value}} (ops lower-case, names resolved)."""
     found: dict[str, dict[str, Any]] = {}
     for name, raw in query:
         if name == "filters":
@@ -56,20 +71,34 @@ def parse_filters(query: Sequence[tuple[str, str]], fields: set[str]) -> dict[st
                                  "oczekiwano obiektu JSON")
             for field, spec in decoded.items():
                 ops = dict(spec) if isinstance(spec, Mapping) else {"=": spec}
-                found.setdefault(str(field), {}).update({str(k).lower(): v for k, v in ops.items()})
+                found.setdefault(str(field), {}).update(
+                    {_operator(str(k), dialect): v for k, v in ops.items()})
         elif name.startswith("filters[") and name.endswith("]"):
             found.setdefault(name[len("filters["):-1], {})["="] = raw
     for field, ops in found.items():
         if field not in fields:
             raise QueryError(f"Wartość pola 'filters' jest niepoprawna: nieznane pole '{field}'")
-        for op, value in ops.items():
-            if op not in OPERATORS:
+        for op in [op for op in ops if op not in OPERATORS]:
+            if unknown_ops != "ignore":
                 raise QueryError(f"Wartość pola 'filters' jest niepoprawna: "
-                                 f"nieznany operator '{op}'")
-            if op == "in" and not isinstance(value, list):
+                                 f"nieznany operator '{op.removeprefix('?')}'")
+            del ops[op]
+        for op, value in ops.items():
+            if op in ("in", "not in") and not isinstance(value, list):
                 raise QueryError(f"Wartość pola 'filters' jest niepoprawna: "
                                  f"IN dla '{field}' wymaga tablicy")
     return found
+
+
+def _operator(name: str, dialect: str) -> str:
+    """The canonical operator for a spelling this dialect knows, else the spelling marked
+    unknown (`?` prefix; never a canonical name)."""
+    if dialect == "names":
+        return OPERATOR_NAMES.get(name, f"?{name}")
+    op = " ".join(name.lower().split())
+    if op in OPERATORS:
+        return op
+    return OPERATOR_NAMES.get(op, f"?{name}") if dialect == "both" else f"?{name}"
 
 
 def matches(row: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]]) -> bool:
@@ -82,12 +111,13 @@ def matches(row: Mapping[str, Any], filters: Mapping[str, Mapping[str, Any]]) ->
 
 
 def _test(value: Any, op: str, wanted: Any) -> bool:
-    if op == "in":
-        return any(_compare(value, item) == 0 for item in wanted)
-    if op == "like":
+    if op in ("in", "not in"):
+        return any(_compare(value, item) == 0 for item in wanted) == (op == "in")
+    if op in ("like", "not like"):
         pattern = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch)
                           for ch in str(wanted))
-        return re.fullmatch(pattern, _text(value), re.IGNORECASE | re.DOTALL) is not None
+        found = re.fullmatch(pattern, _text(value), re.IGNORECASE | re.DOTALL) is not None
+        return found == (op == "like")
     order = _compare(value, wanted)
     if order is None:  # NULL compares to nothing, as in SQL
         return False

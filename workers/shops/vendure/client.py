@@ -8,26 +8,30 @@ one bad item fails a whole array call.
 Platform facts designed around (observed on Vendure 3.7.3, see tests/vendure):
 - every answer is HTTP 200, failures included: GraphQL `errors[]` (code in `extensions.code`) and
   typed `ErrorResult`s inside `data` (a refused state transition) are both failures here;
-- `take` is capped at 1000 (`adminListQueryLimit`); we ask for 250, and less if a shop's
+- `take` is capped at 1000 (`adminListQueryLimit`); pages by time ask for 250, reads by id
+  (`filter: {id: {in: …}}`) for up to the whole limit at once, and both for less when a shop's
   configured limit is lower (its refusal names the limit);
 - a sort object with several keys is applied in the *schema's* field order, not ours (`{updatedAt,
   id}` sorts by id first), so there is no usable tie-break: we sort by one time field, page by
   offset only inside a tie, and drop rows already read;
-- settling a payment, shipping and delivering a fulfilment leave the order's `updatedAt` alone:
-  besides the `updatedAt` window, every read re-scans the placed, non-terminal orders of the last
-  `rescan_window`;
+- settling a payment, shipping and delivering a fulfilment leave the order's `updatedAt` alone
+  (only their own `updatedAt` moves): besides the `updatedAt` window, every read re-scans the
+  placed, non-terminal orders of the last `rescan_window`, and the terminal ones whose payments
+  or fulfilments changed in the window (an order delivered between two runs);
 - carts are orders too (`AddingItems`, `ArrangingPayment`, and admin drafts in `Draft`): only
   orders with `orderPlacedAt` set are read — that is Vendure's own definition of "placed", set
-  when the first payment is authorised or settled, the moment it also allocates stock;
+  when the first payment is authorised or settled, the moment it also allocates stock. Reads by
+  id and the reconciliation's id list use the same definition, so a cart is never "missing";
 - SKUs are not unique: `find_products_by_sku` returns every variant carrying one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -79,6 +83,10 @@ class ItemFailure(Exception):
     """One item of a write failed (an ErrorResult or an item-level GraphQL error)."""
 
 
+class _TakeRefused(Exception):
+    """The shop refused a `take` that had to come whole; `list_limit` now holds its limit."""
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
     """One Admin API list read page by page: the stream's definition.
@@ -90,7 +98,8 @@ class ListQuery:
     document: str
     field: str
     time_field: str
-    filter: Mapping[str, Any] = field(default_factory=dict)
+    # dataclasses.field by its full name: the attribute `field` above shadows it for mypy.
+    filter: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     lower: datetime | None = None
     upper: datetime | None = None
 
@@ -101,6 +110,9 @@ class VendureClient:
     platform: ClassVar[str] = "vendure"
     #: Vendure refuses `take` above 1000; 250 keeps an order page around a megabyte.
     page_size: int = 250
+    #: The most rows one list call may return (`adminListQueryLimit`, 1000 by default): reads by
+    #: id ask for this many ids at once. Lowered when a shop's refusal names a smaller limit.
+    list_limit: int = 1000
     #: Items per array mutation; Vendure documents no cap, each call is one DB transaction.
     batch_size: int = 100
     #: How far back the re-scan of non-terminal orders reaches (by `orderPlacedAt`). Older
@@ -111,7 +123,8 @@ class VendureClient:
         "Cancelled, …); Shipped and Delivered are reached through one manual fulfilment of "
         "everything not yet fulfilled.",
         "Payment and fulfilment changes do not move an order's updatedAt: placed orders not yet "
-        "Delivered or Cancelled are re-read on every import, for 30 days after placement.",
+        "Delivered or Cancelled are re-read on every import, for 30 days after placement, and "
+        "closed ones whose payments or fulfilments changed since the last import.",
         "Vendure has no EAN, weight or NIP fields: EAN and weight are not exported, and "
         "imported products and customers come without them.",
         "Stock is written to the channel's first stock location; stock held in other locations "
@@ -121,6 +134,10 @@ class VendureClient:
         "(bearer session) avoid that cost.",
         "An ERP VAT rate without an enabled tax rate of that value in the channel's default "
         "tax zone makes the product an item error.",
+        "On a channel whose prices exclude tax (pricesIncludeTax off) Vendure keeps a whole net "
+        "price and shows round(net × (1 + rate)): some gross prices cannot be reached (0.99 at "
+        "23 % shows as 0.98), and an import of products brings that price back. Channels with "
+        "prices including tax keep every gross price exactly.",
     )
 
     def __init__(
@@ -175,6 +192,51 @@ class VendureClient:
             seen.update(str(row.get("id")) for row in fresh)
             if fresh:
                 yield _parse_page(fresh, mapping.parse_order)
+        # An order that reached a terminal state since the last run through its fulfilments
+        # (Delivered) moved neither its own `updatedAt` nor is it open any more; its
+        # fulfilments' and payments' `updatedAt` did move. Find those in a light list, then
+        # read them whole by id.
+        closed = [oid for oid in self._recently_closed(since - _BOUNDARY, until) if oid not in seen]
+        if closed:
+            yield self.fetch_orders(closed)
+
+    def _recently_closed(self, since: datetime, until: datetime) -> Iterator[str]:
+        """Ids of orders in a terminal state, placed within `rescan_window`, whose latest
+        change (the order's, its payments' or fulfilments' `updatedAt`) is after `since`."""
+        query = ListQuery(queries.ORDER_STAMPS, "orders", "orderPlacedAt", filter={
+            "state": {"in": list(mapping.TERMINAL_ORDER_STATES)},
+            "orderPlacedAt": {"after": mapping.iso_z(until - self.rescan_window),
+                              "before": mapping.iso_z(until + _BOUNDARY)}})
+        for rows in self._pages_by_offset(query, whole_limit=True):
+            for row in rows:
+                if not mapping.is_id(row.get("id")):
+                    continue
+                try:
+                    changed = mapping.order_modified(row, since)
+                except MappingError:
+                    continue
+                if changed > since:
+                    yield str(row["id"])
+
+    def fetch_orders(self, ids: Sequence[str]) -> Page[Order]:
+        """Placed orders by id, `list_limit` ids a call; a cart's id is simply absent."""
+        rows = [row for chunk in self._by_ids(queries.ORDERS, "orders", ids,
+                                              {"orderPlacedAt": {"isNull": False}})
+                for row in chunk]
+        return _parse_page(rows, mapping.parse_order)
+
+    def iter_order_ids(self, since: datetime, until: datetime) -> Iterator[list[str]]:
+        """Ids of the orders *placed* in [since, until]: Vendure's `createdAt` is when the cart
+        was made, which may be long before the order exists; `orderPlacedAt` is iter_orders'
+        definition of an order. Sorted by id, which never changes, so offset paging over a set
+        that only grows at its tail cannot skip a row."""
+        query = ListQuery(queries.ORDER_IDS, "orders", "orderPlacedAt", filter={
+            "orderPlacedAt": {"between": {"start": mapping.iso_z(since),
+                                          "end": mapping.iso_z(until)}}})
+        for rows in self._pages_by_offset(query, whole_limit=True):
+            ids = [str(row["id"]) for row in rows if mapping.is_id(row.get("id"))]
+            if ids:
+                yield ids
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         orders = self._orders_by_id([c.external_id for c in changes])
@@ -254,13 +316,9 @@ class VendureClient:
                 state = str(_expect(result["transitionFulfillmentToState"], "Fulfillment")["state"])
 
     def _orders_by_id(self, ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
-        found: dict[str, Mapping[str, Any]] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), self.page_size):
-            query = ListQuery(queries.ORDERS_FOR_STATUS, "orders", "",
-                              filter={"id": {"in": chunk}})
-            for rows in self._pages_by_offset(query):
-                found.update((str(row["id"]), row) for row in rows)
-        return found
+        return {str(row["id"]): row
+                for rows in self._by_ids(queries.ORDERS_FOR_STATUS, "orders", ids)
+                for row in rows}
 
     # -- products -----------------------------------------------------------------------------
 
@@ -347,7 +405,7 @@ class VendureClient:
                                         error=str(outcome))
                 continue
             results[i] = ItemResult(product.sku, True, shop_id=product.shop_id)
-            parent_id, siblings = parents[product.shop_id]
+            parent_id, siblings = parents[str(product.shop_id)]
             if siblings == 1:
                 own_parents.append((i, mapping.product_input(product, channel,
                                                              product_id=parent_id)))
@@ -422,28 +480,28 @@ class VendureClient:
                 results[i] = ItemResult(item.sku, True, shop_id=item.shop_id)
         return [r for r in results if r is not None]
 
+    def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """Variants by id (a Product's `shop_id` is its variant's id), `list_limit` a call."""
+        rows = [row for chunk in self._by_ids(queries.VARIANTS, "productVariants", ids)
+                for row in chunk]
+        return _parse_page(rows, mapping.parse_variant)
+
     def _variant_parents(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """variant id → (product id, number of variants the product has)."""
         parents: dict[str, tuple[str, int]] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), self.page_size):
-            query = ListQuery(queries.VARIANTS_FOR_UPDATE, "productVariants", "",
-                              filter={"id": {"in": chunk}})
-            for rows in self._pages_by_offset(query):
-                for row in rows:
-                    product = row.get("product") or {}
-                    count = (product.get("variantList") or {}).get("totalItems") or 0
-                    parents[str(row["id"])] = (str(product.get("id")), int(count))
+        for rows in self._by_ids(queries.VARIANTS_FOR_UPDATE, "productVariants", ids):
+            for row in rows:
+                product = row.get("product") or {}
+                count = (product.get("variantList") or {}).get("totalItems") or 0
+                parents[str(row["id"])] = (str(product.get("id")), int(count))
         return parents
 
     def _stock_levels(self, ids: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
         levels: dict[str, list[Mapping[str, Any]]] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids)), self.page_size):
-            query = ListQuery(queries.VARIANT_STOCK, "productVariants", "",
-                              filter={"id": {"in": chunk}})
-            for rows in self._pages_by_offset(query):
-                for row in rows:
-                    levels[str(row["id"])] = [lv for lv in row.get("stockLevels") or []
-                                              if isinstance(lv, Mapping)]
+        for rows in self._by_ids(queries.VARIANT_STOCK, "productVariants", ids):
+            for row in rows:
+                levels[str(row["id"])] = [lv for lv in row.get("stockLevels") or []
+                                          if isinstance(lv, Mapping)]
         return levels
 
     def _delete_orphan(self, product_id: str) -> None:
@@ -509,7 +567,7 @@ class VendureClient:
         lower, skip = query.lower, 0
         seen: set[tuple[str, str]] = set()
         while True:
-            rows = self._request_page(query, lower, skip)
+            rows = self._request_page(query, lower, skip, take=self.page_size)
             keys = [_row_key(row, query.time_field) for row in rows]
             fresh = [row for row, key in zip(rows, keys) if key not in seen]
             if skip and rows and not fresh:
@@ -518,7 +576,7 @@ class VendureClient:
             seen.update(keys)
             if fresh:
                 yield fresh
-            if len(rows) < self.page_size:
+            if len(rows) < self.page_size:  # read after the call: a refusal may lower it
                 return
             bound = _next_bound(rows, query.time_field)
             if bound is not None and (lower is None or bound > lower):
@@ -526,12 +584,17 @@ class VendureClient:
             else:
                 skip += len(rows)
 
-    def _pages_by_offset(self, query: ListQuery) -> Iterator[list[dict[str, Any]]]:
-        """A small list that does not change under us (an id filter), in id order."""
+    def _pages_by_offset(self, query: ListQuery, *, whole_limit: bool = False
+                         ) -> Iterator[list[dict[str, Any]]]:
+        """A list that does not change under us (an id filter, a past window), in id order;
+        `page_size` rows a call, or the shop's whole `list_limit` for light rows."""
         skip = 0
         seen: set[str] = set()
         while True:
-            rows = self._request_page(query, None, skip, sort={"id": "ASC"})
+            rows = self._request_page(query, None, skip, sort={"id": "ASC"},
+                                      take=self.list_limit if whole_limit else self.page_size)
+            # Read after the call: a refusal of the take lowers both.
+            size = self.list_limit if whole_limit else self.page_size
             ids = {str(row.get("id")) for row in rows}
             if skip and rows and ids <= seen:
                 raise ShopError(f"vendure {query.field}: the page at offset {skip} repeats rows "
@@ -539,12 +602,35 @@ class VendureClient:
             seen |= ids
             if rows:
                 yield rows
-            if len(rows) < self.page_size:
+            if len(rows) < size:
                 return
             skip += len(rows)
 
-    def _request_page(self, query: ListQuery, lower: datetime | None, skip: int,
-                      *, sort: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    def _by_ids(self, document: str, field_name: str, ids: Sequence[str],
+                filter_: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The rows with these ids (`filter: {id: {in: …}}`), `list_limit` ids per call: an id
+        matches one row at most, so `take` = the chunk's size brings every match in one call.
+        An id the shop does not have is absent; so is one it cannot decode (Vendure's default
+        id strategy reads it as -1)."""
+        pending = list(dict.fromkeys(str(i) for i in ids if str(i)))
+        while pending:
+            chunk = pending[:self.list_limit]
+            query = ListQuery(document, field_name, "id",
+                              filter={**(filter_ or {}), "id": {"in": chunk}})
+            try:
+                rows = self._request_page(query, None, 0, sort={"id": "ASC"}, take=len(chunk),
+                                          shrink=False)
+            except _TakeRefused:
+                continue  # the shop's limit is now known (list_limit): chunk again
+            pending = pending[len(chunk):]
+            yield rows
+
+    def _request_page(self, query: ListQuery, lower: datetime | None, skip: int, *, take: int,
+                      sort: Mapping[str, str] | None = None, shrink: bool = True,
+                      ) -> list[dict[str, Any]]:
+        """One list call. A `take` above the shop's limit lowers `page_size` and `list_limit`
+        to the limit its refusal names; then the call is repeated with the smaller take, or,
+        with `shrink` off (an id chunk that must come whole), _TakeRefused is raised."""
         bounds: dict[str, str] = {}
         if lower is not None:
             bounds["after"] = mapping.iso_z(lower)
@@ -554,7 +640,7 @@ class VendureClient:
         if bounds:
             filter_[query.time_field] = {**filter_.get(query.time_field, {}), **bounds}
         options: dict[str, Any] = {
-            "skip": skip, "take": self.page_size,
+            "skip": skip, "take": take,
             # One sort key only: Vendure applies several in its schema's order, not ours.
             "sort": dict(sort) if sort else {query.time_field: "ASC"},
         }
@@ -564,11 +650,14 @@ class VendureClient:
             data = self._query(query.document, {"options": options})
         except GraphQLError as exc:
             limit = _take_limit(exc)
-            if limit is None or limit >= self.page_size:
+            if limit is None or limit >= take:
                 raise
-            # The shop lowered `adminListQueryLimit` below our page: use its limit from now on.
-            self.page_size = limit
-            return self._request_page(query, lower, skip, sort=sort)
+            # The shop lowered `adminListQueryLimit` below our take: use its limit from now on.
+            self.page_size = min(self.page_size, limit)
+            self.list_limit = min(self.list_limit, limit)
+            if not shrink:
+                raise _TakeRefused(limit) from None
+            return self._request_page(query, lower, skip, take=limit, sort=sort)
         listing = data.get(query.field)
         if not isinstance(listing, Mapping) or not isinstance(listing.get("items"), list):
             raise ShopError(f"vendure {query.field}: the answer has no items list")
@@ -756,7 +845,8 @@ class _Bearer(httpx.Auth):
     def __init__(self, client: VendureClient) -> None:
         self._client = client
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request
+                  ) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._client._token
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
@@ -786,8 +876,8 @@ def graphql_error_detail(body: Any) -> tuple[str | None, str | None]:
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], Mapping):
         return None, None
     first = errors[0]
-    extensions = first.get("extensions") if isinstance(first.get("extensions"), Mapping) else {}
-    code = extensions.get("code")
+    extensions = first.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, Mapping) else None
     message = first.get("message")
     return (str(code) if code else None, " ".join(str(message).split()) if message else None)
 

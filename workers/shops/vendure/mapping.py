@@ -74,7 +74,7 @@ def channel_from(active: Mapping[str, Any], settings: Mapping[str, Any]) -> Chan
         if value is not None:
             by_rate.setdefault(value.normalize(), str(category["id"]))
     locations = [row for row in _items(settings.get("stockLocations")) if row.get("id")]
-    if not _is_id(active.get("id")):
+    if not is_id(active.get("id")):
         raise MappingError(f"the active channel has no id: {active.get('id')!r:.40}")
     return Channel(
         id=str(active["id"]),
@@ -168,7 +168,7 @@ def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _is_id(value: Any) -> bool:
+def is_id(value: Any) -> bool:
     """Vendure ids are strings (or numbers on some id strategies); never lists or objects."""
     return isinstance(value, str | int) and not isinstance(value, bool) and str(value) != ""
 
@@ -180,15 +180,20 @@ def _text(value: Any) -> str:
 # -- orders -----------------------------------------------------------------------------------
 
 
-def order_modified(row: Mapping[str, Any]) -> datetime:
+def order_modified(row: Mapping[str, Any], fallback: datetime) -> datetime:
     """When the order last changed, as far as we can see: the latest of the order's own
     `updatedAt` and its payments' and fulfilments' — Vendure does not bump the order's
-    `updatedAt` when a payment is settled or a fulfilment ships."""
-    moments = [parse_time(row.get("updatedAt"), "updatedAt")]
-    for child in [*_list(row.get("payments")), *_list(row.get("fulfillments"))]:
-        if isinstance(child, Mapping) and child.get("updatedAt"):
-            moments.append(parse_time(child["updatedAt"], "updatedAt"))
-    return max(moments)
+    `updatedAt` when a payment is settled or a fulfilment ships. A date that cannot be read is
+    left out (`fallback`, the order date, when none can): it orders pages, it is no ERP value."""
+    moments = []
+    children = [*_list(row.get("payments")), *_list(row.get("fulfillments"))]
+    for holder in [row, *children]:
+        if isinstance(holder, Mapping) and holder.get("updatedAt"):
+            try:
+                moments.append(parse_time(holder["updatedAt"], "updatedAt"))
+            except MappingError:
+                continue
+    return max(moments, default=fallback)
 
 
 def is_paid(row: Mapping[str, Any]) -> bool:
@@ -208,12 +213,20 @@ def is_paid(row: Mapping[str, Any]) -> bool:
 
 
 def parse_order(row: Any) -> Order:
+    """An order row → Order. Refused (MappingError) only for what would make the ERP row wrong:
+    no id, an amount that cannot be read (total, shipping, a line's price or quantity, a settled
+    payment), no currency, no readable order date. Everything else maps to "" or None and the
+    engine decides (a line without name or SKU, a guest without e-mail, an odd country)."""
     if not isinstance(row, Mapping):
         raise MappingError(f"order is not an object: {row!r:.80}")
     oid = row.get("id")
-    if not _is_id(oid):
+    if not is_id(oid):
         raise MappingError(f"order without a usable id: {oid!r:.40}")
+    currency = _text(row.get("currencyCode"))
+    if not currency:
+        raise MappingError(f"order has no currency code: {row.get('currencyCode')!r:.40}")
     placed = row.get("orderPlacedAt") or row.get("createdAt")
+    ordered_at = parse_time(placed, "orderPlacedAt")
     payments = [p for p in _list(row.get("payments")) if isinstance(p, Mapping)]
     shipping = [s for s in _list(row.get("shippingLines")) if isinstance(s, Mapping)]
     method = _obj(shipping[0].get("shippingMethod")) if shipping else {}
@@ -221,12 +234,12 @@ def parse_order(row: Any) -> Order:
         external_id=str(oid),
         external_number=_text(row.get("code")) or None,
         status=_text(row.get("state")),
-        currency=_text(row.get("currencyCode")),
+        currency=currency,
         total_gross=money(row.get("totalWithTax")),
         shipping_gross=money(row.get("shippingWithTax", 0)),
         is_paid=is_paid(row),
-        ordered_at=parse_time(placed, "orderPlacedAt"),
-        modified_at=order_modified(row),
+        ordered_at=ordered_at,
+        modified_at=order_modified(row, ordered_at),
         customer=parse_customer(row),
         lines=tuple(parse_lines(row.get("lines"))),
         payment_method=(_text(payments[0].get("method")) or None) if payments else None,
@@ -235,9 +248,9 @@ def parse_order(row: Any) -> Order:
 
 
 def parse_customer(row: Mapping[str, Any]) -> Customer:
-    customer = row.get("customer")
-    if not isinstance(customer, Mapping) or not _text(customer.get("emailAddress")):
-        raise MappingError("order has no customer e-mail address")
+    """The order's customer. A guest without e-mail (a shop whose order process does not
+    require a customer) is `email=""`: the engine matches by name and address."""
+    customer = _obj(row.get("customer"))
     # The billing address is the ERP customer's address; fall back to shipping when the shop
     # only collected one (Vendure's default checkout asks for the shipping address only).
     address = _address(row.get("billingAddress")) or _address(row.get("shippingAddress")) or {}
@@ -247,7 +260,7 @@ def parse_customer(row: Mapping[str, Any]) -> Customer:
     street = " ".join(filter(None, (_text(address.get("streetLine1")),
                                     _text(address.get("streetLine2")))))
     return Customer(
-        email=_text(customer["emailAddress"]),
+        email=_text(customer.get("emailAddress")),
         first_name=first,
         last_name=last,
         company=_text(address.get("company")) or None,
@@ -255,7 +268,8 @@ def parse_customer(row: Mapping[str, Any]) -> Customer:
         street=street,
         city=_text(address.get("city")),
         postcode=_text(address.get("postalCode")),
-        country_code=(_text(address.get("countryCode")) or "PL").upper()[:2],
+        # As given: the engine keeps a code that fits and falls back to the shop's country.
+        country_code=_text(address.get("countryCode")),
     )
 
 
@@ -289,8 +303,10 @@ def parse_lines(lines: Any) -> list[OrderLine]:
         # discounts; the lines then add up to the order total (less shipping).
         unit = line.get("proratedUnitPriceWithTax", line.get("unitPriceWithTax"))
         parsed.append(OrderLine(
+            # Empty when the shop has none: the engine names the line by its SKU or
+            # "(no name)" and binds no product to a line without SKU.
             sku=_text(variant.get("sku")),
-            name=_text(variant.get("name")) or _text(variant.get("sku")),
+            name=_text(variant.get("name")),
             quantity=Decimal(int(quantity)),
             unit_price_gross=money(unit),
             vat_rate=_rate(line.get("taxRate")),
@@ -307,18 +323,18 @@ def _rate(value: Any) -> Decimal | None:
 
 
 def parse_variant(row: Any) -> Product:
-    """A variant (with its `product`) → Product; `shop_id` is the variant id."""
+    """A variant (with its `product`) → Product; `shop_id` is the variant id.
+
+    Refused only without an id or a readable gross price. No SKU or no name is "" (the engine
+    lists such a product as needing attention); texts come as Vendure stored them, which is
+    byte for byte what was sent (it keeps translations verbatim: no trimming, no HTML
+    filtering), so a round trip leaves the ERP's text alone.
+    """
     if not isinstance(row, Mapping):
         raise MappingError(f"variant is not an object: {row!r:.80}")
-    sku = _text(row.get("sku"))
-    if not sku:
-        raise MappingError(f"variant {row.get('id')} ({_text(row.get('name'))!r}) has no SKU")
-    product = row.get("product") if isinstance(row.get("product"), Mapping) else {}
-    modified = parse_time(row.get("updatedAt"), "updatedAt")
-    if product.get("updatedAt"):
-        modified = max(modified, parse_time(product["updatedAt"], "updatedAt"))
-    if not _is_id(row.get("id")):
-        raise MappingError(f"variant {sku!r} has no usable id")
+    if not is_id(row.get("id")):
+        raise MappingError(f"variant {row.get('sku')!r:.40} has no usable id")
+    product = _obj(row.get("product"))
     rate = _rate(_obj(row.get("taxRateApplied")).get("value"))
     # A product with one variant is named by the product (what the admin UI edits); the
     # variants of a product with several carry their own names ("Koszulka Czerwona L").
@@ -326,16 +342,39 @@ def parse_variant(row: Any) -> Product:
     names = (product.get("name"), row.get("name")) if siblings == 1 else (row.get("name"),
                                                                           product.get("name"))
     return Product(
-        sku=sku,
-        name=next((_text(n) for n in names if _text(n)), sku),
+        sku=_text(row.get("sku")),
+        name=next((text for text in map(_verbatim, names) if text), ""),
         price_gross=money(row.get("priceWithTax")),
-        price_net=money(row.get("price")),
+        price_net=_money_or_none(row.get("price")),
         vat_rate=rate,
-        description=_text(product.get("description")) or None,
+        description=_verbatim(product.get("description")),
         is_active=bool(row.get("enabled", True)) and bool(product.get("enabled", True)),
         shop_id=str(row["id"]),
-        modified_at=modified,
+        modified_at=_latest(row.get("updatedAt"), product.get("updatedAt")),
     )
+
+
+def _verbatim(value: Any) -> str | None:
+    """A text as stored, or None when there is none (missing, not a string, only blanks)."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _money_or_none(value: Any) -> Decimal | None:
+    try:
+        return money(value)
+    except MappingError:
+        return None
+
+
+def _latest(*values: Any) -> datetime | None:
+    """The latest readable date (the product's or its variant's `updatedAt`), else None."""
+    moments = []
+    for value in values:
+        try:
+            moments.append(parse_time(value, "updatedAt"))
+        except MappingError:
+            continue
+    return max(moments, default=None)
 
 
 def tax_category(product: Product, channel: Channel) -> tuple[str | None, Decimal | None]:

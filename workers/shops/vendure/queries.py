@@ -66,6 +66,22 @@ query IluoOrders($options: OrderListOptions) {{
   orders(options: $options) {{ totalItems items {{ {ORDER_FIELDS} }} }}
 }}"""
 
+#: The daily reconciliation: ids only. The resolver joins only the relations a selection
+#: names, so this is the lightest order read there is.
+ORDER_IDS = """
+query IluoOrderIds($options: OrderListOptions) {
+  orders(options: $options) { items { id } }
+}"""
+
+#: Closed orders' change stamps: a fulfilment delivering the order moves only its own
+#: `updatedAt`, so these are what says a closed order changed.
+ORDER_STAMPS = """
+query IluoOrderStamps($options: OrderListOptions) {
+  orders(options: $options) {
+    items { id updatedAt payments { updatedAt } fulfillments { updatedAt } }
+  }
+}"""
+
 #: What a status write needs to decide its steps: state, lines and existing fulfilments.
 ORDERS_FOR_STATUS = """
 query IluoOrdersForStatus($options: OrderListOptions) {
