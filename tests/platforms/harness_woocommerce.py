@@ -66,6 +66,12 @@ class WooCommerceHarness:
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,
     ) -> str:
+        # An order placed in a WooCommerce shop names products the shop carries; a SKU the ERP
+        # does not know is a shop product the ERP lacks. (A product gone from the shop would
+        # answer `sku` null: WC_REST_Orders_V2_Controller::get_order_item_data.)
+        for sku, _, price in sku_lines:
+            if not self._by_sku(sku):
+                self.sandbox.add_product(sku=sku, name=sku, regular_price=f"{price:.2f}")
         # Placed a few seconds ago: a run's window ends just behind "now" (late commits).
         placed = placed_at or datetime.now(UTC) - timedelta(seconds=5)
         order = self.sandbox.add_order(

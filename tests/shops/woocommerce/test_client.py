@@ -229,8 +229,7 @@ def test_order_fields_from_the_sandbox(
     start = clock.moment - timedelta(hours=1)
     woo.add_product(sku="KUB-1", name="Kubek", regular_price="24.60")
     woo.add_order([("KUB-1", 2, "24.60"), ("NIEZNANY", 1, "10.00")], created=start,
-                  email=" Jan.Kowalski@Example.PL ", shipping_cost="14.99",
-                  gone_skus=["NIEZNANY"])
+                  email=" Jan.Kowalski@Example.PL ", shipping_cost="14.99")
 
     (order,) = read_all(client.iter_orders(start, clock.moment))
 

@@ -558,7 +558,6 @@ def test_add_order_builds_consistent_totals(woo: WooCommerceSandbox) -> None:
         [("K-1", 3, "12.30"), ("GONE-1", 1, "99.99")],
         email="anna@example.com",
         shipping_cost="14.99",
-        gone_skus=["GONE-1"],
     )
     lines = order["line_items"]
     assert order["billing"]["email"] == "anna@example.com" and order["billing"]["country"] == "PL"

@@ -288,9 +288,11 @@ def parse_order(payload: Any) -> Order:
     order_id = _id(payload)
     status = _text(payload, "status", required=True)
     date_paid = _lenient_gmt(payload, "date_paid_gmt")
-    # Always in WooCommerce's answer (an empty list for a fees-only order); absent means the
-    # lines are unknown, and an ERP order without them would be wrong.
-    lines = _field(payload, "line_items")
+    # Always in WooCommerce's answer (an empty list for a fees-only order). Absent: an order
+    # without lines, which the ERP can hold; the engine warns (`no_lines`).
+    lines = payload.get("line_items")
+    if lines is None:
+        lines = []
     if not isinstance(lines, list):
         raise MappingError("line_items is not a list")
     rates = _tax_rates(payload)

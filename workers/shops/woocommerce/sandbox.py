@@ -2101,17 +2101,16 @@ class WooCommerceSandbox(Sandbox):
         modified: datetime | None = None,
         shipping_cost: Decimal | str | None = "14.99",
         shipping_method: str = "Kurier InPost",
-        gone_skus: Iterable[str] = (),
         fees: Sequence[tuple[str, Decimal | str]] = (),
         **fields: Any,
     ) -> Json:
         """A realistic order: Polish customer, VAT split, shipping line, consistent totals.
 
-        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax). An order
-        names products the shop carries: a SKU the shop lacks is first added as a published
-        product (named after the SKU). A SKU in `gone_skus` is a product deleted since: its line
-        has product_id 0 and `sku` null and keeps its stored name (the SKU), as
-        WC_REST_Orders_V2_Controller::get_order_item_data answers it. `fees` are (name, gross)
+        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax). A SKU the
+        shop does not carry is a product deleted since the order was placed: its line has
+        product_id 0 and `sku` null and keeps its stored name (the SKU), as
+        WC_REST_Orders_V2_Controller::get_order_item_data answers it — add the product first for
+        an ordinary line. `fees` are (name, gross)
         fee lines (a COD fee; negative for a discount given as a fee), taxed like everything
         else and inside `total`. `fields` override top-level
         keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
@@ -2119,15 +2118,13 @@ class WooCommerceSandbox(Sandbox):
         """
         with self.lock:
             lines = []
-            gone = set(gone_skus)
             for sku, quantity, price in sku_lines:
                 unit = Decimal(str(price))
-                if sku in gone:
+                product = self._product_by_sku(sku)
+                if product is None:
                     lines.append(_Line(0, 0, sku, None, int(quantity), unit))
-                    continue
-                product = self._product_by_sku(sku) or self._create_product(
-                    {"sku": sku, "name": sku, "regular_price": money(unit)})
-                lines.append(self._line_for(product, int(quantity), unit))
+                else:
+                    lines.append(self._line_for(product, int(quantity), unit))
             order = self._insert_order(
                 lines,
                 email=email,
