@@ -159,6 +159,8 @@ def integration_option(
 
     `verify-tls off` turns TLS certificate checks off for a local test shop with a
     self-signed certificate; it is refused for any address that is not local.
+    `safety off` lets every run of the integration past the safety valves (mass deactivation,
+    stock to zero), as `run … --force` does for one run.
     """
     with registry() as reg:
         tenant = reg.get(name)

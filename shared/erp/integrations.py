@@ -66,6 +66,11 @@ class IntegrationConfig:
         return self.options.get(options.VERIFY_TLS, options.default(options.VERIFY_TLS)) != "off"
 
     @property
+    def safety_on(self) -> bool:
+        """The safety valves apply unless the integration's `safety` option is `off`."""
+        return self.options.get(options.SAFETY, options.default(options.SAFETY)) != "off"
+
+    @property
     def errors(self) -> list[str]:
         """Problems that stop automatic runs (shown by `integrations`, the tick and runs)."""
         problems: list[str] = []

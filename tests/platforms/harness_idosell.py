@@ -55,6 +55,11 @@ class IdoSellHarness:
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.product_by_code(sku))
 
+    def delete_product(self, sku: str) -> None:
+        # IdoSell keeps a deleted product as deleted: no search, edit or stock write finds it.
+        for record in self.sandbox.product_by_code(sku):
+            self.sandbox.update_product(record["productId"], deleted=True)
+
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,

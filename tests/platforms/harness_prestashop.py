@@ -54,6 +54,17 @@ class PrestaShopHarness:
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.products_by_reference(sku))
 
+    def delete_product(self, sku: str) -> None:
+        # Product::delete drops the product's stock_available rows with it.
+        with self.sandbox.lock:
+            ids = {record["id"] for record in self.sandbox.products_by_reference(sku)}
+            for product_id in ids:
+                del self.sandbox.tables["products"][product_id]
+            stock = self.sandbox.tables["stock_availables"]
+            for row_id in [k for k, row in stock.items()
+                           if row["id_product"] in {str(i) for i in ids}]:
+                del stock[row_id]
+
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,

@@ -57,6 +57,16 @@ class ShoperHarness:
             return {"name": texts.get("name", ""), "price_gross": Decimal(stock["price"]),
                     "stock": int(Decimal(stock["stock"])), "active": active}
 
+    def delete_product(self, sku: str) -> None:
+        # DELETE products/{id}: the product goes with its stock rows (base and variants).
+        with self.sandbox.lock:
+            ids = {int(s["product_id"]) for s in self.sandbox.stocks.values() if s["code"] == sku}
+            for product_id in ids:
+                del self.sandbox.products[product_id]
+            for stock_id in [k for k, s in self.sandbox.stocks.items()
+                             if int(s["product_id"]) in ids]:
+                del self.sandbox.stocks[stock_id]
+
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.stock_by_code(sku))
 

@@ -62,6 +62,12 @@ class WooCommerceHarness:
     def count_sku(self, sku: str) -> int:
         return len(self._by_sku(sku))
 
+    def delete_product(self, sku: str) -> None:
+        # "Delete permanently" (DELETE products/{id}?force=true): the post is gone, not trashed.
+        with self.sandbox.lock:
+            for record in [p for p in self.sandbox.products.values() if p.get("sku") == sku]:
+                del self.sandbox.products[record["id"]]
+
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, update
 
 from shared.erp import schema as erp
 from shared.erp.demo import naive_utc_now
+from shared.erp.sync_tables import sync_events
 from tests.platforms.support import exported, run, until_ok
 from workers.domain import Operation
 
@@ -154,3 +155,60 @@ def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> Non
         assert shop.count_sku(row["sku"]) == 1, row["sku"]
         assert shop.product(row["sku"])["stock"] == saleable(erp_db, row["id"])
     assert sorted(o["external_id"] for o in _erp_orders(erp_db)) == sorted(ids)
+
+
+def _touch(engine: Engine, product_id: int, **values: object) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(erp.products).where(erp.products.c.id == product_id)
+                     .values(updated_at=naive_utc_now() + timedelta(seconds=1), **values))
+
+
+def _set_stock(engine: Engine, product_id: int, quantity: Decimal) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(erp.stock_levels).where(erp.stock_levels.c.product_id == product_id)
+                     .values(quantity=quantity, reserved=Decimal(0), updated_at=naive_utc_now()))
+
+
+def _events(engine: Engine, kind: str) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(sync_events).where(sync_events.c.kind == kind).order_by(sync_events.c.id))]
+
+
+def test_a_product_deleted_in_the_shop_is_recreated_once_and_stock_stops_failing(
+    shop: object, erp_db: Engine
+) -> None:
+    assert run(erp_db, Operation.EXPORT_PRODUCTS).ok
+    assert run(erp_db, Operation.UPDATE_STOCK).ok
+    first, second = exported(erp_db)[:2]
+    shop.delete_product(first["sku"])
+    shop.delete_product(second["sku"])
+    assert shop.product(first["sku"]) is None
+
+    # The stock of the first changes: the shop says it has no such product any more.
+    _set_stock(erp_db, first["id"], Decimal(41))
+    stock = run(erp_db, Operation.UPDATE_STOCK)
+    assert stock.ok and stock.counts["failed"] == 0 and stock.counts["skipped"] == 1
+    [gone] = _events(erp_db, "deleted_in_shop")
+    assert gone["erp_id"] == first["id"] and gone["level"] == "warning"
+    assert run(erp_db, Operation.UPDATE_STOCK).counts["failed"] == 0  # and not again
+
+    # The second's name changes: its update finds it deleted, and the same run recreates it.
+    _touch(erp_db, second["id"], name="Po usunięciu")
+    export = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert export.ok and export.counts["failed"] == 0, export.error
+    assert export.counts["created"] == 2  # the first (unbound by the stock run) and the second
+    for row in (first, second):
+        assert shop.count_sku(row["sku"]) == 1, row["sku"]
+    assert shop.product(second["sku"])["name"] == "Po usunięciu"
+    again = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert again.counts["created"] == again.counts["updated"] == again.counts["failed"] == 0
+
+    # Stock goes to the new shop products, once, and no run reports an error on the way.
+    stock = run(erp_db, Operation.UPDATE_STOCK)
+    assert stock.ok and stock.counts["failed"] == 0 and stock.counts["updated"] == 2
+    assert shop.product(first["sku"])["stock"] == 41
+    assert shop.product(second["sku"])["stock"] == saleable(erp_db, second["id"])
+    writes = shop.write_calls()
+    assert run(erp_db, Operation.UPDATE_STOCK).counts["updated"] == 0
+    assert shop.write_calls() == writes

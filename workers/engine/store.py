@@ -176,6 +176,24 @@ class SqlErpStore:
                 select(func.count()).select_from(joined).where(where)
             ).scalar_one())
 
+    def count_leaving_scope(self, label_ids: Collection[int]) -> int:
+        """Bound products sent before that are out of scope now: the most an export run
+        could deactivate (those already deactivated included)."""
+        b, s, scope, joined, _ = self._export_select(label_ids)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(joined)
+                .where(~scope, b.c.shop_id.is_not(None), s.c.erp_id.is_not(None))
+            ).scalar_one())
+
+    def count_bound_products(self) -> int:
+        b = sync_bindings.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(sync_bindings)
+                .where(b.integration_id == self.integration_id, b.kind == bindings.PRODUCT)
+            ).scalar_one())
+
     def iter_export_candidates(
         self, label_ids: Collection[int], *, chunk: int
     ) -> Iterator[list[ExportCandidate]]:
@@ -301,6 +319,12 @@ class SqlErpUnit:
 
     def record_sent(self, kind: str, sent: Mapping[int, str]) -> None:
         fingerprints.record(self.conn, self.integration_id, kind, sent)
+
+    def forget_gone_products(self, pairs: Sequence[tuple[int, str]]) -> list[int]:
+        dropped = bindings.drop_gone(self.conn, self.integration_id, bindings.PRODUCT, pairs)
+        fingerprints.forget(self.conn, self.integration_id,
+                            (fingerprints.PRODUCT, fingerprints.STOCK), dropped)
+        return dropped
 
     # -- the retry set --------------------------------------------------------------------------
 

@@ -357,6 +357,7 @@ def test_set_order_statuses_per_item(
     assert [(r.key, r.ok) for r in results] == [
         (str(first), True), ("999999", False), (str(second), True), ("not-an-id", False)]
     assert "invalid_id" in (results[1].error or "")
+    assert not any(r.gone for r in results)  # `gone` is about products only
     assert woo.orders[first]["status"] == "completed" and woo.orders[second]["status"] == "on-hold"
     assert woo.log.count("POST", ORDERS + "/batch") == 1
 
@@ -400,6 +401,9 @@ def test_create_update_and_duplicate_sku(woo: WooCommerceSandbox,
                                                   ("NO-ID", False)]
     assert created["regular_price"] == "15.00" and created["name"] == "Nowa nazwa"
     assert updates[2].error and "not a WooCommerce id" in updates[2].error
+    # GHOST: woocommerce_rest_product_invalid_id, the shop has no such product (any more).
+    assert [r.gone for r in updates] == [False, True, False]
+    assert not any(r.gone for r in results)  # a create's refusal never is
 
 
 def test_413_splits_the_batch_in_half(

@@ -277,9 +277,10 @@ class PrestaShopClient:
                 results.append(ItemResult(key=product.sku, ok=False,
                                           error=f"not a PrestaShop id: {product.shop_id!r}"))
                 continue
-            if product_id not in current:
+            if product_id not in current:  # deleted in the shop: the operation unbinds it
                 results.append(ItemResult(key=product.sku, ok=False, shop_id=product_id,
-                                          error=f"product {product_id} is not in the shop"))
+                                          error=f"product {product_id} is not in the shop",
+                                          gone=True))
                 continue
             try:
                 body = xmlbody.document("product", mapping.updated_product_fields(
@@ -302,6 +303,11 @@ class PrestaShopClient:
         """
         ids = [_int_id(q.shop_id) for q in quantities]
         rows = self._stock_rows([i for i in ids if i])
+        # Product::delete removes the product's stock_available rows with it (PrestaShop/
+        # PrestaShop classes/Product.php, StockAvailable::removeProductFromStockAvailable), so
+        # a missing row most likely means a deleted product: one lookup of just those ids says.
+        rowless = [i for i in ids if i and i not in rows]
+        existing = self._lookup("products", rowless, "[id]") if rowless else {}
         results: list[ItemResult] = []
         for quantity, product_id in zip(quantities, ids, strict=True):
             if product_id is None:
@@ -310,8 +316,10 @@ class PrestaShopClient:
                 continue
             targets = rows.get(product_id, [])
             if not targets:
+                gone = product_id not in existing
+                reason = "is not in the shop" if gone else "has no stock_available row"
                 results.append(ItemResult(key=quantity.sku, ok=False, shop_id=product_id,
-                                          error=f"product {product_id} has no stock_available row"))
+                                          error=f"product {product_id} {reason}", gone=gone))
                 continue
             error: str | None = None
             for row in targets:  # one row per shop in a multistore without shared stock

@@ -371,17 +371,20 @@ class ShoperClient:
         bare = [r.product_id for r in refs if isinstance(r, ShopRef) and r.stock_id is None]
         base_rows = self._base_stock_ids(bare) if bare else {}
         requests: list[Prepared] = []
-        for quantity, ref in zip(quantities, refs):
+        rowless: set[int] = set()
+        for i, (quantity, ref) in enumerate(zip(quantities, refs)):
             if isinstance(ref, str):
                 requests.append(ref)
                 continue
             stock_id = ref.stock_id or base_rows.get(ref.product_id)
-            if stock_id is None:
-                requests.append(f"product {ref.product_id} has no stock row in the shop")
+            if stock_id is None:  # every product has a base row: no row, no product
+                rowless.add(i)
+                requests.append(f"product {ref.product_id} is not in the shop (no stock row)")
                 continue
             requests.append(_prepared(_stock_request, stock_id, quantity))
         answers = self._bulk(requests, idempotent=True)
-        return [_item_result(q.sku, a, q.shop_id) for q, a in zip(quantities, answers)]
+        return [_item_result(q.sku, a, q.shop_id, gone=i in rowless)
+                for i, (q, a) in enumerate(zip(quantities, answers))]
 
     def close(self) -> None:
         self.http.close()
@@ -646,9 +649,13 @@ def _prepared(build: Callable[..., Json], *args: Any) -> Prepared:
         return str(exc)
 
 
-def _item_result(key: str, answer: BulkAnswer | str, shop_id: str | None) -> ItemResult:
+def _item_result(key: str, answer: BulkAnswer | str, shop_id: str | None, *,
+                 gone: bool = False) -> ItemResult:
     if isinstance(answer, str):
-        return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer)
+        return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer, gone=gone)
     if answer.ok:
         return ItemResult(key=key, ok=True, shop_id=shop_id)
-    return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer.error())
+    # A PUT of an object the shop no longer has answers 404 "Resource not found" (seen live,
+    # see the sandbox's notes): the product was deleted there and the operation unbinds it.
+    return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer.error(),
+                      gone=answer.code == 404)

@@ -387,7 +387,7 @@ class VendureClient:
             if not product.shop_id or product.shop_id not in parents:
                 results[i] = ItemResult(product.sku, False, shop_id=product.shop_id,
                                         error=f"variant {product.shop_id} is not in the shop "
-                                              "(deleted there?)")
+                                              "(deleted there?)", gone=True)
                 continue
             try:
                 sendable.append((i, mapping.variant_input(product, channel,
@@ -461,7 +461,7 @@ class VendureClient:
             if not item.shop_id or item.shop_id not in levels:
                 results[i] = ItemResult(item.sku, False, shop_id=item.shop_id,
                                         error=f"variant {item.shop_id} is not in the shop "
-                                              "(deleted there?)")
+                                              "(deleted there?)", gone=True)
                 continue
             try:
                 on_hand = mapping.stock_on_hand(item.quantity, levels[item.shop_id], location)
@@ -487,7 +487,10 @@ class VendureClient:
         return _parse_page(rows, mapping.parse_variant)
 
     def _variant_parents(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """variant id → (product id, number of variants the product has)."""
+        """variant id → (product id, number of variants the product has). A deleted variant is
+        absent: `productVariants` lists only rows with `deletedAt` null (vendure-ecommerce/
+        vendure, ProductVariantService.findAll), which is how a variant deleted in the shop
+        shows up as `gone` in update_products and set_stock."""
         parents: dict[str, tuple[str, int]] = {}
         for rows in self._by_ids(queries.VARIANTS_FOR_UPDATE, "productVariants", ids):
             for row in rows:

@@ -544,11 +544,23 @@ def _item_result(key: str, answer: Any, action: str) -> ItemResult:
         # Only a create carries the owner: the caller binds the SKU to it instead of creating
         # a duplicate. For an update, shop_id stays the product we tried to change.
         return ItemResult(key=key, ok=False, error=message,
-                          shop_id=owner if action == "create" else _answer_id(answer))
+                          shop_id=owner if action == "create" else _answer_id(answer),
+                          gone=action == "update" and _no_such_product(answer))
     answer_id = _answer_id(answer)
     if answer_id is None:
         return ItemResult(key=key, ok=False, error="batch answer has no id")
     return ItemResult(key=key, ok=True, shop_id=answer_id)
+
+
+def _no_such_product(answer: Mapping[str, Any]) -> bool:
+    """The batch answer for an update of a product the shop no longer has (deleted for good,
+    not trashed: a trashed product still updates). WC_REST_CRUD_Controller::update_item answers
+    `woocommerce_rest_product_invalid_id` (status 400) when get_object() finds nothing, and
+    WC_REST_Controller::batch_items puts that WP_Error in the item's place (woocommerce/
+    woocommerce, includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php and
+    class-wc-rest-controller.php)."""
+    error = answer.get("error")
+    return isinstance(error, Mapping) and error.get("code") == "woocommerce_rest_product_invalid_id"
 
 
 def _answer_id(answer: Mapping[str, Any]) -> str | None:
