@@ -645,3 +645,14 @@ def test_a_taxed_fee_is_a_line_a_negative_fee_is_not(
         "2.46")
     assert [(l.sku, l.name, l.unit_price_gross, l.vat_rate) for l in order.lines[1:]] == [
         ("", "Pobranie", Decimal("5.00"), Decimal("23.00"))]
+
+
+def test_a_variation_deleted_in_the_shop_is_gone(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    parent = woo.add_product(name="Koszulka", sku="T", variations=[{"sku": "T-M"}])
+    (shop_id,) = client.find_products_by_sku(["T-M"])["T-M"]
+    with woo.lock:  # deleted in the shop's admin, behind our back
+        del woo.variations[parent["variations"][0]]
+    (result,) = client.set_stock([StockQuantity(sku="T-M", quantity=1, shop_id=shop_id)])
+    assert not result.ok and result.gone and result.shop_id == shop_id

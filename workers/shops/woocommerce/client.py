@@ -560,7 +560,10 @@ def _no_such_product(answer: Mapping[str, Any]) -> bool:
     woocommerce, includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php and
     class-wc-rest-controller.php)."""
     error = answer.get("error")
-    return isinstance(error, Mapping) and error.get("code") == "woocommerce_rest_product_invalid_id"
+    # A variation written through its parent's variations batch: the same check in
+    # WC_REST_Product_Variations_Controller answers with its post type in the code.
+    return isinstance(error, Mapping) and error.get("code") in (
+        "woocommerce_rest_product_invalid_id", "woocommerce_rest_product_variation_invalid_id")
 
 
 def _answer_id(answer: Mapping[str, Any]) -> str | None:
