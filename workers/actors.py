@@ -92,7 +92,9 @@ def _run_job(
     assert started.schedule_id is not None
 
     if run is None:
-        from workers.engine.runner import run_operation as run
+        from workers.engine.runner import run_operation
+
+        run = run_operation
     engine = registry.tenant_engine(tenant)
     interrupted, result, clock = False, None, time.monotonic()
     try:
@@ -128,7 +130,7 @@ def _run_job(
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
                         interrupted=interrupted,
-                        safety_stop=bool(getattr(result, "safety_stop", False)))
+                        safety_stop=result is not None and result.safety_stop)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome
@@ -165,7 +167,7 @@ def _sync_actor(queue: str) -> Any:
         process_sync(tenant_id, integration_id, operation, due_at)
 
     sync.__name__ = sync.__qualname__ = SYNC_ACTORS[queue]
-    return dramatiq.actor(sync, actor_name=SYNC_ACTORS[queue], queue_name=queue)
+    return dramatiq.actor(actor_name=SYNC_ACTORS[queue], queue_name=queue)(sync)
 
 
 sync_orders = _sync_actor(ORDERS)

@@ -7,7 +7,14 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from shared.cli import app
 from shared.cli.common import print_json, registry, user_errors
@@ -23,9 +30,15 @@ GUARDED = (Operation.EXPORT_PRODUCTS, Operation.UPDATE_STOCK)
 def run(
     name: str,
     integration_id: int,
-    operation: str = typer.Argument(..., help="import-orders, update-order-statuses, export-products, import-products or update-stock"),
+    operation: str = typer.Argument(
+        ...,
+        help="import-orders, update-order-statuses, export-products, import-products or "
+        "update-stock",
+    ),
     full: bool = typer.Option(False, "--full", help="A full pass: re-read or re-send everything."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Read and compare, write nothing anywhere."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read and compare, write nothing anywhere."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Go past a safety stop (mass deactivation, stock to zero), once; "
         "export-products and update-stock only."),
@@ -82,7 +95,7 @@ class _progress:
         self.enabled = enabled
         self.op = op
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not self.enabled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.prestashop.sandbox import DEFAULT_KEY, PrestaShopSandbox
 from workers.shops.sandbox import Faults, SandboxHandle
@@ -17,7 +18,8 @@ class PrestaShopHarness:
     api_secret: str | None = None
     shop_timezone = "Europe/Warsaw"
     # Statuses are the ids of the shop's order_states (a fresh install's).
-    status_map = {"new": "10", "in_progress": "3", "shipped": "4", "cancelled": "6"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "10", "in_progress": "3", "shipped": "4", "cancelled": "6"}
     paid_status = "2"  # Payment accepted
 
     def __init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.sandbox import Faults, SandboxHandle
 from workers.shops.shoper.sandbox import API_PREFIX, LANG, ShoperSandbox
@@ -23,7 +24,8 @@ class ShoperHarness:
     shop_timezone = "Europe/Warsaw"
     # ERP code → Shoper status_id of a fresh shop (1 Złożone, 2 Przyjęte do realizacji,
     # 7 Wysłane, 9 Anulowane).
-    status_map = {"new": "1", "in_progress": "2", "shipped": "7", "cancelled": "9"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "1", "in_progress": "2", "shipped": "7", "cancelled": "9"}
     paid_status = "2"
 
     def __init__(self) -> None:

@@ -89,15 +89,19 @@ def test_update_stock(shop: object, erp_db: Engine) -> None:
 
 def _erp_orders(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(erp.orders).order_by(erp.orders.c.id))]
+        return [
+            dict(r._mapping) for r in conn.execute(select(erp.orders).order_by(erp.orders.c.id))
+        ]
 
 
 def test_import_orders_and_send_statuses(shop: object, erp_db: Engine) -> None:
     skus = [row["sku"] for row in exported(erp_db)[:2]]
     ids = [
         shop.add_order(sku_lines=[(skus[0], 2, Decimal("10.00"))], email="Jan.Kowalski@example.pl"),
-        shop.add_order(sku_lines=[(skus[1], 1, Decimal("5.50")), ("UNKNOWN-SKU", 1, Decimal("3.00"))],
-                       email="jan.kowalski@example.pl"),
+        shop.add_order(
+            sku_lines=[(skus[1], 1, Decimal("5.50")), ("UNKNOWN-SKU", 1, Decimal("3.00"))],
+            email="jan.kowalski@example.pl",
+        ),
         shop.add_order(sku_lines=[(skus[0], 1, Decimal("10.00"))], email="anna@example.pl"),
     ]
     result = run(erp_db, Operation.IMPORT_ORDERS)
@@ -109,7 +113,7 @@ def test_import_orders_and_send_statuses(shop: object, erp_db: Engine) -> None:
         lines = [dict(r._mapping) for r in conn.execute(select(erp.order_lines))]
     assert customers == 2  # matched by e-mail, case-insensitively
     assert len(lines) == 4
-    assert [l["product_id"] for l in lines if l["sku"] == "UNKNOWN-SKU"] == [None]
+    assert [line["product_id"] for line in lines if line["sku"] == "UNKNOWN-SKU"] == [None]
 
     again = run(erp_db, Operation.IMPORT_ORDERS)
     assert again.ok and len(_erp_orders(erp_db)) == 3  # never twice
@@ -146,7 +150,9 @@ def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> Non
     skus = [row["sku"] for row in exported(erp_db)[:3]]
     ids = [shop.add_order(sku_lines=[(sku, 1, Decimal("9.99"))], email=f"k{i}@example.pl")
            for i, sku in enumerate(skus * 4)]
-    shop.faults.configure({"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11})
+    shop.faults.configure(
+        {"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11}
+    )
     until_ok(erp_db, Operation.EXPORT_PRODUCTS)
     until_ok(erp_db, Operation.UPDATE_STOCK)
     until_ok(erp_db, Operation.IMPORT_ORDERS)

@@ -300,7 +300,7 @@ def test_products_created_in_vendure_are_imported_into_the_erp(
     made = {}
     for n, (name, price) in enumerate((("Czajnik", 8999), ("Dzbanek", 4550),
                                        ("Filiżanka", 1299)), start=1):
-        product_id, [variant_id] = create_product(vendure.api, name, [
+        product_id, [_variant_id] = create_product(vendure.api, name, [
             {"sku": f"{prefix}IMP-{n}", "price": price}])
         made[f"{prefix}IMP-{n}"] = (product_id, name, Decimal(price) / 100)
 

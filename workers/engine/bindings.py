@@ -61,7 +61,9 @@ def bind_many(
     return [(erp_id, shop_id) for erp_id, shop_id in pairs if bound.get(erp_id) != shop_id]
 
 
-def shop_ids(conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]) -> dict[int, str]:
+def shop_ids(
+    conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]
+) -> dict[int, str]:
     ids = list(dict.fromkeys(erp_ids))
     found: dict[int, str] = {}
     for start in range(0, len(ids), IN_CHUNK):

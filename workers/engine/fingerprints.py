@@ -50,7 +50,9 @@ def fingerprint(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def read(conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]) -> dict[int, str]:
+def read(
+    conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]
+) -> dict[int, str]:
     ids = list(dict.fromkeys(erp_ids))
     found: dict[int, str] = {}
     for start in range(0, len(ids), IN_CHUNK):

@@ -125,7 +125,9 @@ def acquire(
     raise LeaseHeld(holder_now, expires)
 
 
-def _current(engine: Engine, integration_id: int, resource: str) -> tuple[str | None, datetime | None]:
+def _current(
+    engine: Engine, integration_id: int, resource: str
+) -> tuple[str | None, datetime | None]:
     with engine.connect() as conn:
         row = conn.execute(
             select(sync_leases.c.holder, sync_leases.c.expires_at)

@@ -150,6 +150,7 @@ def run_operation(
         recorder.lease_token = lease.token
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
+    error: str | None
     outcome, error = FAILED, "the run did not finish"
     stopped = False
     shop: ShopClient | None = None

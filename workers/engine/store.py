@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.erp import retry_set
+from shared.erp.retry_set import Failure, Summary
 from shared.erp.schema import (
     customers,
     order_lines,
@@ -44,8 +46,6 @@ from shared.erp.schema import (
     products,
     stock_levels,
 )
-from shared.erp import retry_set
-from shared.erp.retry_set import Failure, Summary
 from shared.erp.sync_tables import sync_bindings, sync_sent
 from workers.domain import Customer, Order, OrderLine, Product
 from workers.engine import bindings, fingerprints, watermarks
@@ -386,7 +386,9 @@ class SqlErpUnit:
             country_code=customer.country_code,
             created_at=now, updated_at=now,
         ))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # a one-row INSERT has one
+        return int(key[0])
 
     def add_order(
         self, order: Order, *, number: str, customer_id: int, status_id: int

@@ -63,12 +63,14 @@ class Batcher(Generic[T]):
             self._send(batch)
 
 
-def paired(items: Sequence[T], results: Sequence[ItemResult], what: str) -> list[tuple[T, ItemResult]]:
+def paired(
+    items: Sequence[T], results: Sequence[ItemResult], what: str
+) -> list[tuple[T, ItemResult]]:
     """Each item with its answer; a shop that answers a different number fails the run, since
     we could no longer tell which item succeeded."""
     if len(results) != len(items):
         raise ShopError(f"the shop answered {len(results)} results for {len(items)} {what}")
-    return list(zip(items, results))
+    return list(zip(items, results, strict=True))
 
 
 def db_problem(exc: Exception) -> str:

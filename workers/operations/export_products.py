@@ -200,7 +200,8 @@ class ProductExporter:
             with self.ctx.store.unit() as tx:
                 # A product the shop has just created cannot clash with an existing binding.
                 tx.bind_many(bindings.PRODUCT, [(p.erp_id, p.shop_id) for p in created])  # type: ignore[misc]
-                tx.record_sent(PRODUCT, {p.erp_id: fingerprint(sent_fields(p)) for p in created})
+                tx.record_sent(PRODUCT, {p.erp_id: fingerprint(sent_fields(p)) for p in created
+                                         if p.erp_id is not None})
             for product in created:
                 self.ctx.run.count("created")
                 self.ctx.run.event(INFO, "created", item=product.sku, erp_id=product.erp_id,
@@ -212,7 +213,8 @@ class ProductExporter:
         done = [product for product, result in answers if result.ok]
         if done:
             with self.ctx.store.unit() as tx:
-                tx.record_sent(PRODUCT, {p.erp_id: fingerprint(sent_fields(p)) for p in done})
+                tx.record_sent(PRODUCT, {p.erp_id: fingerprint(sent_fields(p)) for p in done
+                                         if p.erp_id is not None})
         gone: list[Product] = []
         for product, result in answers:
             if result.ok:

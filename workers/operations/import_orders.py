@@ -259,10 +259,9 @@ class OrderImporter:
         self, tx: ErpUnit, order: Order, product_ids: dict[str, int], customers: dict[str, int]
     ) -> Outcome:
         email = order.customer.email.strip().lower()
-        if email:
-            customer_id = customers.get(email)
-        else:  # a guest without e-mail: the same person and address, else a new customer
-            customer_id = tx.find_customer_by_address(order.customer)
+        # A guest without e-mail: the same person and address, else a new customer.
+        customer_id = (customers.get(email) if email
+                       else tx.find_customer_by_address(order.customer))
         new_customer = None
         if customer_id is None:
             customer_id = tx.add_customer(order.customer)

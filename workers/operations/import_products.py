@@ -78,13 +78,14 @@ def _commit(
         outcomes = [_import_one(tx, product) for product in fresh]
         _kept.settle(tx, op, page, missing,
                      failures=[f for _, _, _, f in outcomes if f is not None],
-                     imported=[p.shop_id for p, (*_, f) in zip(fresh, outcomes) if f is None])
+                     imported=[p.shop_id for p, (*_, f) in zip(fresh, outcomes, strict=True)
+                               if f is None])
         if move_to is not None:
             tx.move_cursor(watermarks.cursor_name(ctx.operation), move_to)
     run = ctx.run
     run.count("read", len(fresh) + len(page.errors))
     _kept.record_unread(ctx, page, missing)
-    for product, (change, erp_id, warning, failure) in zip(fresh, outcomes):
+    for product, (change, erp_id, warning, failure) in zip(fresh, outcomes, strict=True):
         if warning is not None:
             run.warning("product_renamed", product.sku, warning, erp_id=erp_id,
                         shop_id=product.shop_id)

@@ -85,7 +85,7 @@ def test_window_bounds_are_inclusive_in_shop_time(ido: IdoSellSandbox, client: I
     until = clock.moment - timedelta(hours=1)
     second = timedelta(seconds=1)
     moments = [since - second, since, since + timedelta(hours=2), until, until + second]
-    before, at_since, inside, at_until, after = [add_orders(ido, 1, m, timedelta(0))[0]
+    _before, at_since, inside, at_until, _after = [add_orders(ido, 1, m, timedelta(0))[0]
                                                  for m in moments]
     got = {int(o.external_id) for o in read_all(client.iter_orders(since, until))}
     assert got == {at_since, inside, at_until}
@@ -154,7 +154,7 @@ def test_large_windows_are_read_in_slices(ido: IdoSellSandbox, client: IdoSellCl
 
     assert Counter(int(o.external_id) for o in orders) == Counter(ids)
     assert [o.modified_at for o in orders] == sorted(o.modified_at for o in orders)
-    pages = [o for o in client.iter_orders(start, clock.moment)]
+    pages = list(client.iter_orders(start, clock.moment))
     assert all(len(p.items) <= 100 for p in pages)
 
 

@@ -83,7 +83,7 @@ def test_window_bounds_are_inclusive_in_shop_time(ps: PrestaShopSandbox,
     until = clock.moment - timedelta(hours=1)
     second = timedelta(seconds=1)
     moments = [since - second, since, since + timedelta(hours=2), until, until + second]
-    before, at_since, inside, at_until, after = [add_orders(ps, 1, m, timedelta(0))[0]
+    _before, at_since, inside, at_until, _after = [add_orders(ps, 1, m, timedelta(0))[0]
                                                  for m in moments]
 
     got = {int(o.external_id) for o in read_all(client.iter_orders(since, until))}

@@ -417,7 +417,7 @@ class IdoSellClient:
                 error = mapping.fault(answer)
                 product_id = answer.get("productId") if isinstance(answer, Mapping) else None
                 shop_id = str(product_id) if str(product_id or "").isdigit() and \
-                    int(product_id) > 0 else None
+                    int(str(product_id)) > 0 else None
                 if error is not None:
                     # A code someone else holds names its owner: bind to it, never duplicate.
                     owner = mapping.owner_of_code(answer) if not with_id else None

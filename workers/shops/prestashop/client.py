@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -63,7 +64,9 @@ class PrestaShopAuth(httpx.Auth):
     def __init__(self, key: str) -> None:
         self._header = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header
         yield request
 
@@ -181,8 +184,7 @@ class PrestaShopClient:
             else:
                 answer = self._post_checked(
                     "order_histories", body,
-                    applied=lambda key=key, state=state: (
-                        key if self._order_state(key) == state else None))
+                    applied=partial(self._order_if_in_state, key, state))
                 results[i] = ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error)
         return [r for r in results if r is not None]
 
@@ -262,7 +264,7 @@ class PrestaShopClient:
             # PrestaShop does not refuse a second product with one reference, so a POST that
             # failed in an unknown state is looked up before it is sent again.
             answer = self._post_checked("products", body,
-                                        applied=lambda sku=product.sku: self._only_id(sku))
+                                        applied=partial(self._only_id, product.sku))
             results.append(ItemResult(key=product.sku, ok=answer.ok, shop_id=answer.shop_id,
                                       error=answer.error))
         return results
@@ -517,6 +519,10 @@ class PrestaShopClient:
                                f"({', '.join(ids[:5])}) after a create that failed midway; "
                                "not guessing which one is ours")
         return ids[0] if ids else None
+
+    def _order_if_in_state(self, order_id: str, state: str) -> str | None:
+        """`order_id` when the order is in `state` now (a write that did land), else None."""
+        return order_id if self._order_state(order_id) == state else None
 
     def _order_state(self, order_id: str) -> str | None:
         rows = self._list("orders", {"display": "[id,current_state]",

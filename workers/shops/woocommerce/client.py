@@ -283,7 +283,8 @@ class WooCommerceClient:
         `per_page` (its default is 10), so each chunk asks for as many rows as it has ids; an id
         the shop does not have is simply not in the answer. Ids that are not WooCommerce ids
         cannot be asked for and are left out (absent, as the port says)."""
-        wanted = list(dict.fromkeys(str(i).strip() for i in ids if mapping.is_shop_id(str(i).strip())))
+        wanted = list(dict.fromkeys(
+            str(i).strip() for i in ids if mapping.is_shop_id(str(i).strip())))
         page: Page[T] = Page()
         for start in range(0, len(wanted), self.page_size):
             chunk = wanted[start:start + self.page_size]
@@ -336,7 +337,8 @@ class WooCommerceClient:
         while start < len(sendable):
             # batch_size is re-read each time: a 413 may have shrunk it.
             chunk = sendable[start:start + self.batch_size]
-            for (i, _, _), result in zip(chunk, self._post_batch(path, action, chunk)):
+            answers = self._post_batch(path, action, chunk)  # one per item, or it raises
+            for (i, _, _), result in zip(chunk, answers, strict=True):
                 results[i] = result
             start += len(chunk)
         return [r for r in results if r is not None]
@@ -532,7 +534,8 @@ def _batch_results(
         got = len(answers) if isinstance(answers, list) else "no"
         raise ShopError(f"woocommerce POST {path}: answered {got} {action} results "
                         f"for {len(chunk)} items")
-    return [_item_result(key, answer, action) for (_, key, _), answer in zip(chunk, answers)]
+    return [_item_result(key, answer, action)
+            for (_, key, _), answer in zip(chunk, answers, strict=True)]
 
 
 def _item_result(key: str, answer: Any, action: str) -> ItemResult:
