@@ -645,7 +645,8 @@ def test_a_taxed_fee_is_a_line_a_negative_fee_is_not(
 
     assert order.total_gross == Decimal("24.60") + Decimal("14.99") + Decimal("5.00") - Decimal(
         "2.46")
-    assert [(l.sku, l.name, l.unit_price_gross, l.vat_rate) for l in order.lines[1:]] == [
+    assert [(line.sku, line.name, line.unit_price_gross, line.vat_rate)
+            for line in order.lines[1:]] == [
         ("", "Pobranie", Decimal("5.00"), Decimal("23.00"))]
 
 
