@@ -33,6 +33,7 @@ from shared.redact import redact
 from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
+from workers.engine.connector_state import with_state
 from workers.engine.context import Limits, Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
@@ -147,7 +148,7 @@ def run_operation(
     outcome, error = FAILED, "the run did not finish"
     shop: ShopClient | None = None
     try:
-        shop = shop_factory(cfg.connection())
+        shop = shop_factory(with_state(cfg.connection(), engine))
         ctx = RunContext(
             integration=cfg,
             operation=operation,
