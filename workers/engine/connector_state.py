@@ -19,7 +19,7 @@ from sqlalchemy import Engine, and_, delete, select, update
 from shared.crypto import SecretBox, load_secret_box
 from shared.erp.sync_tables import sync_ended_offers, sync_oauth_tokens
 from shared.redact import register_secret
-from shared.settings import get_settings
+from shared.settings import Settings
 from workers.engine.clock import from_db, to_db, utc_now
 from workers.engine.dialect import insert_many_or_skip, insert_or_skip
 from workers.ports import OAuthTokens, ShopConnection
@@ -29,8 +29,10 @@ _CHUNK = 500
 
 
 def settings_box() -> SecretBox:
-    """The process's key for stored secrets, as the tenant registry builds it."""
-    settings = get_settings()
+    """The key for stored secrets, as the tenant registry builds it: from the environment as it
+    is now (the registry reads it afresh at each command, and so must we, or a token stored by
+    `integration-auth` could be read with another key)."""
+    settings = Settings()
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     register_secret(secret)
     return load_secret_box(settings.control_db, secret)

@@ -122,6 +122,7 @@ class AllegroClient:
         gate: RateGate | None = None,
         poll_every: float = POLL_EVERY,
         poll_for: float = POLL_FOR,
+        max_offset: int = MAX_OFFSET,
     ) -> None:
         if not conn.api_key or not conn.api_secret:
             raise ShopError(f"allegro integration {conn.integration_id} needs api_key (the "
@@ -136,6 +137,7 @@ class AllegroClient:
         self._monotonic = monotonic
         self.poll_every = poll_every
         self.poll_for = poll_for
+        self.max_offset = max_offset
         root = api_root(conn.base_url)
         secrets = (conn.api_key, conn.api_secret)
         self.gate = gate if gate is not None else gate_for(root, conn.api_key)
@@ -181,8 +183,8 @@ class AllegroClient:
                 low, offset = last, 0  # keyset: re-reading the ties costs nothing (deduped)
             else:  # a whole page at one instant: page on through it by offset
                 offset += len(forms)
-                if offset + self.page_size > MAX_OFFSET:
-                    raise ShopError(f"allegro GET {FORMS}: more than {MAX_OFFSET} forms share "
+                if offset + self.page_size > self.max_offset:
+                    raise ShopError(f"allegro GET {FORMS}: more than {self.max_offset} forms share "
                                     f"updatedAt {mapping.wire_time(last)}; cannot page past it")
 
     def _check_window(self, forms: list[Json], low: datetime, high: datetime) -> list[datetime]:
@@ -248,7 +250,7 @@ class AllegroClient:
                 if not isinstance(forms, list):
                     raise ShopError(f"allegro GET {FORMS}: the answer holds no checkoutForms list")
                 total = data.get("totalCount") if isinstance(data, dict) else None
-                if (offset == 0 and isinstance(total, int) and total > MAX_OFFSET
+                if (offset == 0 and isinstance(total, int) and total > self.max_offset
                         and high - low > timedelta(seconds=1)):
                     middle = low + (high - low) / 2
                     windows[:0] = [(low, middle), (middle, high)]
@@ -259,8 +261,8 @@ class AllegroClient:
                 offset += len(forms)
                 if len(forms) < self.page_size:
                     break
-                if offset + self.page_size > MAX_OFFSET:
-                    raise ShopError(f"allegro GET {FORMS}: more than {MAX_OFFSET} forms bought "
+                if offset + self.page_size > self.max_offset:
+                    raise ShopError(f"allegro GET {FORMS}: more than {self.max_offset} forms bought "
                                     "within one second; cannot list them")
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
@@ -367,8 +369,8 @@ class AllegroClient:
             offset += len(offers)
             if len(offers) < COMMAND_MAX:
                 return
-            if offset + COMMAND_MAX > MAX_OFFSET:
-                raise ShopError(f"allegro GET {OFFERS}: more than {MAX_OFFSET} offers; the "
+            if offset + COMMAND_MAX > self.max_offset:
+                raise ShopError(f"allegro GET {OFFERS}: more than {self.max_offset} offers; the "
                                 "list cannot be paged further")
 
     # -- stock ----------------------------------------------------------------------------------

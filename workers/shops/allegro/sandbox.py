@@ -118,6 +118,8 @@ class AllegroSandbox(Sandbox):
         per_minute: int = 9000,
         command_lag: int = 0,
         auto_approve: bool = True,
+        interval: float = 5.0,
+        max_offset: int = MAX_OFFSET,
     ) -> None:
         super().__init__(faults=faults)
         self.client_id = client_id
@@ -128,6 +130,10 @@ class AllegroSandbox(Sandbox):
         self.per_minute = per_minute
         self.command_lag = command_lag
         self.auto_approve = auto_approve
+        self.interval = interval
+        self.max_offset = max_offset
+        #: Answer lists in the default order whatever `sort` says (a server that ignores it).
+        self.ignore_sort = False
         self.reset_data()
 
     def reset_data(self) -> None:
@@ -366,14 +372,14 @@ class AllegroSandbox(Sandbox):
             if params.get("client_id") != self.client_id:
                 return oauth_error(400, "invalid_request", "client_id does not match")
             device = Device(secrets.token_urlsafe(24), secrets.token_hex(3).upper(),
-                            now + 3600, 5.0, approved=False)
+                            now + 3600, self.interval, approved=False)
             self.devices[device.device_code] = device
             return json_response(200, {
                 "device_code": device.device_code, "user_code": device.user_code,
                 "verification_uri": f"{request.base_url}/skojarz-aplikacje",
                 "verification_uri_complete":
                     f"{request.base_url}/skojarz-aplikacje?code={device.user_code}",
-                "expires_in": 3600, "interval": 5})
+                "expires_in": 3600, "interval": self.interval})
         if path != "/auth/oauth/token":
             return oauth_error(404, "invalid_request", "unknown endpoint")
         grant = params.get("grant_type", "")
@@ -411,9 +417,9 @@ class AllegroSandbox(Sandbox):
             return error(422, "VALIDATION_ERROR", "limit and offset must be integers")
         if not 1 <= limit <= cap:
             return error(422, "VALIDATION_ERROR", f"limit must be between 1 and {cap}", "limit")
-        if offset < 0 or offset + limit > MAX_OFFSET:
+        if offset < 0 or offset + limit > self.max_offset:
             return error(422, "VALIDATION_ERROR",
-                         f"offset + limit must not exceed {MAX_OFFSET}", "offset")
+                         f"offset + limit must not exceed {self.max_offset}", "offset")
         return offset, limit
 
     def _list_forms(self, request: SandboxRequest) -> SandboxResponse:
@@ -445,7 +451,7 @@ class AllegroSandbox(Sandbox):
                 forms = [f for f in forms if key(f) >= bounds[f"{name}.gte"]]
             if f"{name}.lte" in bounds:
                 forms = [f for f in forms if key(f) <= bounds[f"{name}.lte"]]
-        sort = query.get("sort", "-lineItems.boughtAt")
+        sort = "-lineItems.boughtAt" if self.ignore_sort else query.get("sort", "-lineItems.boughtAt")
         field_name = sort.lstrip("-")
         if field_name not in keys:
             return error(422, "VALIDATION_ERROR", f"cannot sort by {sort!r}", "sort")
