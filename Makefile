@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps test-services lint demo test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,24 @@ install: $(BIN)/.installed
 system-deps:
 	scripts/install-system-deps.sh
 
+# The servers the tests talk to (started when down, RabbitMQ's management API enabled) and the
+# Debian packages above; exit 2 with what to do when one cannot be had.
+test-services:
+	scripts/setup-test-services.sh
+
+# Lint and import order (ruff, the whole tree), then the type hints (mypy, strict on shared/,
+# producers/ and workers/); both configured in pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 demo: install
 	scripts/demo.sh
 
-test: install system-deps
+# In this order: a missing server or a lint finding stops the run (exit 2) before pytest.
+test: install
+	$(MAKE) --no-print-directory test-services
+	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
 # Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
@@ -33,4 +47,4 @@ bench: install
 	$(BIN)/python bench/bench_worker_overhead.py
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo .pytest_cache .ruff_cache .mypy_cache

@@ -14,8 +14,8 @@ changed. "extra" says where the other calls go.
 
 Scenario (N products, K orders): export N (all new) · export again (nothing changed) · export
 after a price change on every product · stock, first run (full pass) · stock again (nothing
-changed) · stock after every level changed · import K new orders · the reconciliation of K order ids (`import-orders --full`) ·
-send K status changes · import N products (full pass).
+changed) · stock after every level changed · import K new orders · the reconciliation of K
+order ids (`import-orders --full`) · send K status changes · import N products (full pass).
 """
 
 from __future__ import annotations

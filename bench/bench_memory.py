@@ -27,14 +27,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import delete, insert, update  # noqa: E402
+from sqlalchemy import delete, insert, update
 
-from shared.db import make_engine  # noqa: E402
-from shared.erp import schema as erp  # noqa: E402
-from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now  # noqa: E402
-from shared.migrate import TENANT, upgrade  # noqa: E402
-from workers.domain import Operation  # noqa: E402
-from workers.engine.runner import run_operation  # noqa: E402
+from shared.db import make_engine
+from shared.erp import schema as erp
+from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now
+from shared.migrate import TENANT, upgrade
+from workers.domain import Operation
+from workers.engine.runner import run_operation
 
 KEY, SECRET = "ck_bench_memory_0001", "cs_bench_memory_0001"
 

@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from workers.domain import Product, StatusChange, StockQuantity  # noqa: E402
-from workers.ports import ShopConnection  # noqa: E402
-from workers.shops.shoper.bucket import LeakyBucket  # noqa: E402
-from workers.shops.shoper.client import ShoperClient  # noqa: E402
-from workers.shops.shoper.sandbox import ShoperSandbox  # noqa: E402
+from workers.domain import Product, StatusChange, StockQuantity
+from workers.ports import ShopConnection
+from workers.shops.shoper.bucket import LeakyBucket
+from workers.shops.shoper.client import ShoperClient
+from workers.shops.shoper.sandbox import ShoperSandbox
 
 LOGIN, PASSWORD = "webapi-bench", "haslo-bench-123"
 PAGE, BULK = 50, 25
@@ -127,7 +127,7 @@ def calls_per_operation(orders: int) -> list[Row]:
                         "and one base-row read per 25 creates for the stock ids"))
 
         bound = [Product(sku=p.sku, name=p.name + " v2", price_gross=Decimal("21.00"),
-                         shop_id=r.shop_id) for p, r in zip(products, created)]
+                         shop_id=r.shop_id) for p, r in zip(products, created, strict=True)]
         client = fresh()
         updated = [r for s in range(0, n, BULK) for r in client.update_products(bound[s:s + BULK])]
         assert all(r.ok for r in updated)
@@ -141,7 +141,7 @@ def calls_per_operation(orders: int) -> list[Row]:
                         math.ceil(n / PAGE), "pages; we add: taxes (VAT rates)"))
 
         stock = [StockQuantity(sku=p.sku, quantity=5, shop_id=r.shop_id)
-                 for p, r in zip(products, created)] * 2
+                 for p, r in zip(products, created, strict=True)] * 2
         client = fresh()
         sent = [r for s in range(0, len(stock), BULK) for r in client.set_stock(stock[s:s + BULK])]
         assert all(r.ok for r in sent)

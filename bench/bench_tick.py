@@ -27,17 +27,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dramatiq  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import create_engine, insert, text, update  # noqa: E402
+import dramatiq
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, insert, text, update
 
-from producers.tick import publish_due  # noqa: E402
-from shared.broker import build_broker  # noqa: E402
-from shared.control.registry import Registry  # noqa: E402
-from shared.control.schedule import ScheduleConfig, claim_due, now_s  # noqa: E402
-from shared.control.tables import schedules, tenants  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from workers.domain import Operation  # noqa: E402
+from producers.tick import publish_due
+from shared.broker import build_broker
+from shared.control.registry import Registry
+from shared.control.schedule import ScheduleConfig, claim_due, now_s
+from shared.control.tables import schedules, tenants
+from shared.settings import Settings
+from workers.domain import Operation
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 ADMIN = {

@@ -29,22 +29,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dramatiq  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
-from dramatiq import Middleware, Worker  # noqa: E402
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+import dramatiq
+from cryptography.fernet import Fernet
+from dramatiq import Middleware, Worker
+from sqlalchemy import create_engine, insert, text
 
-from producers.tick import publish_due  # noqa: E402
-from shared.broker import build_broker  # noqa: E402
-from shared.redact import quiet_libraries  # noqa: E402
-from shared.control.refresh import refresh_tenant  # noqa: E402
-from shared.control.registry import Registry  # noqa: E402
-from shared.control.runtime import use_registry  # noqa: E402
-from shared.control.schedule import ScheduleConfig, now_s  # noqa: E402
-from shared.db import make_engine  # noqa: E402
-from shared.erp import schema as erp  # noqa: E402
-from shared.erp.demo import create_erp_schema, fill_demo  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from producers.tick import publish_due
+from shared.broker import build_broker
+from shared.control.refresh import refresh_tenant
+from shared.control.registry import Registry
+from shared.control.runtime import use_registry
+from shared.control.schedule import ScheduleConfig, now_s
+from shared.db import make_engine
+from shared.erp import schema as erp
+from shared.erp.demo import create_erp_schema, fill_demo
+from shared.redact import quiet_libraries
+from shared.settings import Settings
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -213,8 +213,8 @@ def main() -> None:
         tenant_erp(erp_url, args.runs)
         tenant = registry.add("bench", erp_url)
         refresh_tenant(registry, tenant.id)
-        for threads in args.threads or [1, 4]:
-            results.append(measure(broker, done, registry, args.runs, threads))
+        results.extend(measure(broker, done, registry, args.runs, threads)
+                       for threads in args.threads or [1, 4])
     finally:
         broker.close()
         registry.close()

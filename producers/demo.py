@@ -12,23 +12,32 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
+import shutil
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
+from workers.shops.sandbox import SandboxRequest, SandboxResponse, json_response
+from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 log = logging.getLogger(__name__)
 
 TENANT = "demo"
 CONSUMER_KEY, CONSUMER_SECRET = "ck_demo", "cs_demo"
+#: The demo shop's endpoint for a person at a terminal (see DemoShop).
+ORDER_PATH = "/__sandbox/order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +72,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 
     get_settings.cache_clear()
 
-    from workers.shops.woocommerce.sandbox import WooCommerceSandbox
-
-    sandbox = WooCommerceSandbox(CONSUMER_KEY, CONSUMER_SECRET, site_timezone="Europe/Warsaw")
+    sandbox = DemoShop(CONSUMER_KEY, CONSUMER_SECRET, site_timezone="Europe/Warsaw")
     handle = sandbox.serve("127.0.0.1", 0)
     signal.signal(signal.SIGTERM, _interrupt)
     stop = threading.Event()
@@ -83,6 +90,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             + (f", stopping after {options.minutes:g} min" if options.minutes
                else ", Ctrl-C to stop")
         )
+        _print_hints(console, folder, handle.base_url, options.interval, options.new_order_every)
         from producers.clock import tick
 
         threads.append(_thread("demo-clock", _clock, tick, stop))
@@ -121,6 +129,103 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         f"iluo-sync events {TENANT}"
     )
     return 0
+
+
+class DemoShop(WooCommerceSandbox):
+    """The demo's WooCommerce sandbox, plus one control endpoint for a person at a terminal:
+    `POST /__sandbox/order` with `{"sku": "DEMO-0003", "quantity": 2}` places an order as a
+    customer would. (The REST API itself wants OAuth 1.0a signatures over plain HTTP, with a
+    fresh timestamp and nonce each time: no command that could be printed once would do.)"""
+
+    def process(self, request: SandboxRequest) -> SandboxResponse:
+        if request.method == "POST" and request.path.rstrip("/") == ORDER_PATH:
+            return self._order_from_terminal(request.body)
+        return super().process(request)
+
+    def _order_from_terminal(self, body: bytes) -> SandboxResponse:
+        try:
+            data = orjson.loads(body or b"{}")
+            sku = str(data["sku"])
+            quantity = int(data.get("quantity", 1))
+            price = Decimal(str(data["price"])) if "price" in data else self._price(sku)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError,
+                InvalidOperation):
+            return json_response(400, {"error": 'expected JSON {"sku": "DEMO-0003", '
+                                                '"quantity": 2} (quantity and "price" optional)'})
+        if quantity < 1:
+            return json_response(400, {"error": "quantity must be 1 or more"})
+        order = self.add_order([(sku, quantity, price)], status="processing")
+        return json_response(201, {"id": order["id"], "number": order["number"],
+                                   "status": order["status"], "total": order["total"]})
+
+    def _price(self, sku: str) -> Decimal:
+        """The shop's own price once the export has sent the product, else a made-up one."""
+        with self.lock:
+            for product in self.products.values():
+                if product.get("sku") == sku and product.get("regular_price"):
+                    return Decimal(str(product["regular_price"]))
+        return Decimal("19.99")
+
+
+def hints(folder: Path, shop_url: str, cwd: Path | None = None) -> list[tuple[str, str]]:
+    """(what to try, the command) for the first screen; each command works as printed, typed in
+    `cwd` (default: the current directory) while the demo runs."""
+    cwd = cwd or Path.cwd()
+    program = _program(cwd)
+    erp_url = shlex.quote(f"sqlite:///{_shown(folder / 'erp.db', cwd)}")
+    control_url = shlex.quote(f"sqlite:///{_shown(folder / 'control.db', cwd)}")
+    order = orjson.dumps({"sku": "DEMO-0003", "quantity": 2}).decode()
+    if shutil.which("curl"):
+        place = f"curl -s -X POST {shop_url}{ORDER_PATH} -d {shlex.quote(order)}"
+    else:  # a machine without curl still has the venv's httpx
+        code = (f"import httpx; print(httpx.post({shop_url + ORDER_PATH!r}, "
+                f"content={order!r}).text)")
+        place = f"{shlex.quote(_shown(Path(sys.executable), cwd))} -c {shlex.quote(code)}"
+    return [
+        ("change a stock level in the ERP; the next update-stock run sends it (its upd count)",
+         f"{program} erp set-stock {erp_url} DEMO-0001 7"),
+        ("change a price in the ERP; the next export-products run sends it (its upd count)",
+         f"{program} erp set-price {erp_url} DEMO-0002 49.99"),
+        ("place an order in the shop; the next import-orders run brings it into the ERP (new)",
+         place),
+        ("open the event history (runs, item errors, alerts; add --errors for failures only)",
+         f"ILUO_SYNC_CONTROL_DB={control_url} {program} events {TENANT}"),
+    ]
+
+
+def _print_hints(
+    console: Console, folder: Path, shop_url: str, interval: int, new_order_every: float
+) -> None:
+    every = "once a minute" if interval == 1 else f"every {interval} minutes"
+    customer = (f"; a pretend customer also orders every {new_order_every:g} s"
+                if new_order_every > 0 else "")
+    lines = [f"Try while it runs, in another terminal in {Path.cwd()}:"]
+    for what, command in hints(folder, shop_url):
+        lines += [f"  - {what}:", f"      {command}"]
+    lines.append(f"Every operation runs {every}{customer}. "
+                 "`iluo-sync demo --help` explains the parts.")
+    for line in lines:
+        # soft_wrap: no newline is ever inserted, so a command copies and pastes whole.
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _program(cwd: Path) -> str:
+    """How to call this installation's `iluo-sync` from `cwd`: by name when PATH finds it,
+    else by its path (`.venv/bin/iluo-sync` after `make demo`)."""
+    script = Path(sys.executable).parent / "iluo-sync"
+    on_path = shutil.which("iluo-sync")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "iluo-sync"
+    return shlex.quote(_shown(script, cwd))
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    """`path` relative to `cwd` when inside it (shorter to read and type), else absolute."""
+    path = Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(Path(os.path.abspath(cwd))))
+    except ValueError:
+        return str(path)
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:

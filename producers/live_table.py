@@ -7,6 +7,7 @@ finished run, so the output stays readable in a log.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,7 +69,7 @@ class LiveRuns:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read(self) -> tuple[list[Any], dict[int, str], dict[tuple[int, str], Any], str]:
+    def _read(self) -> tuple[Sequence[Any], dict[int, str], dict[tuple[int, str], Any], str]:
         engine = self.registry.tenant_engine(self.tenant)
         with engine.connect() as conn:
             runs = conn.execute(
@@ -92,7 +93,7 @@ class LiveRuns:
                     f"{info.get('refreshes', 0)} settings refresh(es)")
         return runs, names, due, tick
 
-    def _table(self, runs: list[Any], names: dict[int, str], due: dict[tuple[int, str], Any],
+    def _table(self, runs: Sequence[Any], names: dict[int, str], due: dict[tuple[int, str], Any],
                tick: str) -> Table:
         table = Table(title=f"iluo-sync demo — tenant {self.tenant.name}: runs, newest first",
                       caption=tick, box=box.SIMPLE_HEAD, expand=False)

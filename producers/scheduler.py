@@ -20,7 +20,7 @@ from periodiq import Scheduler
 log = logging.getLogger(__name__)
 
 
-class ResilientScheduler(Scheduler):
+class ResilientScheduler(Scheduler):  # type: ignore[misc]  # periodiq has no type hints
     """periodiq's Scheduler whose failed sends are logged, not fatal."""
 
     def send_actors(self, actors: list[Any], now: Any) -> None:

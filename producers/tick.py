@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from dramatiq.broker import Broker
@@ -128,8 +129,8 @@ def publish_due(
     claimed = published = 0
     while claimed < config.max_claims_per_tick:
         limit = min(config.claim_batch, config.max_claims_per_tick - claimed)
-        batch = in_claim_transaction(engine, lambda conn: claim_due(
-            conn, now, limit=limit, config=config, tenant_id=tenant_id))
+        batch = in_claim_transaction(engine, partial(
+            claim_due, now=now, limit=limit, config=config, tenant_id=tenant_id))
         if not batch:
             break
         claimed += len(batch)

@@ -66,9 +66,11 @@ class OrjsonEncoder(Encoder):
 
     def decode(self, data: bytes) -> MessageData:
         try:
-            return orjson.loads(data)
+            decoded: MessageData = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"failed to decode message {data[:200]!r}", data, exc) from None
+            raise DecodeError(  # type: ignore[no-untyped-call]  # dramatiq leaves it unannotated
+                f"failed to decode message {data[:200]!r}", data, exc) from None
+        return decoded
 
 
 def init_error_reporting(settings: Settings | None = None) -> None:

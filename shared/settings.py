@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # the ids of shop orders created in the last `reconcile_days` days against the ERP's.
     reconcile_hours: int = Field(default=24, ge=1)
     reconcile_days: int = Field(default=14, ge=1, le=90)
+    # Safety valves (workers.engine.safety): a run stops before writing when it would deactivate
+    # more than this share (%) of the integration's bound products (export_products), or send 0
+    # for more than this share of the products whose shop stock is positive (update_stock).
+    safety_max_deactivate_pct: float = Field(default=20, ge=0, le=100)
+    safety_max_zero_stock_pct: float = Field(default=50, ge=0, le=100)
 
 
 @lru_cache(maxsize=1)

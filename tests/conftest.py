@@ -57,7 +57,8 @@ def make_database(tmp_path: Path) -> Iterator[Callable[[str], str]]:
                 conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
             created.append(("mariadb", name))
             if backend == "mariadb-odbc":
-                odbc = f"DRIVER={{MariaDB Unicode}};SERVER=127.0.0.1;PORT=3306;DATABASE={name};UID=root"
+                odbc = ("DRIVER={MariaDB Unicode};SERVER=127.0.0.1;PORT=3306;"
+                        f"DATABASE={name};UID=root")
                 return f"mysql+pyodbc:///?odbc_connect={odbc}"
             return f"mysql+pymysql://root@127.0.0.1:3306/{name}"
         raise ValueError(backend)

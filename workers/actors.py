@@ -30,6 +30,7 @@ from shared.control.service_log import REFUSED, record_event
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
+from workers.engine.safety import SafetyLimits
 from workers.middleware.graceful_stop import StopRequested, check_stop
 from workers.reporting import alert_or_report, observe
 
@@ -91,14 +92,16 @@ def _run_job(
     assert started.schedule_id is not None
 
     if run is None:
-        from workers.engine.runner import run_operation as run
+        from workers.engine.runner import run_operation
+
+        run = run_operation
     engine = registry.tenant_engine(tenant)
     interrupted, result, clock = False, None, time.monotonic()
     try:
         result = run(
             engine, job.integration_id, job.operation, trigger="schedule",
             event_history=tenant.event_history, holder=holder, progress=check_stop,
-            time_limit_s=RUN_TIME_LIMIT_S,
+            time_limit_s=RUN_TIME_LIMIT_S, safety=SafetyLimits.from_settings(registry.settings),
         )
         outcome, error, finished = result.outcome, result.error, _naive(result.finished_at)
     except StopRequested:
@@ -126,7 +129,8 @@ def _run_job(
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
-                        interrupted=interrupted)
+                        interrupted=interrupted,
+                        safety_stop=result is not None and result.safety_stop)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome
@@ -163,7 +167,7 @@ def _sync_actor(queue: str) -> Any:
         process_sync(tenant_id, integration_id, operation, due_at)
 
     sync.__name__ = sync.__qualname__ = SYNC_ACTORS[queue]
-    return dramatiq.actor(sync, actor_name=SYNC_ACTORS[queue], queue_name=queue)
+    return dramatiq.actor(actor_name=SYNC_ACTORS[queue], queue_name=queue)(sync)
 
 
 sync_orders = _sync_actor(ORDERS)

@@ -35,7 +35,7 @@ class Operation(str, enum.Enum):
         return _RESOURCES[self]
 
     @classmethod
-    def parse(cls, text: str) -> "Operation":
+    def parse(cls, text: str) -> Operation:
         """Accept `import-orders` (command line) or `import_orders` (database)."""
         try:
             return cls(text.strip().replace("-", "_"))

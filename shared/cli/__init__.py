@@ -35,7 +35,7 @@ def _load_commands() -> None:
         importlib.import_module(f"shared.cli.{name}")
 
 
-def fail(message: str, code: int = 2) -> "typer.Exit":
+def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and leave with `code`."""
     typer.echo(f"iluo-sync: {message}", err=True)
     return typer.Exit(code)

@@ -42,8 +42,12 @@ def events(
     table = Table("time (UTC)", "integration", "operation", "level", "kind", "item", "message")
     for ev in found:
         table.add_row(
-            fmt_time(ev.get("at")), str(ev.get("integration_id", "")), str(ev.get("operation") or ""),
-            str(ev.get("level", "")), str(ev.get("kind", "")), str(ev.get("item") or ""),
+            fmt_time(ev.get("at")),
+            str(ev.get("integration_id", "")),
+            str(ev.get("operation") or ""),
+            str(ev.get("level", "")),
+            str(ev.get("kind", "")),
+            str(ev.get("item") or ""),
             str(ev.get("message") or ""),
         )
     Console().print(table)

@@ -48,7 +48,9 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
             last = _last_runs(conn)
             kept = {cfg.id: retry_set.summary(conn, cfg.id) for cfg in configs}
     except SQLAlchemyError as exc:
-        raise UserError(f"cannot read tenant {tenant.name}'s database: {db_error_line(exc)}") from None
+        raise UserError(
+            f"cannot read tenant {tenant.name}'s database: {db_error_line(exc)}"
+        ) from None
     with reg.engine.connect() as conn:
         due = {
             (row.integration_id, row.operation): row
@@ -59,7 +61,9 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
 
 def _last_runs(conn: Connection) -> dict[tuple[int, str], Any]:
     newest = (
-        select(sync_runs.c.integration_id, sync_runs.c.operation, func.max(sync_runs.c.id).label("id"))
+        select(
+            sync_runs.c.integration_id, sync_runs.c.operation, func.max(sync_runs.c.id).label("id")
+        )
         .group_by(sync_runs.c.integration_id, sync_runs.c.operation)
         .subquery()
     )
@@ -119,9 +123,13 @@ def _print(data: list[dict[str, Any]]) -> None:
     if not data:
         console.print("no shop integrations in this database")
     for item in data:
-        flags = f"active={'on' if item['is_active'] else 'off'} auto-sync={'on' if item['auto_sync'] else 'off'}"
-        console.print(f"[bold]#{item['id']} {item['name']}[/bold] ({item['platform']}, {item['base_url']}) {flags}")
-        table = Table("operation", "enabled", "every", "automatic", "next due", "last run", "result")
+        flags = (f"active={'on' if item['is_active'] else 'off'} "
+                 f"auto-sync={'on' if item['auto_sync'] else 'off'}")
+        console.print(f"[bold]#{item['id']} {item['name']}[/bold] "
+                      f"({item['platform']}, {item['base_url']}) {flags}")
+        table = Table(
+            "operation", "enabled", "every", "automatic", "next due", "last run", "result"
+        )
         for op in item["operations"]:
             table.add_row(
                 op["operation"], "yes" if op["enabled"] else "no", f"{op['interval_minutes']} min",
@@ -129,7 +137,9 @@ def _print(data: list[dict[str, Any]]) -> None:
                 fmt_time(op["last_run_at"]), op["last_outcome"] or "-",
             )
         console.print(table)
-        console.print(f"  export labels: {', '.join(item['export_labels']) or '(all active products)'}")
+        console.print(
+            f"  export labels: {', '.join(item['export_labels']) or '(all active products)'}"
+        )
         console.print(f"  stock labels:  {', '.join(item['stock_labels']) or '(all products)'}")
         console.print(f"  warehouses:    {', '.join(item['warehouses'])}")
         mapping = ", ".join(f"{k} → {v}" for k, v in item["status_map"].items()) or "(none)"
@@ -159,6 +169,8 @@ def integration_option(
 
     `verify-tls off` turns TLS certificate checks off for a local test shop with a
     self-signed certificate; it is refused for any address that is not local.
+    `safety off` lets every run of the integration past the safety valves (mass deactivation,
+    stock to zero), as `run … --force` does for one run.
     """
     with registry() as reg:
         tenant = reg.get(name)

@@ -7,12 +7,22 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from shared.cli import app
 from shared.cli.common import print_json, registry, user_errors
 from shared.errors import UserError
 from workers.domain import Operation
+
+#: The operations with a safety valve (workers.engine.safety), the only ones `--force` concerns.
+GUARDED = (Operation.EXPORT_PRODUCTS, Operation.UPDATE_STOCK)
 
 
 @app.command("run")
@@ -20,22 +30,36 @@ from workers.domain import Operation
 def run(
     name: str,
     integration_id: int,
-    operation: str = typer.Argument(..., help="import-orders, update-order-statuses, export-products, import-products or update-stock"),
+    operation: str = typer.Argument(
+        ...,
+        help="import-orders, update-order-statuses, export-products, import-products or "
+        "update-stock",
+    ),
     full: bool = typer.Option(False, "--full", help="A full pass: re-read or re-send everything."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Read and compare, write nothing anywhere."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Read and compare, write nothing anywhere."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Go past a safety stop (mass deactivation, stock to zero), once; "
+        "export-products and update-stock only."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run one operation now and print its counts.
 
-    Exit 0 done, 1 the run failed (and was recorded), 3 it completed but some items failed and
-    are kept for retry (`iluo-sync pending NAME` lists them). `--full` re-reads or re-sends
+    Exit 0 done, 1 the run failed (and was recorded; a safety stop included: its error line
+    says what the run would have done and how to go ahead), 3 it completed but some items failed
+    and are kept for retry (`iluo-sync pending NAME` lists them). `--full` re-reads or re-sends
     everything; for import-orders it also runs the reconciliation of shop order ids now.
     """
     try:
         op = Operation.parse(operation)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if force and op not in GUARDED:
+        raise UserError(f"--force goes past a safety stop, and only "
+                        f"{' and '.join(o.cli_name for o in GUARDED)} have one")
     from workers.engine.runner import run_operation  # the engine loads only when a run starts
+    from workers.engine.safety import SafetyLimits
     with registry() as reg:
         tenant = reg.get(name)
         engine = reg.tenant_engine(tenant)
@@ -44,7 +68,7 @@ def run(
             result = run_operation(
                 engine, integration_id, op, trigger="manual", full=full, dry_run=dry_run,
                 event_history=tenant.event_history, holder=f"cli@{socket.gethostname()}",
-                progress=tick,
+                progress=tick, force=force, safety=SafetyLimits.from_settings(reg.settings),
             )
     if as_json:
         print_json(result.to_dict())
@@ -71,7 +95,7 @@ class _progress:
         self.enabled = enabled
         self.op = op
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         if not self.enabled:

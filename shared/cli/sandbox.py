@@ -28,8 +28,12 @@ def sandbox(
     products: int = typer.Option(0, "--products", min=0, help="Demo products to seed."),
     api_key: str = typer.Option("ck_demo", "--api-key"),
     api_secret: str = typer.Option("cs_demo", "--api-secret"),
-    error_rate: float = typer.Option(0.0, "--error-rate", min=0.0, max=1.0, help="Share of requests answered 5xx."),
-    rate_limit_rate: float = typer.Option(0.0, "--rate-limit-rate", min=0.0, max=1.0, help="Share answered 429."),
+    error_rate: float = typer.Option(
+        0.0, "--error-rate", min=0.0, max=1.0, help="Share of requests answered 5xx."
+    ),
+    rate_limit_rate: float = typer.Option(
+        0.0, "--rate-limit-rate", min=0.0, max=1.0, help="Share answered 429."
+    ),
     latency_ms: int = typer.Option(0, "--latency-ms", min=0),
 ) -> None:
     """Serve a sandbox shop until Ctrl-C (for trying an integration before a live shop)."""

@@ -19,6 +19,10 @@ from shared.jobs import QUEUES, SETTINGS, TICKS
 ACTOR_MODULES = ("workers.actors", "producers.clock")
 #: dramatiq's default, and what the deploy files' grace periods are sized for.
 SHUTDOWN_TIMEOUT_S = 600
+QUEUES_HELP = (
+    f"Queues to consume (default: all). Any of: {', '.join(QUEUES)}. "
+    "`ticks` implies `settings` (the tick group also re-reads settings)."
+)
 LOG_FORMAT = (
     "[%(asctime)s] [PID %(process)d] [%(threadName)s] [%(name)s] [%(levelname)s] %(message)s"
 )
@@ -101,8 +105,7 @@ def worker(
     ctx: typer.Context,
     queues: list[str] = typer.Option(
         None, "--queues", "-Q",
-        help=f"Queues to consume (default: all). Any of: {', '.join(QUEUES)}. "
-        "`ticks` implies `settings` (the tick group also re-reads settings).",
+        help=QUEUES_HELP,
     ),
     processes: int = typer.Option(2, "--processes", "-p", min=1, help="Worker processes."),
     threads: int = typer.Option(
@@ -138,14 +141,34 @@ def demo(
     interval: int = typer.Option(
         1, "--interval", min=1, help="Minutes between runs of each operation."
     ),
-    threads: int = typer.Option(4, "--threads", min=1, max=32),
+    threads: int = typer.Option(4, "--threads", min=1, max=32, help="Worker threads."),
 ) -> None:
-    """Everything on this machine, nothing else needed: in-process broker and workers, the
-    clock, SQLite control and ERP databases with demo data, a WooCommerce sandbox shop, and a
-    live table of runs."""
+    """Everything on this machine, nothing else needed: the whole service in one process.
+
+    \b
+    Its parts:
+    - a WooCommerce sandbox shop on a free 127.0.0.1 port with 12 orders;
+      a pretend customer places another every 40 s;
+    - a stand-in ERP, DIR/erp.db (SQLite): 40 products, two warehouses and
+      one shop integration, "Sklep demo", that runs every operation every
+      INTERVAL minutes (product import stays off: it would fight the export);
+    - the control database, DIR/control.db: the tenant "demo", its schedule;
+    - the clock (a tick at once, then on every minute) and dramatiq workers
+      (THREADS threads) on an in-process broker: the production actors,
+      no RabbitMQ needed;
+    - a live table of runs (a line per run when output is not a terminal).
+
+    \b
+    The first screen prints commands to try while it runs, in another
+    terminal: change a stock level or a price in the ERP (`iluo-sync erp
+    set-stock` / `set-price`), place an order in the shop (a curl to
+    /__sandbox/order), open the event history (`iluo-sync events demo` with
+    ILUO_SYNC_CONTROL_DB set to the demo's control database). DIR starts
+    afresh each time; its databases stay after the demo stops."""
     from producers.demo import DemoOptions, run_demo
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Warnings only: INFO lines (set up by main) would scroll the first screen's hints away.
+    logging.getLogger().setLevel(logging.WARNING)
     raise typer.Exit(run_demo(
         DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads), Console()
     ))

@@ -9,7 +9,9 @@ from rich.table import Table
 from shared.cli import app
 from shared.cli.common import fmt_time, print_json, registry, user_errors
 
-tenant_app = typer.Typer(help="Register ERP databases and switch them on or off.", no_args_is_help=True)
+tenant_app = typer.Typer(
+    help="Register ERP databases and switch them on or off.", no_args_is_help=True
+)
 app.add_typer(tenant_app, name="tenant")
 
 
@@ -19,7 +21,9 @@ def add(
     name: str,
     db_url: str = typer.Option(..., "--db-url", help="SQLAlchemy URL of the ERP database."),
     inactive: bool = typer.Option(False, "--inactive", help="Register switched off."),
-    no_event_history: bool = typer.Option(False, "--no-event-history", help="Keep run summaries and failures only."),
+    no_event_history: bool = typer.Option(
+        False, "--no-event-history", help="Keep run summaries and failures only."
+    ),
 ) -> None:
     """Register an ERP database: checks it, then creates/upgrades the sync_* tables in it."""
     with registry() as reg:
@@ -39,7 +43,13 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     table = Table("name", "active", "event history", "database", "added")
     for t in found:
         d = t.to_dict()
-        table.add_row(t.name, _yes(t.is_active), _yes(t.event_history), str(d["db_url"]), fmt_time(t.created_at))
+        table.add_row(
+            t.name,
+            _yes(t.is_active),
+            _yes(t.event_history),
+            str(d["db_url"]),
+            fmt_time(t.created_at),
+        )
     Console().print(table)
 
 

@@ -17,6 +17,10 @@ ILUO_SYNC_PENDING_ALERT_MINUTES (`kept_since`, copied from the tenant's set by t
 through `kept_alerted_at` and ended when nothing waits any more. Items needing attention page
 nobody: no run can import them by itself, and `pending` lists them.
 
+A fourth comes from the worker alone: SAFETY_STOP, a run that stopped at a safety valve
+(workers.engine.safety) before writing. It needs a person at once, so it is claimed on the first
+such run, in the FAILURES/NO_SUCCESS episode (`alerted_at`): the next success ends it.
+
 A claim sets `alerted_at` in the statement that finds the row (shared.control.claim), so two
 ticks, or a tick and a worker, never raise the same alert twice. Only enabled rows are claimed by
 the tick: an operation switched off needs nobody. Raising an alert (history, log, Sentry,
@@ -25,7 +29,7 @@ webhook) is shared.telemetry.alerting's job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +41,7 @@ from shared.control.tables import schedules
 from shared.settings import Settings
 
 FAILURES, NO_SUCCESS, KEPT = "consecutive_failures", "no_success", "items_kept"
+SAFETY_STOP = "safety_stop"
 
 #: Alerts one tick raises at most; the next tick raises the rest (a mass outage stays bounded).
 MAX_ALERTS_PER_TICK = 200
@@ -64,7 +69,7 @@ class Alert:
     tenant_id: int
     integration_id: int
     operation: str
-    reason: str  # FAILURES | NO_SUCCESS
+    reason: str  # FAILURES | NO_SUCCESS | KEPT | SAFETY_STOP
     consecutive_failures: int
     last_error: str | None
     #: Since when the operation has had no success: the first failure of the streak for
@@ -75,6 +80,9 @@ class Alert:
     kept: int = 0  # KEPT: how many items wait in the retry set
 
     def describe(self) -> str:
+        if self.reason == SAFETY_STOP:
+            return (f"{self.operation} of integration {self.integration_id} stopped at a safety "
+                    f"valve and wrote nothing: {self.last_error or 'no details'}")
         if self.reason == KEPT:
             text = (f"has {self.kept} item(s) kept for retry that the ERP has not taken "
                     f"(see `iluo-sync pending`)")
@@ -129,6 +137,19 @@ def claim_failure_alert(
         [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=1,
     )
     return _alert(rows[0], now, rules) if rows else None
+
+
+def claim_safety_alert(
+    conn: Connection, schedule_id: int, now: datetime, rules: AlertRules
+) -> Alert | None:
+    """The worker's check after reporting a run stopped by a safety valve: its alert now,
+    unless this episode has had one already."""
+    s = schedules
+    rows = claim_rows(
+        conn, s, and_(s.c.id == schedule_id, s.c.alerted_at.is_(None)),
+        [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=1,
+    )
+    return replace(_alert(rows[0], now, rules), reason=SAFETY_STOP) if rows else None
 
 
 def claim_due_alerts(

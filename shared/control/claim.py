@@ -42,7 +42,7 @@ def _is_deadlock(exc: DBAPIError) -> bool:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _PG_RETRY:
         return True
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = getattr(orig, "args", ())
     return bool(args) and (args[0] in _MYSQL_RETRY or "deadlock" in str(args[-1]).lower())
 
 

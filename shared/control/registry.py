@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, inspect, insert, select, update
+from sqlalchemy import Engine, delete, insert, inspect, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -100,7 +100,9 @@ class Registry:
     @property
     def box(self) -> SecretBox:
         if self._box is None:
-            secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+            secret = (
+                self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+            )
             register_secret(secret)
             self._box = load_secret_box(self.settings.control_db, secret)
         return self._box
@@ -149,7 +151,9 @@ class Registry:
 
     # -- changing -------------------------------------------------------------------------
 
-    def add(self, name: str, db_url: str, *, active: bool = True, event_history: bool = True) -> Tenant:
+    def add(
+        self, name: str, db_url: str, *, active: bool = True, event_history: bool = True
+    ) -> Tenant:
         if not _NAME.match(name):
             raise UserError(
                 f"invalid tenant name {name!r}: letters, digits, '.', '_' or '-', at most 100"
@@ -188,7 +192,9 @@ class Registry:
         tenant = self.get(name)
         with self.engine.begin() as conn:
             conn.execute(
-                update(tenants).where(tenants.c.id == tenant.id).values(updated_at=utcnow(), **values)
+                update(tenants)
+                .where(tenants.c.id == tenant.id)
+                .values(updated_at=utcnow(), **values)
             )
         return self.get(name)
 

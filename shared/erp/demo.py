@@ -10,9 +10,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from shared.erp import schema as erp
+from shared.errors import UserError
 
 WAREHOUSES = [(1, "MAG", "Magazyn główny"), (2, "SKL", "Sklep stacjonarny")]
 LABELS = [(1, "Sklep internetowy"), (2, "Wyprzedaż"), (3, "Tylko stacjonarnie")]
@@ -99,7 +100,9 @@ def fill_demo(
             dict(integration_id=1, label_id=1, scope="export_products"),
             dict(integration_id=1, label_id=1, scope="export_stock"),
         ])
-        conn.execute(insert(erp.shop_integration_warehouses), [dict(integration_id=1, warehouse_id=1)])
+        conn.execute(
+            insert(erp.shop_integration_warehouses), [dict(integration_id=1, warehouse_id=1)]
+        )
         status_ids = {c: i for i, c in enumerate(erp.ORDER_STATUS_CODES, start=1)}
         mapping = DEMO_STATUS_MAP.get(platform, {})
         if mapping:
@@ -116,9 +119,59 @@ def _advance_sequences(conn) -> None:  # type: ignore[no-untyped-def]
     ERP's next own insert would collide). Other dialects do this by themselves."""
     if conn.dialect.name != "postgresql":
         return
-    for table in (erp.warehouses, erp.labels, erp.order_statuses, erp.products, erp.shop_integrations):
+    for table in (
+        erp.warehouses,
+        erp.labels,
+        erp.order_statuses,
+        erp.products,
+        erp.shop_integrations,
+    ):
         top = conn.execute(select(func.coalesce(func.max(table.c.id), 1))).scalar_one()
         conn.execute(
             text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :top)"),
             {"table": table.name, "top": top},
         )
+
+
+# -- changing the stand-in by hand (`iluo-sync erp set-stock / set-price`, the demo's hints) ----
+
+
+def set_stock(engine: Engine, sku: str, quantity: Decimal, warehouse: str | None = None) -> str:
+    """Set a product's stock in one warehouse (default: the first one); returns its code.
+
+    Like a goods receipt in the ERP: `quantity` and `updated_at` change, `reserved` stays."""
+    with engine.begin() as conn:
+        product_id = _product_id(conn, sku)
+        query = select(erp.warehouses.c.id, erp.warehouses.c.code).order_by(erp.warehouses.c.id)
+        if warehouse is not None:
+            query = query.where(erp.warehouses.c.code == warehouse)
+        found = conn.execute(query.limit(1)).first()
+        if found is None:
+            raise UserError(f"no warehouse {warehouse!r}" if warehouse else "no warehouse")
+        where = ((erp.stock_levels.c.product_id == product_id)
+                 & (erp.stock_levels.c.warehouse_id == found.id))
+        values = {"quantity": quantity, "updated_at": naive_utc_now()}
+        if conn.execute(update(erp.stock_levels).where(where).values(values)).rowcount == 0:
+            conn.execute(insert(erp.stock_levels).values(
+                product_id=product_id, warehouse_id=found.id, reserved=Decimal(0), **values))
+        return str(found.code)
+
+
+def set_price(engine: Engine, sku: str, gross: Decimal) -> Decimal:
+    """Set a product's gross price (the net one follows from its VAT rate); returns the net."""
+    with engine.begin() as conn:
+        product_id = _product_id(conn, sku)
+        rate = conn.execute(
+            select(erp.products.c.vat_rate).where(erp.products.c.id == product_id)
+        ).scalar_one()
+        net = (gross / (1 + Decimal(rate) / 100)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+        conn.execute(update(erp.products).where(erp.products.c.id == product_id).values(
+            price_gross=gross, price_net=net, updated_at=naive_utc_now()))
+        return net
+
+
+def _product_id(conn: Connection, sku: str) -> int:
+    found = conn.execute(select(erp.products.c.id).where(erp.products.c.sku == sku)).scalar()
+    if found is None:
+        raise UserError(f"no product with SKU {sku!r}")
+    return int(found)

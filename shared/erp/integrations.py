@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, Table, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -66,6 +67,11 @@ class IntegrationConfig:
         return self.options.get(options.VERIFY_TLS, options.default(options.VERIFY_TLS)) != "off"
 
     @property
+    def safety_on(self) -> bool:
+        """The safety valves apply unless the integration's `safety` option is `off`."""
+        return self.options.get(options.SAFETY, options.default(options.SAFETY)) != "off"
+
+    @property
     def errors(self) -> list[str]:
         """Problems that stop automatic runs (shown by `integrations`, the tick and runs)."""
         problems: list[str] = []
@@ -83,12 +89,12 @@ class IntegrationConfig:
                 problems.append(problem)
         if self.product_conflict:
             problems.append(CONFLICT)
-        for setting in self.operations.values():
-            if setting.enabled and setting.interval_minutes < 1:
-                problems.append(
-                    f"{setting.operation.cli_name}: interval {setting.interval_minutes} min "
-                    "is below 1 minute"
-                )
+        problems.extend(
+            f"{setting.operation.cli_name}: interval {setting.interval_minutes} min "
+            "is below 1 minute"
+            for setting in self.operations.values()
+            if setting.enabled and setting.interval_minutes < 1
+        )
         return problems
 
     @property
@@ -141,10 +147,12 @@ def _is_http_url(text: str) -> bool:
     return url is not None and url.drivername in ("http", "https") and bool(url.host)
 
 
-def load_integrations(conn: Connection, integration_id: int | None = None) -> list[IntegrationConfig]:
+def load_integrations(
+    conn: Connection, integration_id: int | None = None
+) -> list[IntegrationConfig]:
     """All integrations (or one) with their operations, labels, warehouses and status map."""
 
-    def where(table):  # type: ignore[no-untyped-def]
+    def where(table: Table) -> Select[Any]:
         stmt = select(table)
         if integration_id is not None:
             stmt = stmt.where(table.c.integration_id == integration_id)
@@ -157,7 +165,9 @@ def load_integrations(conn: Connection, integration_id: int | None = None) -> li
         except ValueError:
             continue  # an operation this version does not know is not ours to run
         interval = row.interval_minutes if row.interval_minutes is not None else DEFAULT_INTERVAL
-        ops.setdefault(row.integration_id, {})[op] = OperationSetting(op, bool(row.enabled), interval)
+        ops.setdefault(row.integration_id, {})[op] = OperationSetting(
+            op, bool(row.enabled), interval
+        )
 
     label_names = {row.id: row.name for row in conn.execute(select(labels.c.id, labels.c.name))}
     scoped: dict[tuple[int, str], dict[int, str]] = {}

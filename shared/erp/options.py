@@ -8,6 +8,10 @@ for a local test shop with a self-signed certificate, and is accepted only where
 address is local (`is_local_test_host`). Pointing such an integration at a public address later
 makes it a configuration error, so a forgotten opt-out can never carry shop keys to an
 impostor on the internet.
+
+`safety` (`on` | `off`): the safety valves (workers.engine.safety) stop a run that would
+deactivate or zero out a large share of the shop's catalogue before it writes anything; `off`
+lets every run of this integration go ahead regardless (as `iluo-sync run … --force` does once).
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from sqlalchemy import Connection, delete, insert, inspect, select
 from shared.erp.sync_tables import sync_integration_options
 
 VERIFY_TLS = "verify-tls"
+SAFETY = "safety"
 #: Every option with its allowed values; the first is the default.
-OPTIONS: dict[str, tuple[str, ...]] = {VERIFY_TLS: ("on", "off")}
+OPTIONS: dict[str, tuple[str, ...]] = {VERIFY_TLS: ("on", "off"), SAFETY: ("on", "off")}
 #: Names that mark a host as a machine of one's own (RFC 6761/6762, RFC 8375, common LAN use).
 LOCAL_SUFFIXES = (".localhost", ".test", ".local", ".lan", ".home.arpa")
 

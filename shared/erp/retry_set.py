@@ -84,7 +84,8 @@ def delay(attempts: int, state: str) -> timedelta:
         return ATTENTION_DELAY
     if attempts <= 1:
         return timedelta(0)  # the next run
-    return min(MAX_DELAY, FIRST_DELAY * 2 ** (attempts - 2))
+    doubled: timedelta = FIRST_DELAY * 2 ** min(attempts - 2, 16)  # capped: no overflow
+    return min(MAX_DELAY, doubled)
 
 
 def keep(

@@ -100,7 +100,7 @@ def start_metrics(port: int | None, addr: str = "0.0.0.0") -> bool:
     registry: CollectorRegistry | None = None
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
     try:
         if registry is not None:
             served = start_http_server(port, addr=addr, registry=registry)

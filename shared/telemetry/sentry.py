@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import cast
 
 import sentry_sdk
 from sentry_sdk.integrations.dramatiq import DramatiqIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.transport import Transport
+from sentry_sdk.types import Event, Hint
 
 from shared.redact import redact_obj
 
@@ -40,7 +41,7 @@ IGNORED = ["dramatiq.middleware.shutdown.Shutdown"]
 RUN_TAGS_ATTR = "_iluo_sync_run_tags"
 
 
-def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+def scrub_event(event: Event, hint: Hint | None = None) -> Event:
     contexts = event.get("contexts") or {}
     dramatiq_ctx = contexts.get("dramatiq")
     if isinstance(dramatiq_ctx, dict):
@@ -50,7 +51,7 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
     if isinstance(carried, dict):
         tags = event.get("tags")
         event["tags"] = {**carried, **tags} if isinstance(tags, dict) else dict(carried)
-    return redact_obj(event)
+    return cast(Event, redact_obj(event))
 
 
 def init_sentry(

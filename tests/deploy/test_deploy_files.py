@@ -30,11 +30,15 @@ def _parse_cli(args: list[str]) -> str:
     _load_commands()
     group = typer.main.get_command(app)  # a click-style group (typer ships its own click)
     ctx = group.make_context("iluo-sync", list(args), resilient_parsing=False)
-    name, cmd, rest = group.resolve_command(ctx, list(getattr(ctx, "_protected_args", [])) + ctx.args)
+    name, cmd, rest = group.resolve_command(
+        ctx, list(getattr(ctx, "_protected_args", [])) + ctx.args
+    )
     assert cmd is not None, args
     if hasattr(cmd, "resolve_command"):  # a sub-group such as `tenant`
         sub_ctx = cmd.make_context(name or "", rest, parent=ctx)
-        name, cmd, rest = cmd.resolve_command(sub_ctx, list(getattr(sub_ctx, "_protected_args", [])) + sub_ctx.args)
+        name, cmd, rest = cmd.resolve_command(
+            sub_ctx, list(getattr(sub_ctx, "_protected_args", [])) + sub_ctx.args
+        )
     cmd.make_context(name or "", rest, parent=ctx)  # raises on an unknown option or argument
     return str(name)
 
@@ -101,7 +105,7 @@ def test_kubernetes_manifests() -> None:
             docs[(doc["kind"], doc["metadata"]["name"])] = doc
     deployments = {name: d for (kind, name), d in docs.items() if kind == "Deployment"}
     assert set(deployments) == {"iluo-sync-producer", "iluo-sync-tick-worker", "iluo-sync-worker"}
-    for name, dep in deployments.items():
+    for dep in deployments.values():
         pod = dep["spec"]["template"]["spec"]
         [container] = pod["containers"]
         _parse_cli(container["args"])
@@ -112,7 +116,11 @@ def test_kubernetes_manifests() -> None:
     worker_pod = deployments["iluo-sync-worker"]["spec"]["template"]["spec"]
     assert worker_pod["terminationGracePeriodSeconds"] > WORKER_SHUTDOWN_S
     scaled = docs[("ScaledObject", "iluo-sync-worker")]
-    assert {t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]} == {"orders", "stock", "catalog"}
+    assert {t["metadata"]["queueName"] for t in scaled["spec"]["triggers"]} == {
+        "orders",
+        "stock",
+        "catalog",
+    }
     secret = docs[("Secret", "iluo-sync")]
     assert set(secret["stringData"]) - {"RABBITMQ_HOST"} <= _settings_env_names()
 

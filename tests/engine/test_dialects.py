@@ -37,7 +37,9 @@ def any_erp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 def test_insert_or_skip_and_upsert(any_erp: Engine) -> None:
-    row = dict(integration_id=1, name="x", value=datetime(2024, 1, 1), updated_at=datetime(2024, 1, 1))
+    row = dict(
+        integration_id=1, name="x", value=datetime(2024, 1, 1), updated_at=datetime(2024, 1, 1)
+    )
     with any_erp.begin() as conn:
         assert dialect.insert_or_skip(conn, sync_cursors, row, ("integration_id", "name"))
         assert not dialect.insert_or_skip(conn, sync_cursors, row, ("integration_id", "name"))
@@ -75,8 +77,12 @@ def test_insert_returning_id_or_skip_and_product_upsert(any_erp: Engine) -> None
 
     store = SqlErpStore(any_erp, 1)
     with store.unit() as tx:
-        change, new_id = tx.upsert_product(Product(sku="NEW-1", name="N", price_gross=Decimal("12.30")))
-        again, same_id = tx.upsert_product(Product(sku="NEW-1", name="N", price_gross=Decimal("12.3")))
+        change, new_id = tx.upsert_product(
+            Product(sku="NEW-1", name="N", price_gross=Decimal("12.30"))
+        )
+        again, same_id = tx.upsert_product(
+            Product(sku="NEW-1", name="N", price_gross=Decimal("12.3"))
+        )
         moved, _ = tx.upsert_product(Product(sku="NEW-1", name="M", price_gross=Decimal("12.30")))
     assert (change.value, again.value, moved.value) == ("created", "unchanged", "updated")
     assert new_id == same_id

@@ -9,11 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select, update
 
-from shared.erp.sync_tables import sync_leases
-from tests.engine.support import Shop, count, run
 from shared.erp.schema import orders
+from shared.erp.sync_tables import sync_events, sync_leases
+from tests.engine.support import Shop, count, events, run
 from workers.engine import leases
+from workers.engine.history import query_runs
 from workers.engine.leases import Heartbeat, LeaseHeld, LeaseLost
+from workers.engine.runs import RunRecorder
 
 
 def test_acquire_hold_release_and_token_grows(erp_db: Engine) -> None:
@@ -96,3 +98,46 @@ def test_lost_lease_fails_the_run_and_blocks_its_next_commit(erp: Engine, woo: S
     with erp.connect() as conn:
         holder = conn.execute(select(sync_leases.c.holder)).scalar()
     assert holder == "usurper"  # our release left the new holder's lease alone
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_a_lease_takeover_closes_the_dead_run_as_abandoned(
+    erp: Engine, woo: Shop, checkpointed: bool
+) -> None:
+    # A worker started a run, took the lease and died: the row says `running`, the lease
+    # expires. With `checkpointed` it had written its fencing token before dying.
+    dead = RunRecorder(erp, 1, "import_orders", worker="host:1:dead")
+    dead.start()
+    lease = leases.acquire(erp, 1, "orders", "host:1:dead", ttl=timedelta(seconds=-1))
+    if checkpointed:
+        dead.lease_token = lease.token
+        dead.flush()
+    bystander = RunRecorder(erp, 1, "update_stock", worker="host:1:dead")  # other resource
+    bystander.start()
+
+    result = run(erp, "import_orders", holder="host:2:successor")
+
+    assert result.outcome == "ok", result.error
+    by_id = {r["id"]: r for r in query_runs(erp, integration_id=1)}
+    closed = by_id[dead.run_id]
+    assert closed["outcome"] == "abandoned" and closed["finished_at"] is not None
+    assert "host:2:successor" in closed["error"] and "taken over at" in closed["error"]
+    assert by_id[bystander.run_id]["outcome"] == "running"
+    assert [r["id"] for r in query_runs(erp, integration_id=1, failed_only=True)] == [dead.run_id]
+    abandoned = events(erp, sync_events.c.kind == "run_abandoned")
+    assert [(e.run_id, e.level) for e in abandoned] == [(dead.run_id, "error")]
+    # Released normally, the next run takes the lease without a takeover: nothing else closed.
+    assert run(erp, "import_orders", holder="host:3:next").outcome == "ok"
+    assert count(erp, sync_events, sync_events.c.kind == "run_abandoned") == 1
+
+
+def test_a_run_starting_while_the_lease_is_held_is_not_taken_for_dead(erp_db: Engine) -> None:
+    # Same holder name (every `iluo-sync run` on one host is cli@host), started after the
+    # lease was taken (about to find it held): a takeover must not close it as abandoned.
+    held = leases.acquire(erp_db, 1, "orders", "cli@host", ttl=timedelta(seconds=-1))
+    later = RunRecorder(erp_db, 1, "import_orders", worker="cli@host")
+    later.started_at += timedelta(seconds=5)
+    later.start()
+    leases.acquire(erp_db, 1, "orders", "cli@other")
+    assert query_runs(erp_db, integration_id=1)[0]["outcome"] == "running"
+    assert held.token == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from shared.erp.retry_set import ATTENTION, RETRY, delay
 from workers.engine import watermarks
 from workers.engine.fingerprints import fingerprint
 from workers.engine.store import net_from_gross, order_number
@@ -67,3 +68,10 @@ def test_batcher_sends_full_batches_then_the_rest() -> None:
     batcher.add(4)
     batcher.flush()
     assert sent == [[0, 1, 2], [3, 4]]
+
+
+def test_kept_items_back_off_from_the_next_run_to_hourly_and_attention_to_daily() -> None:
+    minutes = [delay(n, RETRY) / timedelta(minutes=1) for n in range(1, 8)]
+    assert minutes == [0, 5, 10, 20, 40, 60, 60]
+    assert delay(10_000, RETRY) == timedelta(hours=1)  # never beyond hourly, never overflowing
+    assert {delay(n, ATTENTION) for n in (1, 2, 50)} == {timedelta(hours=24)}

@@ -24,7 +24,9 @@ def test_unknown_integration_fails_with_a_config_error_in_the_history(erp: Engin
     assert query_runs(erp, integration_id=99)[0]["outcome"] == "failed"
 
 
-def test_product_import_and_export_both_enabled_is_a_configuration_error(erp: Engine, woo: Shop) -> None:
+def test_product_import_and_export_both_enabled_is_a_configuration_error(
+    erp: Engine, woo: Shop
+) -> None:
     with erp.begin() as conn:
         conn.execute(update(shop_integration_operations)
                      .where(shop_integration_operations.c.operation == "import_products")

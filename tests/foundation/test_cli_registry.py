@@ -112,7 +112,8 @@ def test_bad_input(cli: Callable[..., object], make_database: Callable[[str], st
 
     _assert_user_error(cli("tenant", "add", "x", "--db-url", "not a url"), "malformed database URL")
     _assert_user_error(
-        cli("tenant", "add", "x", "--db-url", f"postgresql://u:{SECRET}@127.0.0.1:1/x"), "cannot reach"
+        cli("tenant", "add", "x", "--db-url", f"postgresql://u:{SECRET}@127.0.0.1:1/x"),
+        "cannot reach",
     )
     _assert_user_error(cli("tenant", "add", "x", "--db-url", empty), "not an ILUO Biznes database")
     _assert_user_error(cli("tenant", "add", "taken", "--db-url", good), "already exists")
@@ -135,7 +136,9 @@ def test_non_sqlite_control_db_needs_a_key(
     monkeypatch.setenv("ILUO_SYNC_CONTROL_DB", make_database("postgresql"))
     good = make_database("sqlite")
     _demo_erp(good)
-    _assert_user_error(cli("tenant", "add", "t", "--db-url", good), "ILUO_SYNC_SECRET_KEY must be set")
+    _assert_user_error(
+        cli("tenant", "add", "t", "--db-url", good), "ILUO_SYNC_SECRET_KEY must be set"
+    )
     monkeypatch.setenv("ILUO_SYNC_SECRET_KEY", "not-a-key")
     _assert_user_error(cli("tenant", "add", "t", "--db-url", good), "not a valid key")
 
@@ -146,7 +149,8 @@ def test_pyodbc_is_not_loaded_without_an_odbc_url(tmp_path: Path) -> None:
 
     code = (
         "import sys; from shared.cli import _load_commands; _load_commands();"
-        "from shared.db import make_engine; make_engine('sqlite:///' + sys.argv[1]).connect().close();"
+        "from shared.db import make_engine;"
+        "make_engine('sqlite:///' + sys.argv[1]).connect().close();"
         "assert 'pyodbc' not in sys.modules, 'pyodbc imported'"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.db")], check=True)

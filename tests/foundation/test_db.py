@@ -7,15 +7,28 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from shared.db import EngineCache, join_password, make_engine, parse_db_url, redact_text, split_password
+from shared.db import (
+    EngineCache,
+    join_password,
+    make_engine,
+    parse_db_url,
+    redact_text,
+    split_password,
+)
 from shared.errors import UserError
 
 
 def test_short_driver_names_get_our_drivers() -> None:
     assert parse_db_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert parse_db_url("mariadb://u@h/db").drivername == "mysql+pymysql"
-    assert parse_db_url("mssql://u:p@h/db?driver=ODBC+Driver+18+for+SQL+Server").drivername == "mssql+pyodbc"
-    assert parse_db_url("mssql+pyodbc://u:p@h/db?driver=FreeTDS&TDS_Version=7.4").drivername == "mssql+pyodbc"
+    assert (
+        parse_db_url("mssql://u:p@h/db?driver=ODBC+Driver+18+for+SQL+Server").drivername
+        == "mssql+pyodbc"
+    )
+    assert (
+        parse_db_url("mssql+pyodbc://u:p@h/db?driver=FreeTDS&TDS_Version=7.4").drivername
+        == "mssql+pyodbc"
+    )
 
 
 @pytest.mark.parametrize("bad", ["", "nonsense", "oracle://u@h/db", "postgresql:///nohost", "sqlite://"])

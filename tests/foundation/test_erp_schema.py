@@ -30,15 +30,17 @@ EXPECTED: dict[str, dict[str, tuple]] = {
         "reserved": ("num", 12, 3), "updated_at": ("ts",),
     },
     "customers": {
-        "id": ("int",), "email": ("str", 255), "first_name": ("str", 100), "last_name": ("str", 100),
-        "company": ("str", 255), "tax_id": ("str", 20), "phone": ("str", 40), "street": ("str", 255),
-        "city": ("str", 100), "postcode": ("str", 20), "country_code": ("str", 2),
+        "id": ("int",), "email": ("str", 255), "first_name": ("str", 100),
+        "last_name": ("str", 100), "company": ("str", 255), "tax_id": ("str", 20),
+        "phone": ("str", 40), "street": ("str", 255), "city": ("str", 100),
+        "postcode": ("str", 20), "country_code": ("str", 2),
         "created_at": ("ts",), "updated_at": ("ts",),
     },
     "order_statuses": {"id": ("int",), "code": ("str", 30), "name": ("str", 100)},
     "orders": {
-        "id": ("int",), "number": ("str", 40), "integration_id": ("int",), "external_id": ("str", 64),
-        "external_number": ("str", 64), "customer_id": ("int",), "status_id": ("int",),
+        "id": ("int",), "number": ("str", 40), "integration_id": ("int",),
+        "external_id": ("str", 64), "external_number": ("str", 64), "customer_id": ("int",),
+        "status_id": ("int",),
         "currency": ("str", 3), "total_gross": ("num", 12, 2), "shipping_gross": ("num", 12, 2),
         "payment_method": ("str", 100), "shipping_method": ("str", 100), "is_paid": ("bool",),
         "ordered_at": ("ts",), "created_at": ("ts",), "updated_at": ("ts",), "notes": ("text",),
@@ -58,9 +60,13 @@ EXPECTED: dict[str, dict[str, tuple]] = {
         "integration_id": ("int",), "operation": ("str", 30), "enabled": ("bool",),
         "interval_minutes": ("int",),
     },
-    "shop_integration_labels": {"integration_id": ("int",), "label_id": ("int",), "scope": ("str", 20)},
+    "shop_integration_labels": {
+        "integration_id": ("int",), "label_id": ("int",), "scope": ("str", 20),
+    },
     "shop_integration_warehouses": {"integration_id": ("int",), "warehouse_id": ("int",)},
-    "shop_status_map": {"integration_id": ("int",), "erp_status_id": ("int",), "shop_status": ("str", 50)},
+    "shop_status_map": {
+        "integration_id": ("int",), "erp_status_id": ("int",), "shop_status": ("str", 50),
+    },
 }
 
 
@@ -89,7 +95,9 @@ def test_metadata_matches_contract() -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mariadb", "mariadb-odbc"])
-def test_create_and_reflect_on_every_dialect(backend: str, make_database: Callable[[str], str]) -> None:
+def test_create_and_reflect_on_every_dialect(
+    backend: str, make_database: Callable[[str], str]
+) -> None:
     engine = make_engine(make_database(backend))
     create_erp_schema(engine)
     integration_id = fill_demo(engine)
@@ -116,7 +124,8 @@ def test_create_and_reflect_on_every_dialect(backend: str, make_database: Callab
 
 def test_sql_server_ddl_compiles() -> None:
     dialect = mssql.dialect()
-    ddl = {name: str(CreateTable(t).compile(dialect=dialect)) for name, t in erp.erp_metadata.tables.items()}
+    ddl = {name: str(CreateTable(t).compile(dialect=dialect))
+           for name, t in erp.erp_metadata.tables.items()}
     assert "IDENTITY" in ddl["products"]
     assert "NUMERIC(12, 2)" in ddl["products"] and "NUMERIC(10, 3)" in ddl["products"]
     assert "BIT" in ddl["products"] and "DATETIME" in ddl["orders"]

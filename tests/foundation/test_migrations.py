@@ -1,4 +1,5 @@
-"""The sync_* migrations: every dialect, idempotent, upgrade from an older revision, ERP untouched."""
+"""The sync_* migrations: every dialect, idempotent, upgrade from an older revision, ERP
+untouched."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def _snapshot(engine: Engine, tables: tuple[str, ...]) -> dict[str, object]:
     return {
         t: (
             [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(t)],
-            sorted(str(sorted(ix["column_names"])) + str(ix["unique"]) for ix in insp.get_indexes(t)),
+            sorted(
+                str(sorted(ix["column_names"])) + str(ix["unique"]) for ix in insp.get_indexes(t)
+            ),
             insp.get_pk_constraint(t)["constrained_columns"],
         )
         for t in tables

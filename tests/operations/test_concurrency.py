@@ -16,7 +16,9 @@ from workers.engine.runner import RunResult
 WAIT = 20  # seconds; only reached when something is broken
 
 
-def hold_while(other: Callable[[], RunResult], engine: Engine, first_op: str) -> tuple[RunResult, RunResult]:
+def hold_while(
+    other: Callable[[], RunResult], engine: Engine, first_op: str
+) -> tuple[RunResult, RunResult]:
     """Run `first_op` in a thread, pausing it after its first checkpoint while `other` runs."""
     inside, release = threading.Event(), threading.Event()
     results: dict[str, RunResult] = {}

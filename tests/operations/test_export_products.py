@@ -143,6 +143,23 @@ def test_dry_run_reads_and_counts_but_writes_nothing(erp: Engine, woo: Shop) -> 
 
 def test_item_refused_by_the_shop_is_an_item_error_and_retried(erp: Engine, woo: Shop) -> None:
     run(erp, OP)
+    woo.sandbox.add_product(sku="TAKEN-1", name="Cudzy", regular_price="1.00")
+    with erp.begin() as conn:  # the ERP renames DEMO-0001 to a SKU another shop product has
+        conn.execute(update(products).where(products.c.id == 1).values(sku="TAKEN-1"))
+        conn.execute(update(products).where(products.c.id == 2)
+                     .values(price_gross=Decimal("77.00")))
+
+    result = run(erp, OP)
+
+    assert result.outcome == "partial"
+    assert result.counts["updated"] == 1 and result.counts["failed"] == 1
+    errors = events(erp, sync_events.c.kind == "item_error")
+    assert errors[0].item == "TAKEN-1" and "sku" in errors[0].message.lower()
+    assert run(erp, OP).counts["failed"] == 1  # not recorded as sent: tried again
+
+
+def test_product_deleted_in_the_shop_is_unbound_and_created_again(erp: Engine, woo: Shop) -> None:
+    run(erp, OP)
     gone = shop_by_sku(woo)["DEMO-0001"]["id"]
     with woo.sandbox.lock:  # deleted in the shop's admin, behind our back
         del woo.sandbox.products[gone]
@@ -152,11 +169,15 @@ def test_item_refused_by_the_shop_is_an_item_error_and_retried(erp: Engine, woo:
 
     result = run(erp, OP)
 
-    assert result.outcome == "ok"
-    assert result.counts["updated"] == 1 and result.counts["failed"] == 1
-    errors = events(erp, sync_events.c.kind == "item_error")
-    assert errors[0].item == "DEMO-0001" and "invalid" in errors[0].message.lower()
-    assert run(erp, OP).counts["failed"] == 1  # not recorded as sent: tried again
+    assert result.outcome == "ok" and result.counts["failed"] == 0
+    assert result.counts["updated"] == 1 and result.counts["created"] == 1
+    [event] = events(erp, sync_events.c.kind == "deleted_in_shop")
+    assert event.item == "DEMO-0001" and event.shop_id == str(gone) and event.level == "warning"
+    again = shop_by_sku(woo)["DEMO-0001"]
+    assert again["id"] != gone and again["regular_price"] == "77.00"
+    bound = rows(erp, select(sync_bindings.c.shop_id).where(sync_bindings.c.erp_id == 1))
+    assert [b.shop_id for b in bound] == [str(again["id"])]
+    assert run(erp, OP).counts["created"] == 0  # once
 
 
 def test_faults_converge_to_one_shop_product_per_sku(erp: Engine, woo: Shop) -> None:

@@ -195,7 +195,7 @@ def test_first_run_starts_at_orders_since_or_30_days(erp: Engine, woo: Shop) -> 
     assert count(erp, orders) == 2
 
 
-# -- failures: faults, interruptions, bad input -----------------------------------------------------
+# -- failures: faults, interruptions, bad input ----------------------------------------------
 
 
 def test_faults_converge_to_exactly_the_right_orders(erp: Engine, woo: Shop) -> None:
@@ -231,7 +231,9 @@ def test_shop_failing_on_page_2_keeps_page_1_and_its_cursor(erp: Engine, woo: Sh
     assert count(erp, orders) == 250
 
 
-def test_crash_in_the_middle_of_page_2_leaves_no_half_page(erp: Engine, woo: Shop, monkeypatch) -> None:
+def test_crash_in_the_middle_of_page_2_leaves_no_half_page(
+    erp: Engine, woo: Shop, monkeypatch
+) -> None:
     woo.add_orders(250, start=ago(minutes=30), email="stały.klient@example.com")
     real_add_order = SqlErpUnit.add_order
     calls = {"n": 0}
@@ -339,7 +341,7 @@ def test_malformed_orders_are_item_errors_and_the_rest_imports(erp: Engine, woo:
 
 def test_order_the_erp_refuses_is_an_item_error_not_a_half_write(erp: Engine, woo: Shop) -> None:
     # An ERP order already holds the number our import would give (someone typed it by hand).
-    first, second = woo.add_orders(2)
+    first, _second = woo.add_orders(2)
     with erp.begin() as conn:
         conn.execute(insert(customers).values(
             email="x@example.com", first_name="", last_name="", street="", city="", postcode="",

@@ -56,7 +56,7 @@ def test_many_changes_go_in_batches_of_100(erp: Engine, woo: Shop) -> None:
 
 
 def test_refused_item_is_an_error_and_retried_next_run(erp: Engine, woo: Shop) -> None:
-    a, b = woo.add_orders(2)
+    a, _b = woo.add_orders(2)
     run(erp, "import_orders")
     with woo.sandbox.lock:
         del woo.sandbox.orders[a["id"]]  # deleted in the shop

@@ -15,7 +15,9 @@ OP = "update_stock"
 BATCH = "/wp-json/wc/v3/products/batch"
 
 
-def set_stock(engine: Engine, product_id: int, warehouse_id: int, quantity: str, reserved: str) -> None:
+def set_stock(
+    engine: Engine, product_id: int, warehouse_id: int, quantity: str, reserved: str
+) -> None:
     with engine.begin() as conn:
         conn.execute(update(stock_levels).where(
             stock_levels.c.product_id == product_id, stock_levels.c.warehouse_id == warehouse_id,

@@ -28,9 +28,16 @@ from shared.control.tables import schedules
 from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
 from shared.telemetry.sentry import init_sentry
-from tests.service.conftest import Control, any_control, control, shop, vhost  # noqa: F401
+from tests.service import conftest as service_fixtures
+from tests.service.conftest import Control, FakeResult
 from workers.domain import Operation
 
+# The service tests' fixtures, used here too: assigned, not imported by name, so the helpers'
+# `control` parameters below do not shadow an import.
+any_control = service_fixtures.any_control
+control = service_fixtures.control
+shop = service_fixtures.shop
+vhost = service_fixtures.vhost
 
 class CapturingTransport(Transport):
     def __init__(self) -> None:
@@ -114,7 +121,7 @@ def webhook() -> Iterator[Receiver]:
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver.posts.append({"path": self.path, "content_type": self.headers.get(
                 "Content-Type"), "json": json.loads(body)})
@@ -168,17 +175,6 @@ def set_row(control: Control, operation: Operation, **values: Any) -> None:
     with control.registry.engine.begin() as conn:
         conn.execute(update(schedules).where(schedules.c.operation == operation.value)
                      .values(**values))
-
-
-@dataclass
-class FakeResult:
-    outcome: str
-    error: str | None
-    finished_at: datetime
-    counts: dict[str, int] = field(default_factory=dict)
-    config: Any = None
-    config_read: bool = False  # False: the actor reads the settings itself
-    kept: Summary | None = None  # the retry set after an import run
 
 
 class FakeRun:

@@ -22,7 +22,9 @@ PLATFORMS = sorted(p.stem.removeprefix("harness_") for p in HERE.glob("harness_*
 
 
 def _load_harness(platform: str) -> object:
-    spec = importlib.util.spec_from_file_location(f"harness_{platform}", HERE / f"harness_{platform}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"harness_{platform}", HERE / f"harness_{platform}.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

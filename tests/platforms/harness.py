@@ -42,6 +42,10 @@ class ShopHarness(Protocol):
     def count_sku(self, sku: str) -> int:
         """How many shop products carry this SKU (a duplicate shows as 2)."""
 
+    def delete_product(self, sku: str) -> None:
+        """The shop owner deletes the product with this SKU for good, behind our back (as
+        the platform does it: with its stock rows, or marked deleted where it keeps them)."""
+
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,

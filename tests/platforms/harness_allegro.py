@@ -84,6 +84,13 @@ class AllegroHarness:
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.offers_by_sku(sku))
 
+    def delete_product(self, sku: str) -> None:
+        """The seller removes the offer (on Allegro: ended, then archived out of the API's
+        reach; the sandbox forgets it)."""
+        with self.sandbox.lock:
+            for offer in self.sandbox.offers_by_sku(sku):
+                del self.sandbox.offers[offer["id"]]
+
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,
         placed_at: datetime | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.idosell.sandbox import DEFAULT_KEY, IdoSellSandbox
 from workers.shops.sandbox import Faults, SandboxHandle
@@ -18,8 +19,8 @@ class IdoSellHarness:
     api_secret: str | None = None
     shop_timezone = "Europe/Warsaw"
     # IdoSell's own status codes (no free-form statuses).
-    status_map = {"new": "new", "in_progress": "on_order", "shipped": "finished",
-                  "cancelled": "canceled"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "new", "in_progress": "on_order", "shipped": "finished", "cancelled": "canceled"}
     paid_status = "on_order"
 
     def __init__(self) -> None:
@@ -54,6 +55,11 @@ class IdoSellHarness:
 
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.product_by_code(sku))
+
+    def delete_product(self, sku: str) -> None:
+        # IdoSell keeps a deleted product as deleted: no search, edit or stock write finds it.
+        for record in self.sandbox.product_by_code(sku):
+            self.sandbox.update_product(record["productId"], deleted=True)
 
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,

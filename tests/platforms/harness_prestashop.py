@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.prestashop.sandbox import DEFAULT_KEY, PrestaShopSandbox
 from workers.shops.sandbox import Faults, SandboxHandle
@@ -17,7 +18,8 @@ class PrestaShopHarness:
     api_secret: str | None = None
     shop_timezone = "Europe/Warsaw"
     # Statuses are the ids of the shop's order_states (a fresh install's).
-    status_map = {"new": "10", "in_progress": "3", "shipped": "4", "cancelled": "6"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "10", "in_progress": "3", "shipped": "4", "cancelled": "6"}
     paid_status = "2"  # Payment accepted
 
     def __init__(self) -> None:
@@ -53,6 +55,17 @@ class PrestaShopHarness:
 
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.products_by_reference(sku))
+
+    def delete_product(self, sku: str) -> None:
+        # Product::delete drops the product's stock_available rows with it.
+        with self.sandbox.lock:
+            ids = {record["id"] for record in self.sandbox.products_by_reference(sku)}
+            for product_id in ids:
+                del self.sandbox.tables["products"][product_id]
+            stock = self.sandbox.tables["stock_availables"]
+            for row_id in [k for k, row in stock.items()
+                           if row["id_product"] in {str(i) for i in ids}]:
+                del stock[row_id]
 
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.sandbox import Faults, SandboxHandle
 from workers.shops.shoper.sandbox import API_PREFIX, LANG, ShoperSandbox
@@ -23,7 +24,8 @@ class ShoperHarness:
     shop_timezone = "Europe/Warsaw"
     # ERP code → Shoper status_id of a fresh shop (1 Złożone, 2 Przyjęte do realizacji,
     # 7 Wysłane, 9 Anulowane).
-    status_map = {"new": "1", "in_progress": "2", "shipped": "7", "cancelled": "9"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "1", "in_progress": "2", "shipped": "7", "cancelled": "9"}
     paid_status = "2"
 
     def __init__(self) -> None:
@@ -56,6 +58,16 @@ class ShoperHarness:
             active = texts.get("active") == "1" and stock["active"] == "1"
             return {"name": texts.get("name", ""), "price_gross": Decimal(stock["price"]),
                     "stock": int(Decimal(stock["stock"])), "active": active}
+
+    def delete_product(self, sku: str) -> None:
+        # DELETE products/{id}: the product goes with its stock rows (base and variants).
+        with self.sandbox.lock:
+            ids = {int(s["product_id"]) for s in self.sandbox.stocks.values() if s["code"] == sku}
+            for product_id in ids:
+                del self.sandbox.products[product_id]
+            for stock_id in [k for k, s in self.sandbox.stocks.items()
+                             if int(s["product_id"]) in ids]:
+                del self.sandbox.stocks[stock_id]
 
     def count_sku(self, sku: str) -> int:
         return len(self.sandbox.stock_by_code(sku))

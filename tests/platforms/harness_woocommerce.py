@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from workers.shops.sandbox import Faults, SandboxHandle
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
@@ -16,12 +17,15 @@ class WooCommerceHarness:
     api_key = "ck_suite"
     api_secret: str | None = "cs_suite"
     shop_timezone = "Europe/Warsaw"
-    status_map = {"new": "pending", "in_progress": "processing", "shipped": "completed",
-                  "cancelled": "cancelled"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "pending", "in_progress": "processing", "shipped": "completed",
+        "cancelled": "cancelled"}
     paid_status = "processing"
 
     def __init__(self) -> None:
-        self.sandbox = WooCommerceSandbox(self.api_key, self.api_secret, site_timezone=self.shop_timezone)
+        self.sandbox = WooCommerceSandbox(
+            self.api_key, self.api_secret, site_timezone=self.shop_timezone
+        )
         self.faults: Faults = self.sandbox.faults
         self._handle: SandboxHandle | None = None
         self.base_url = ""
@@ -59,6 +63,12 @@ class WooCommerceHarness:
 
     def count_sku(self, sku: str) -> int:
         return len(self._by_sku(sku))
+
+    def delete_product(self, sku: str) -> None:
+        # "Delete permanently" (DELETE products/{id}?force=true): the post is gone, not trashed.
+        with self.sandbox.lock:
+            for record in [p for p in self.sandbox.products.values() if p.get("sku") == sku]:
+                del self.sandbox.products[record["id"]]
 
     def add_order(
         self, *, sku_lines: list[tuple[str, int, Decimal]], email: str, status: str | None = None,

@@ -25,7 +25,8 @@ def _refuse(engine: Engine, table: str, column: str, value: str) -> None:
     with engine.begin() as conn:
         conn.execute(text(
             f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
-            f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"))
+            f"WHEN NEW.{column} = '{value}' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"))
 
 
 def _stop_refusing(engine: Engine, table: str) -> None:

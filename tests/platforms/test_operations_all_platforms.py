@@ -122,15 +122,19 @@ def test_update_stock(shop: object, erp_db: Engine) -> None:
 
 def _erp_orders(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(select(erp.orders).order_by(erp.orders.c.id))]
+        return [
+            dict(r._mapping) for r in conn.execute(select(erp.orders).order_by(erp.orders.c.id))
+        ]
 
 
 def test_import_orders_and_send_statuses(shop: object, erp_db: Engine) -> None:
     skus = [row["sku"] for row in exported(erp_db)[:2]]
     ids = [
         shop.add_order(sku_lines=[(skus[0], 2, Decimal("10.00"))], email="Jan.Kowalski@example.pl"),
-        shop.add_order(sku_lines=[(skus[1], 1, Decimal("5.50")), ("UNKNOWN-SKU", 1, Decimal("3.00"))],
-                       email="jan.kowalski@example.pl"),
+        shop.add_order(
+            sku_lines=[(skus[1], 1, Decimal("5.50")), ("UNKNOWN-SKU", 1, Decimal("3.00"))],
+            email="jan.kowalski@example.pl",
+        ),
         shop.add_order(sku_lines=[(skus[0], 1, Decimal("10.00"))], email="anna@example.pl"),
     ]
     result = run(erp_db, Operation.IMPORT_ORDERS)
@@ -142,7 +146,7 @@ def test_import_orders_and_send_statuses(shop: object, erp_db: Engine) -> None:
         lines = [dict(r._mapping) for r in conn.execute(select(erp.order_lines))]
     assert customers == 2  # matched by e-mail, case-insensitively
     assert len(lines) == 4
-    assert [l["product_id"] for l in lines if l["sku"] == "UNKNOWN-SKU"] == [None]
+    assert [line["product_id"] for line in lines if line["sku"] == "UNKNOWN-SKU"] == [None]
 
     again = run(erp_db, Operation.IMPORT_ORDERS)
     assert again.ok and len(_erp_orders(erp_db)) == 3  # never twice
@@ -180,7 +184,9 @@ def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> Non
     ids = [shop.add_order(sku_lines=[(sku, 1, Decimal("9.99"))], email=f"k{i}@example.pl")
            for i, sku in enumerate(skus * 4)]
     list_in_shop(shop, erp_db)
-    shop.faults.configure({"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11})
+    shop.faults.configure(
+        {"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11}
+    )
     until_ok(erp_db, Operation.EXPORT_PRODUCTS)
     until_ok(erp_db, Operation.UPDATE_STOCK)
     until_ok(erp_db, Operation.IMPORT_ORDERS)
@@ -189,3 +195,71 @@ def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> Non
         assert shop.count_sku(row["sku"]) == 1, row["sku"]
         assert shop.product(row["sku"])["stock"] == saleable(erp_db, row["id"])
     assert sorted(o["external_id"] for o in _erp_orders(erp_db)) == sorted(ids)
+
+
+def _touch(engine: Engine, product_id: int, **values: object) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(erp.products).where(erp.products.c.id == product_id)
+                     .values(updated_at=naive_utc_now() + timedelta(seconds=1), **values))
+
+
+def _set_stock(engine: Engine, product_id: int, quantity: Decimal) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(erp.stock_levels).where(erp.stock_levels.c.product_id == product_id)
+                     .values(quantity=quantity, reserved=Decimal(0), updated_at=naive_utc_now()))
+
+
+def _events(engine: Engine, kind: str) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            select(sync_events).where(sync_events.c.kind == kind).order_by(sync_events.c.id))]
+
+
+def test_a_product_deleted_in_the_shop_is_recreated_once_and_stock_stops_failing(
+    shop: object, erp_db: Engine
+) -> None:
+    list_in_shop(shop, erp_db)
+    assert run(erp_db, Operation.EXPORT_PRODUCTS).ok
+    assert run(erp_db, Operation.UPDATE_STOCK).ok
+    first, second = exported(erp_db)[:2]
+    shop.delete_product(first["sku"])
+    shop.delete_product(second["sku"])
+    assert shop.product(first["sku"]) is None
+
+    # The stock of the first changes: the shop says it has no such product any more.
+    _set_stock(erp_db, first["id"], Decimal(41))
+    stock = run(erp_db, Operation.UPDATE_STOCK)
+    assert stock.ok and stock.counts["failed"] == 0 and stock.counts["skipped"] == 1
+    [gone] = _events(erp_db, "deleted_in_shop")
+    assert gone["erp_id"] == first["id"] and gone["level"] == "warning"
+    assert run(erp_db, Operation.UPDATE_STOCK).counts["failed"] == 0  # and not again
+
+    # The second's name changes: its update finds it deleted, and the same run recreates it.
+    _touch(erp_db, second["id"], name="Po usunięciu")
+    export = run(erp_db, Operation.EXPORT_PRODUCTS)
+    if not creates_products(shop):
+        # Nothing to recreate them from: both are refused with the stated limitation, once
+        # per run, and nothing appears in the shop.
+        assert export.outcome == "partial", export.error
+        assert (export.counts["failed"], export.counts["created"]) == (2, 0)
+        assert shop.count_sku(first["sku"]) == shop.count_sku(second["sku"]) == 0
+        stated = limitations(shop.platform)
+        assert all(any(text.startswith(e["message"]) for text in stated)
+                   for e in _events(erp_db, "item_error"))
+        return
+    assert export.ok and export.counts["failed"] == 0, export.error
+    assert export.counts["created"] == 2  # the first (unbound by the stock run) and the second
+    for row in (first, second):
+        assert shop.count_sku(row["sku"]) == 1, row["sku"]
+    assert shop.product(second["sku"])["name"] == "Po usunięciu"
+    again = run(erp_db, Operation.EXPORT_PRODUCTS)
+    assert again.counts["created"] == again.counts["updated"] == again.counts["failed"] == 0
+
+    # Stock goes to the new shop products, once, and no run reports an error on the way.
+    stock = run(erp_db, Operation.UPDATE_STOCK)
+    assert stock.ok and stock.counts["failed"] == 0 and stock.counts["updated"] == 2
+    assert shop.product(first["sku"])["stock"] == 41
+    assert shop.product(second["sku"])["stock"] == saleable(erp_db, second["id"])
+    writes = shop.write_calls()
+    assert run(erp_db, Operation.UPDATE_STOCK).counts["updated"] == 0
+    assert shop.write_calls() == writes

@@ -1,9 +1,9 @@
 """Security tests: hostile shop data, secrets, tenant isolation, outbound requests, SQL.
 
 Property-based tests use the fixed, derandomised profile of `tests.security.support`
-(`hostile()`, profile `security`), so CI runs the same examples every time and the whole folder stays well under a
-minute. `HYPOTHESIS_PROFILE_SECURITY=security-deep` explores 2000 random examples per property
-(about 15 minutes) by hand.
+(`hostile()`, profile `security`), so CI runs the same examples every time and the whole folder
+stays well under a minute. `HYPOTHESIS_PROFILE_SECURITY=security-deep` explores 2000 random
+examples per property (about 15 minutes) by hand.
 """
 
 from __future__ import annotations

@@ -133,16 +133,16 @@ def hostile_products(draw: st.DrawFn) -> list[Product]:
                          Decimal("1e-30"), Decimal("NaN"), Decimal("sNaN")]),
     )
     texts = st.one_of(st.text(max_size=300), st.sampled_from(TEXTS))
-    made = []
-    for n in range(draw(st.integers(min_value=1, max_value=6))):
-        made.append(Product(
+    return [
+        Product(
             sku=draw(st.one_of(st.just(f"H-{n}"), texts)),
             name=draw(texts), price_gross=draw(numbers),
             vat_rate=draw(st.one_of(st.none(), numbers)),
             weight_kg=draw(st.one_of(st.none(), numbers)),
             ean=draw(st.one_of(st.none(), texts)), description=draw(st.one_of(st.none(), texts)),
-            shop_id=f"s{n}", modified_at=NOW - timedelta(minutes=5)))
-    return made
+            shop_id=f"s{n}", modified_at=NOW - timedelta(minutes=5))
+        for n in range(draw(st.integers(min_value=1, max_value=6)))
+    ]
 
 
 # One backend is enough for the random part (the fixed cases run on both): SQLite only.
@@ -298,9 +298,8 @@ def test_a_spoiled_order_and_product_do_not_stop_the_rest(name: str, erp_db: Eng
     enable_import_products(erp_db)
 
     def factory(conn: Any) -> Any:
-        client = connector_class(name)(conn, transport=InProcess(harness.sandbox, poison_wire),
-                                       sleep=lambda _s: None)
-        return client
+        return connector_class(name)(conn, transport=InProcess(harness.sandbox, poison_wire),
+                                     sleep=lambda _s: None)
 
     # A spoiled item either imports (a lenient mapping may read the spoiled field as missing)
     # or is kept for retry or attention: never neither. A run with a failed item is partial.

@@ -66,7 +66,7 @@ def test_every_resolved_address_must_pass_and_the_allowlist_opens_exceptions() -
     answers = {"shop.example": ["93.184.216.34", "10.0.0.5"], "lan-shop.example": ["10.0.0.5"]}
     policy = EgressPolicy(hosted=True,
                           resolver=lambda host, port: answers[host.lower().rstrip(".")])
-    with pytest.raises(EgressRefused, match="10.0.0.5"):
+    with pytest.raises(EgressRefused, match=r"10.0.0.5"):
         policy.vetted_addresses("shop.example", 443)  # one bad answer is enough
     hosts, nets = parse_allowlist("10.0.0.0/8")
     allowed = EgressPolicy(hosted=True, allow_hosts=hosts, allow_networks=nets,
@@ -143,7 +143,7 @@ def test_the_connection_goes_to_the_vetted_address_not_to_a_second_lookup(woo: S
             http.get("orders")
         http._client.close()  # no pooled connection: the next call resolves again
     http = ShopHttp(f"http://rebind.test:{port}/wp-json/wc/v3/", platform="t", egress=policy)
-    with http, pytest.raises(EgressRefused, match="169.254.169.254"):
+    with http, pytest.raises(EgressRefused, match=r"169.254.169.254"):
         http.get("orders")
     assert woo.calls() == 1
 
@@ -237,7 +237,7 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         serialization.NoEncryption()))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = b"[]"
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -275,7 +275,7 @@ def test_tls_is_verified_by_default(
     try:
         client = _woo(tls_server)
         client.http.retry = type(client.http.retry)(max_attempts=1)
-        with pytest.raises(ShopError, match="CERTIFICATE_VERIFY_FAILED|certificate"):
+        with pytest.raises(ShopError, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
             list(client.iter_products(None, dt.datetime.now(dt.UTC)))
         # The explicit opt-out (a local test shop) connects to the same server.
         insecure = _woo(tls_server, verify_tls=False)

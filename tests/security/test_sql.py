@@ -35,10 +35,8 @@ def _built_at_run_time(node: ast.expr) -> bool:
                    for part in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
         return True
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-            and node.func.attr == "format":
-        return True
-    return False
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+        and node.func.attr == "format"
 
 
 def _is_int_call(node: ast.expr) -> bool:

@@ -6,6 +6,7 @@ names can stay the real ones and parallel test runs never see each other's messa
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from shared.control.runtime import use_registry
 from shared.control.tables import schedules
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
+from shared.erp.retry_set import Summary
 from shared.erp.schema import orders, shop_integration_operations, shop_integrations
 from shared.settings import Settings
 from workers.domain import Operation
@@ -396,7 +398,7 @@ def no_overlap_per_resource(erp: Engine) -> None:
             by_resource[Operation(run.operation).resource].append(run)
     for resource, runs in by_resource.items():
         runs.sort(key=lambda r: (r.started_at, r.id))
-        for before, after in zip(runs, runs[1:], strict=False):
+        for before, after in itertools.pairwise(runs):
             assert after.started_at >= before.finished_at, (resource, before.id, after.id)
 
 
@@ -418,3 +420,17 @@ def settled(control: Control) -> bool:
     """No row queued or running: every published message has been carried out."""
     rows = schedule_rows(control).values()
     return all(r.queued_at is None and r.running_since is None for r in rows)
+
+
+@dataclass
+class FakeResult:
+    """What a stand-in for run_operation answers (the fields the actor reads of a RunResult)."""
+
+    outcome: str
+    error: str | None
+    finished_at: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+    config: Any = None
+    config_read: bool = False  # False: the actor reads the settings itself
+    kept: Summary | None = None  # the retry set after an import run
+    safety_stop: bool = False

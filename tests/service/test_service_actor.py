@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,20 +14,10 @@ from shared.control.slots import next_slot
 from shared.control.tables import schedules, service_events
 from shared.erp.integrations import load_integration
 from shared.jobs import SyncJob
-from tests.service.conftest import Control, set_integration, set_operation
+from tests.service.conftest import Control, FakeResult, set_integration, set_operation
 from workers.actors import process_sync
 from workers.domain import Operation
 from workers.middleware.graceful_stop import StopRequested, check_stop, stopping
-
-
-@dataclass
-class FakeResult:
-    outcome: str
-    error: str | None
-    finished_at: datetime
-    counts: dict[str, int] = field(default_factory=dict)
-    config: Any = None
-    config_read: bool = False  # False: the actor reads the settings itself
 
 
 class FakeRun:

@@ -69,7 +69,10 @@ def test_sigkill_mid_import_redelivers_and_takes_the_lease_over(
     wait_for(lambda: _order_count(erp) == 2000 and settled(control), 90,
              what="the import to finish")
     history = runs(erp, operation="import_orders")
-    assert history[0].outcome == "running" and history[0].finished_at is None  # the killed one
+    # The killed run's row was closed by the run that took its lease over (issue 11, item 7).
+    killed = history[0]
+    assert killed.outcome == "abandoned" and killed.finished_at is not None
+    assert "taken over at" in killed.error and history[-1].worker in killed.error
     assert history[-1].outcome == "ok" and history[-1].lease_token > history[0].lease_token
     with erp.connect() as conn:
         external = conn.execute(select(orders.c.external_id)).scalars().all()

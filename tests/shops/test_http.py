@@ -108,7 +108,7 @@ def test_attempts_are_bounded(make_http: Callable[..., ShopHttp], sleeps: list[f
     script = Script(httpx.Response(500))
     http = make_http(script, retry=RetryPolicy(max_attempts=4))
 
-    with pytest.raises(ShopRetriableError, match="after 4 attempts.*HTTP 500"):
+    with pytest.raises(ShopRetriableError, match=r"after 4 attempts.*HTTP 500"):
         http.get("x")
     assert len(script.requests) == 4 and len(sleeps) == 3
 
@@ -215,7 +215,7 @@ def test_4xx_without_json_shows_a_short_snippet(make_http: Callable[..., ShopHtt
 
 def test_redirect_is_reported_not_followed(make_http: Callable[..., ShopHttp]) -> None:
     script = Script(httpx.Response(301, headers={"Location": "https://www.shop.pl/x?key=ck_1"}))
-    with pytest.raises(ShopHttpError, match="redirected .*https://www.shop.pl/x'") as caught:
+    with pytest.raises(ShopHttpError, match=r"redirected .*https://www.shop.pl/x'") as caught:
         make_http(script).get("x")
     assert "ck_1" not in str(caught.value)
 
@@ -223,7 +223,7 @@ def test_redirect_is_reported_not_followed(make_http: Callable[..., ShopHttp]) -
 def test_body_that_is_not_json(make_http: Callable[..., ShopHttp]) -> None:
     script = Script(httpx.Response(200, content=b"<!DOCTYPE html><p>maintenance</p>",
                                    headers={"Content-Type": "text/html"}))
-    with pytest.raises(ShopError, match="page is not JSON.*text/html.*maintenance"):
+    with pytest.raises(ShopError, match=r"page is not JSON.*text/html.*maintenance"):
         make_http(script).get("orders")
 
 

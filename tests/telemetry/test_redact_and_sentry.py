@@ -40,7 +40,10 @@ def sentry_events() -> Iterator[list[dict[str, Any]]]:
     [
         ("postgresql://erp:Tajne!Haslo1@db/erp", "Tajne!Haslo1"),
         ("DRIVER={FreeTDS};SERVER=h;UID=sa;PWD=Zaq12wsx;", "Zaq12wsx"),
-        ("https://shop/wp-json/wc/v3/orders?consumer_key=ck_1a2b3c4d5e6f7a8b", "ck_1a2b3c4d5e6f7a8b"),
+        (
+            "https://shop/wp-json/wc/v3/orders?consumer_key=ck_1a2b3c4d5e6f7a8b",
+            "ck_1a2b3c4d5e6f7a8b",
+        ),
         ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc", "eyJhbGciOiJIUzI1NiJ9.abc"),
         ("key cs_9f8e7d6c5b4a39281706 leaked", "cs_9f8e7d6c5b4a39281706"),
     ],
@@ -66,7 +69,9 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     assert "log-secret-value-1" not in caplog.text and "pw123456" not in caplog.text
 
 
-def test_a_failed_run_is_one_tagged_event_without_secrets(sentry_events: list[dict[str, Any]]) -> None:
+def test_a_failed_run_is_one_tagged_event_without_secrets(
+    sentry_events: list[dict[str, Any]],
+) -> None:
     secret = "run-secret-" + "0123456789"
     register_secret(secret)
     report_failed_run("shop1", 7, "update_stock", f"HTTP 401 for key {secret}")

@@ -33,6 +33,7 @@ from tests.vendure.harness import (
     setup_shop,
 )
 
+
 @dataclass
 class VendureShop:
     server: VendureServer

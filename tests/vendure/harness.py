@@ -314,8 +314,8 @@ class ShopSetup:
 
 def setup_shop(api: AdminApi, *, prices_include_tax: bool = True) -> ShopSetup:
     """Make a fresh Vendure a Polish shop: country PL, zone, PLN channel, VAT 23 % (default),
-    8 % and 5 %, a manual-fulfilment shipping method, the dummy payment method and an API key whose role
-    carries CONNECTOR_PERMISSIONS."""
+    8 % and 5 %, a manual-fulfilment shipping method, the dummy payment method and an API key
+    whose role carries CONNECTOR_PERMISSIONS."""
     country = api("mutation($i:CreateCountryInput!){createCountry(input:$i){id}}", {"i": {
         "code": "PL", "enabled": True, "translations": [{"languageCode": "en", "name": "Poland"}],
     }})["createCountry"]["id"]

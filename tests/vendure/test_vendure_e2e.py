@@ -300,7 +300,7 @@ def test_products_created_in_vendure_are_imported_into_the_erp(
     made = {}
     for n, (name, price) in enumerate((("Czajnik", 8999), ("Dzbanek", 4550),
                                        ("Filiżanka", 1299)), start=1):
-        product_id, [variant_id] = create_product(vendure.api, name, [
+        product_id, [_variant_id] = create_product(vendure.api, name, [
             {"sku": f"{prefix}IMP-{n}", "price": price}])
         made[f"{prefix}IMP-{n}"] = (product_id, name, Decimal(price) / 100)
 
@@ -326,3 +326,39 @@ def test_products_created_in_vendure_are_imported_into_the_erp(
     assert rows(vendure_erp.engine, select(erp.products.c.name).where(
         erp.products.c.sku == sku))[0][0] == "Czajnik stalowy"
     assert changed(run(vendure_erp, "import_products")) == 0
+
+
+# -- a product deleted in Vendure behind our back --------------------------------------------------
+
+
+def test_a_product_deleted_in_vendure_is_recreated_once_and_stock_stops_failing(
+        vendure: VendureShop, vendure_erp: VendureErp) -> None:
+    run(vendure_erp, "export_products")
+    run(vendure_erp, "update_stock")
+    first, second = exported_products(vendure_erp)[:2]
+    in_shop = variants_by_sku(vendure, [first.sku, second.sku])
+    for product in (first, second):  # soft-deleted: Vendure keeps the rows with deletedAt set
+        vendure.api("mutation($id:ID!){deleteProduct(id:$id){result}}",
+                    {"id": in_shop[product.sku][0]["product"]["id"]})
+    assert not variants_by_sku(vendure, [first.sku, second.sku])
+
+    with vendure_erp.engine.begin() as conn:  # the first's stock, the second's name change
+        conn.execute(update(erp.stock_levels).where(erp.stock_levels.c.product_id == first.id)
+                     .values(quantity=Decimal(41), reserved=Decimal(0)))
+        conn.execute(update(erp.products).where(erp.products.c.id == second.id)
+                     .values(name="Po usunięciu"))
+    stock = run(vendure_erp, "update_stock")
+    assert stock.counts["failed"] == 0 and stock.counts["skipped"] == 1
+    assert run(vendure_erp, "update_stock").counts["failed"] == 0
+
+    export = run(vendure_erp, "export_products")
+
+    assert export.counts["failed"] == 0 and export.counts["created"] == 2
+    again = variants_by_sku(vendure, [first.sku, second.sku])
+    assert len(again[first.sku]) == len(again[second.sku]) == 1
+    assert again[second.sku][0]["name"] == "Po usunięciu"
+    assert changed(run(vendure_erp, "export_products")) == 0
+    stock = run(vendure_erp, "update_stock")
+    assert stock.counts["failed"] == 0 and stock.counts["updated"] == 2
+    assert variant_stock(vendure.api, again[first.sku][0]["id"])["saleable"] == 41
+    assert changed(run(vendure_erp, "update_stock")) == 0

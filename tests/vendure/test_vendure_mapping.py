@@ -98,7 +98,8 @@ def test_what_the_erp_can_hold_is_never_refused() -> None:
     """Issue 11 item 1: a guest without e-mail (a shop whose order process lets an order be
     placed without a customer), a line whose variant has no name or SKU, an odd country code
     and an unreadable modification date all map; the engine decides what to make of them."""
-    odd_address = {**order_row()["shippingAddress"], "countryCode": " xk ", "fullName": "Anna Nowak"}
+    odd_address = {**order_row()["shippingAddress"], "countryCode": " xk ",
+                   "fullName": "Anna Nowak"}
     order = mapping.parse_order(order_row(
         customer=None, shippingAddress=odd_address, updatedAt="garbage",
         payments=[{"id": "1", "method": "przelew", "amount": 11498, "state": "Settled",
@@ -142,7 +143,7 @@ def test_the_erp_vat_rate_picks_the_tax_category_or_fails_the_item() -> None:
     unset = Product(sku="D", name="D", price_gross=Decimal(10))
     assert mapping.variant_input(reduced, CHANNEL, variant_id="9")["taxCategoryId"] == "2"
     assert mapping.variant_input(unset, CHANNEL, variant_id="9")["taxCategoryId"] == "1"
-    with pytest.raises(MappingError, match="VAT 5.00%.*8%, 23%"):
+    with pytest.raises(MappingError, match=r"VAT 5.00%.*8%, 23%"):
         mapping.variant_input(unknown, CHANNEL, variant_id="9")
 
 

@@ -61,7 +61,9 @@ def bind_many(
     return [(erp_id, shop_id) for erp_id, shop_id in pairs if bound.get(erp_id) != shop_id]
 
 
-def shop_ids(conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]) -> dict[int, str]:
+def shop_ids(
+    conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]
+) -> dict[int, str]:
     ids = list(dict.fromkeys(erp_ids))
     found: dict[int, str] = {}
     for start in range(0, len(ids), IN_CHUNK):
@@ -81,3 +83,23 @@ def unbind(conn: Connection, integration_id: int, kind: str, erp_id: int) -> Non
         sync_bindings.c.integration_id == integration_id, sync_bindings.c.kind == kind,
         sync_bindings.c.erp_id == erp_id,
     ))
+
+
+def drop_gone(
+    conn: Connection, integration_id: int, kind: str, pairs: Sequence[tuple[int, str]]
+) -> list[int]:
+    """Drop the bindings to shop items the shop no longer has; answers the ERP ids unbound.
+
+    Only a binding that still names the gone shop id is dropped: a concurrent run of another
+    operation may have bound the ERP item anew in the meantime, and that binding stays.
+    """
+    b = sync_bindings.c
+    dropped: list[int] = []
+    for erp_id, shop_id in pairs:
+        deleted = conn.execute(delete(sync_bindings).where(
+            b.integration_id == integration_id, b.kind == kind, b.erp_id == erp_id,
+            b.shop_id == shop_id,
+        )).rowcount
+        if deleted:
+            dropped.append(erp_id)
+    return dropped

@@ -11,6 +11,7 @@ from shared.erp.integrations import IntegrationConfig
 from workers.domain import Operation
 from workers.engine.erp_port import ErpStore
 from workers.engine.runs import RunRecorder
+from workers.engine.safety import SafetyLimits, check
 from workers.ports import ShopClient
 
 Progress = Callable[[int, int | None], None]
@@ -45,6 +46,20 @@ class RunContext:
     progress: Progress | None = None
     limits: Limits = field(default_factory=Limits)
     done: int = field(default=0)
+    force: bool = False  # `run … --force`: go past a safety stop, this run only
+    safety: SafetyLimits = field(default_factory=SafetyLimits)
+
+    def safety_check(self, what: str, count: int, of: int, limit_pct: float) -> None:
+        """A safety valve (workers.engine.safety): raises SafetyStop before any write when
+        `count` of `of` is past `limit_pct` %, unless forced or the integration's option is off."""
+        override = ("forced (--force)" if self.force
+                    else None if self.integration.safety_on
+                    else "the integration's safety option is off")
+        op, ref = self.operation.cli_name, self.integration.id
+        check(self.run, what=what, count=count, of=of, limit_pct=limit_pct, override=override,
+              how_to_force=f"run it once with `iluo-sync run TENANT {ref} {op} --force`, or "
+                           f"turn the valve off with `iluo-sync integration-option TENANT {ref} "
+                           "safety off`")
 
     def checkpoint(self, *, advanced: int = 0, total: int | None = None) -> None:
         """Between two pages or batches: record what happened, report progress, and stop

@@ -8,14 +8,16 @@ nothing here reads before it writes to find out whether a row exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table, and_, insert, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-_ON_CONFLICT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_ON_CONFLICT: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert, "sqlite": sqlite.insert,
+}
 
 
 def _backend(conn: Connection) -> str:
@@ -80,7 +82,9 @@ def insert_returning_id_or_skip(
     try:
         with conn.begin_nested():
             result = conn.execute(insert(table).values(**row))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # a one-row INSERT has one
+        return int(key[0])
     except IntegrityError:
         # Only a clash on `conflict` means "already there"; anything else is a real error.
         if _exists(conn, table, {k: row[k] for k in conflict}):
@@ -106,9 +110,10 @@ def upsert(
         )
         conn.execute(stmt, list(rows))
     elif backend in ("mysql", "mariadb"):
-        stmt = mysql.insert(table)
-        stmt = stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in values})
-        conn.execute(stmt, list(rows))
+        mysql_stmt = mysql.insert(table)
+        mysql_stmt = mysql_stmt.on_duplicate_key_update(
+            {c: mysql_stmt.inserted[c] for c in values})
+        conn.execute(mysql_stmt, list(rows))
     else:
         for row in rows:
             _update_or_insert(conn, table, row, keys, values)

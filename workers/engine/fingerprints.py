@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, delete, select
 
 from shared.erp.sync_tables import sync_sent
 from workers.engine.clock import to_db, utc_now
@@ -50,7 +50,9 @@ def fingerprint(fields: Mapping[str, Any]) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def read(conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]) -> dict[int, str]:
+def read(
+    conn: Connection, integration_id: int, kind: str, erp_ids: Iterable[int]
+) -> dict[int, str]:
     ids = list(dict.fromkeys(erp_ids))
     found: dict[int, str] = {}
     for start in range(0, len(ids), IN_CHUNK):
@@ -75,3 +77,16 @@ def record(conn: Connection, integration_id: int, kind: str, sent: Mapping[int, 
               sent_at=now) for erp_id, fp in sorted(sent.items())],
         keys=("integration_id", "kind", "erp_id"),
     )
+
+
+def forget(conn: Connection, integration_id: int, kinds: Iterable[str],
+           erp_ids: Iterable[int]) -> None:
+    """Drop what the shop last received for these items (it no longer has them), so that the
+    next run sends everything to whatever shop item they are bound to next."""
+    ids = sorted(set(erp_ids))
+    wanted = sorted(set(kinds))
+    for start in range(0, len(ids), IN_CHUNK):
+        conn.execute(delete(sync_sent).where(
+            sync_sent.c.integration_id == integration_id, sync_sent.c.kind.in_(wanted),
+            sync_sent.c.erp_id.in_(ids[start:start + IN_CHUNK]),
+        ))

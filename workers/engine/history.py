@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from shared.erp.sync_tables import sync_events, sync_runs
 from workers.domain import Operation
+from workers.engine.abandoned import ABANDONED
 from workers.engine.clock import from_db
 from workers.engine.runs import COUNT_NAMES, ERROR
 
@@ -74,8 +75,8 @@ def query_runs(
         stmt = stmt.where(r.integration_id == integration_id)
     if (op := _operation_name(operation)) is not None:
         stmt = stmt.where(r.operation == op)
-    if failed_only:
-        stmt = stmt.where(r.outcome == "failed")
+    if failed_only:  # a run whose worker died failed too
+        stmt = stmt.where(r.outcome.in_(("failed", ABANDONED)))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [

@@ -5,7 +5,8 @@ succeeds only when the row is free or expired, and bumps the token; a missing ro
 and the primary key decides between two workers inserting at once. While a run lasts its lease
 is renewed (by a heartbeat thread, and inside every data commit, see `fence`); a renewal that
 finds another token means someone took the lease over after it expired — the run has lost it
-and must stop. A killed worker simply stops renewing: its lease expires and is taken again.
+and must stop. A killed worker simply stops renewing: its lease expires and is taken again,
+and the taker closes the dead run's history row as `abandoned` (workers.engine.abandoned).
 
 `catalog` is one resource for both product operations (see `Operation.resource`), so product
 import and export of one integration never overlap.
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared.erp.sync_tables import sync_leases
 from shared.telemetry.metrics import LEASE_TAKEOVERS
+from workers.engine.abandoned import close_abandoned_runs
 from workers.engine.clock import from_db, to_db, utc_now
 
 log = logging.getLogger(__name__)
@@ -91,11 +93,20 @@ def acquire(
 
     with engine.begin() as conn:
         taken = grab(conn, or_(c.holder.is_(None), c.expires_at.is_(None)))
-        if not taken and grab(conn, and_(c.holder.is_not(None), c.expires_at <= to_db(now))):
-            taken = True
-            LEASE_TAKEOVERS.inc()
-            log.info("lease %s of integration %s: an expired lease taken over", resource,
-                     integration_id)
+        if not taken:
+            # Read before the takeover: the dead holder's run is closed as abandoned with it.
+            dead = conn.execute(select(c.holder, c.token, c.acquired_at)
+                                .where(_key(integration_id, resource))).first()
+            if grab(conn, and_(c.holder.is_not(None), c.expires_at <= to_db(now))):
+                taken = True
+                LEASE_TAKEOVERS.inc()
+                log.info("lease %s of integration %s: an expired lease taken over", resource,
+                         integration_id)
+                if dead is not None:
+                    close_abandoned_runs(
+                        conn, integration_id, resource, dead_holder=dead.holder,
+                        dead_token=int(dead.token), dead_acquired_at=dead.acquired_at,
+                        taken_by=holder, at=to_db(now))
         if taken:
             token = conn.execute(
                 select(c.token).where(_key(integration_id, resource))
@@ -114,7 +125,9 @@ def acquire(
     raise LeaseHeld(holder_now, expires)
 
 
-def _current(engine: Engine, integration_id: int, resource: str) -> tuple[str | None, datetime | None]:
+def _current(
+    engine: Engine, integration_id: int, resource: str
+) -> tuple[str | None, datetime | None]:
     with engine.connect() as conn:
         row = conn.execute(
             select(sync_leases.c.holder, sync_leases.c.expires_at)

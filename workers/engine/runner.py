@@ -38,6 +38,7 @@ from workers.engine.context import Limits, Progress, RunContext, TimeLimitReache
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
+from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
 from workers.ports import ShopClient, ShopConnection, ShopError
 from workers.shops import connect
@@ -67,6 +68,8 @@ class RunResult:
     #: The integration's retry set after an import run (None for other operations): the
     #: worker copies it to the schedule row, where `status` and the alerts read it.
     kept: Summary | None = field(default=None, hash=False, compare=False)
+    #: The run stopped at a safety valve before writing (outcome failed): it alerts at once.
+    safety_stop: bool = False
 
     @property
     def ok(self) -> bool:
@@ -87,6 +90,7 @@ class RunResult:
             "error": self.error,
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "safety_stop": self.safety_stop,
             "kept": None if self.kept is None else {
                 "retry": self.kept.retry, "attention": self.kept.attention,
                 "oldest_retry": None if self.kept.oldest_retry is None
@@ -112,6 +116,8 @@ def run_operation(
     shop_factory: Callable[[ShopConnection], ShopClient] = connect,
     progress: Progress | None = None,
     time_limit_s: float = 900,
+    force: bool = False,
+    safety: SafetyLimits | None = None,
 ) -> RunResult:
     """Run `operation` for integration `integration_id` of the tenant database `engine`."""
     from workers.operations import OPERATIONS  # operations import the engine, not vice versa
@@ -145,7 +151,9 @@ def run_operation(
         recorder.lease_token = lease.token
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
+    error: str | None
     outcome, error = FAILED, "the run did not finish"
+    stopped = False
     shop: ShopClient | None = None
     try:
         shop = shop_factory(with_state(cfg.connection(), engine))
@@ -163,9 +171,13 @@ def run_operation(
             lease_check=_lease_check(heartbeat),
             progress=progress,
             limits=_limits(),
+            force=force,
+            safety=safety or SafetyLimits.from_settings(get_settings()),
         )
         OPERATIONS[operation](ctx)
         outcome, error = (PARTIAL if recorder.counts["failed"] else OK), None
+    except SafetyStop as exc:  # stopped before writing; failed-looking, but no crash
+        error, stopped = str(exc), True
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
     except Exception as exc:
@@ -176,7 +188,7 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop, config=cfg)
+    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped)
 
 
 def _refusal(
@@ -261,6 +273,7 @@ def _result(
     shop: ShopClient | None = None,
     *,
     config: IntegrationConfig | None = None,
+    safety_stop: bool = False,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
@@ -281,6 +294,7 @@ def _result(
         platform=platform,
         config=config,
         config_read=True,
+        safety_stop=safety_stop,
         kept=kept,
     )
 

@@ -70,7 +70,7 @@ class RunRecorder:
         self.dry_run = dry_run
         self.worker = worker
         self.event_history = event_history
-        self.counts: Counter[str] = Counter({name: 0 for name in COUNT_NAMES})
+        self.counts: Counter[str] = Counter(dict.fromkeys(COUNT_NAMES, 0))
         self.run_id: int | None = None
         self.started_at = utc_now()
         self.cursor_before: datetime | None = None
@@ -88,7 +88,9 @@ class RunRecorder:
                 outcome="running", full_pass=self.full, dry_run=self.dry_run,
                 worker=_fit(self.worker, 100), **{f"{n}_count": 0 for n in COUNT_NAMES},
             ))
-            self.run_id = int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # a one-row INSERT has one
+            self.run_id = int(key[0])
         return self.run_id
 
     def flush(self) -> None:

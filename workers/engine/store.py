@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.erp import retry_set
+from shared.erp.retry_set import Failure, Summary
 from shared.erp.schema import (
     customers,
     order_lines,
@@ -44,8 +46,6 @@ from shared.erp.schema import (
     products,
     stock_levels,
 )
-from shared.erp import retry_set
-from shared.erp.retry_set import Failure, Summary
 from shared.erp.sync_tables import sync_bindings, sync_sent
 from workers.domain import Customer, Order, OrderLine, Product
 from workers.engine import bindings, fingerprints, watermarks
@@ -176,6 +176,24 @@ class SqlErpStore:
                 select(func.count()).select_from(joined).where(where)
             ).scalar_one())
 
+    def count_leaving_scope(self, label_ids: Collection[int]) -> int:
+        """Bound products sent before that are out of scope now: the most an export run
+        could deactivate (those already deactivated included)."""
+        b, s, scope, joined, _ = self._export_select(label_ids)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(joined)
+                .where(~scope, b.c.shop_id.is_not(None), s.c.erp_id.is_not(None))
+            ).scalar_one())
+
+    def count_bound_products(self) -> int:
+        b = sync_bindings.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(sync_bindings)
+                .where(b.integration_id == self.integration_id, b.kind == bindings.PRODUCT)
+            ).scalar_one())
+
     def iter_export_candidates(
         self, label_ids: Collection[int], *, chunk: int
     ) -> Iterator[list[ExportCandidate]]:
@@ -302,6 +320,12 @@ class SqlErpUnit:
     def record_sent(self, kind: str, sent: Mapping[int, str]) -> None:
         fingerprints.record(self.conn, self.integration_id, kind, sent)
 
+    def forget_gone_products(self, pairs: Sequence[tuple[int, str]]) -> list[int]:
+        dropped = bindings.drop_gone(self.conn, self.integration_id, bindings.PRODUCT, pairs)
+        fingerprints.forget(self.conn, self.integration_id,
+                            (fingerprints.PRODUCT, fingerprints.STOCK), dropped)
+        return dropped
+
     # -- the retry set --------------------------------------------------------------------------
 
     def keep_failed(self, operation: str, failures: Sequence[Failure]) -> None:
@@ -346,9 +370,10 @@ class SqlErpUnit:
             (c.postcode, customer.postcode),
         )]
         no_email = or_(c.email.is_(None), c.email == "")
-        return self.conn.execute(  # type: ignore[no-any-return]
+        found: int | None = self.conn.execute(
             select(c.id).where(no_email, *same).order_by(c.id).limit(1)
         ).scalar()
+        return found
 
     def add_customer(self, customer: Customer) -> int:
         now = to_db(utc_now())
@@ -361,7 +386,9 @@ class SqlErpUnit:
             country_code=customer.country_code,
             created_at=now, updated_at=now,
         ))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None  # a one-row INSERT has one
+        return int(key[0])
 
     def add_order(
         self, order: Order, *, number: str, customer_id: int, status_id: int

@@ -41,10 +41,7 @@ class Metrics(Middleware):
     def after_process_message(
         self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
     ) -> None:
-        if message.failed:
-            outcome = DEAD
-        else:
-            outcome = DONE if exception is None else RETRIED
+        outcome = DEAD if message.failed else (DONE if exception is None else RETRIED)
         MESSAGES.labels(message.queue_name, outcome).inc()
 
     def after_skip_message(self, broker: Any, message: Any) -> None:

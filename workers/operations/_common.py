@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError
 
 from workers.domain import ItemResult
+from workers.engine.context import RunContext
 from workers.ports import ShopError
 
 T = TypeVar("T")
@@ -61,15 +63,46 @@ class Batcher(Generic[T]):
             self._send(batch)
 
 
-def paired(items: Sequence[T], results: Sequence[ItemResult], what: str) -> list[tuple[T, ItemResult]]:
+def paired(
+    items: Sequence[T], results: Sequence[ItemResult], what: str
+) -> list[tuple[T, ItemResult]]:
     """Each item with its answer; a shop that answers a different number fails the run, since
     we could no longer tell which item succeeded."""
     if len(results) != len(items):
         raise ShopError(f"the shop answered {len(results)} results for {len(items)} {what}")
-    return list(zip(items, results))
+    return list(zip(items, results, strict=True))
 
 
 def db_problem(exc: Exception) -> str:
     """A database error on one item, as one line without the SQL statement."""
     original = getattr(exc, "orig", None) or exc
     return " ".join(f"{type(original).__name__}: {original}".split())[:500]
+
+
+#: The event of a product the shop no longer has (issue 11, item 5).
+GONE_KIND = "deleted_in_shop"
+
+
+@dataclass(frozen=True, slots=True)
+class Gone:
+    """A bound product the shop answered it does not have (ItemResult.gone)."""
+
+    erp_id: int
+    shop_id: str
+    sku: str
+
+
+def forget_gone(ctx: RunContext, gone: Sequence[Gone], *, then: str) -> set[int]:
+    """Products deleted in the shop behind our back: drop their bindings and last-sent values
+    (one warning event each, saying what happens `then`), so that no run keeps failing on
+    them. Answers the ERP ids unbound (a binding made anew meanwhile is left alone)."""
+    if not gone:
+        return set()
+    with ctx.store.unit() as tx:
+        dropped = set(tx.forget_gone_products([(g.erp_id, g.shop_id) for g in gone]))
+    for item in gone:
+        if item.erp_id in dropped:
+            ctx.run.warning(GONE_KIND, item.sku, f"the shop no longer has product "
+                            f"{item.shop_id} (deleted there): binding and last-sent values "
+                            f"dropped; {then}", erp_id=item.erp_id, shop_id=item.shop_id)
+    return dropped

@@ -15,6 +15,7 @@ from typing import TypeVar
 from shared.erp.retry_set import Failure
 from workers.domain import ItemError, Page
 from workers.engine.context import RunContext
+from workers.engine.erp_port import ErpUnit
 from workers.operations._common import chunked
 
 T = TypeVar("T")
@@ -53,3 +54,22 @@ def not_answered(
 
 def describe(failure: Failure) -> str:
     return ATTENTION_PREFIX + failure.error if failure.attention else failure.error
+
+
+def settle(
+    tx: ErpUnit, operation: str, page: Page[T], missing: Sequence[Failure],
+    failures: Sequence[Failure], imported: Sequence[str | None],
+) -> None:
+    """Inside a page's transaction: keep what failed on it, forget what it imported."""
+    tx.keep_failed(operation, [*page_failures(page.errors), *missing, *failures])
+    done = [i for i in imported if i]
+    if done:
+        tx.resolve_kept(operation, done)
+
+
+def record_unread(ctx: RunContext, page: Page[T], missing: Sequence[Failure]) -> None:
+    """The page's unreadable items and the ids it did not answer, as item errors."""
+    for error in page.errors:
+        ctx.run.item_error(error.key, error.message, shop_id=error.key)
+    for failure in missing:
+        ctx.run.item_error(failure.shop_id, describe(failure), shop_id=failure.shop_id)

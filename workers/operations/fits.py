@@ -14,11 +14,12 @@ contract's column types.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy import Column, Numeric, String
 
 
-def text_problem(value: str | None, column: Column | None, what: str) -> str | None:
+def text_problem(value: str | None, column: Column[Any] | None, what: str) -> str | None:
     """Why `value` cannot go into the string column, or None when it can (`column` None: only
     the checks every text needs — a free text the caller cuts to size itself)."""
     if value is None:
@@ -34,7 +35,7 @@ def text_problem(value: str | None, column: Column | None, what: str) -> str | N
     return None
 
 
-def number_problem(value: Decimal | None, column: Column, what: str,
+def number_problem(value: Decimal | None, column: Column[Any], what: str,
                    *, minimum: Decimal | None = None) -> str | None:
     """Why `value` cannot go into the numeric column (too many integer digits once rounded to
     its scale, not a finite number, below `minimum`), or None when it can."""

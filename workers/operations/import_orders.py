@@ -88,7 +88,6 @@ def run(ctx: RunContext) -> None:
         _commit(ctx, importer, ctx.shop.fetch_orders(ids), seen, asked=ids)
 
     # 2. The window since the cursor.
-    cfg = ctx.integration
     cursor_name = watermarks.cursor_name(ctx.operation)
     cursor = ctx.store.read_cursor(cursor_name)
     window = watermarks.window(cursor, start_if_none=_orders_since(ctx), now=ctx.started)
@@ -164,12 +163,9 @@ def _commit(
     missing = _kept.not_answered(asked, page, lambda o: o.external_id)
     with ctx.store.unit() as tx:
         outcomes = importer.import_page(tx, fresh)
-        failures = [*_kept.page_failures(page.errors), *missing,
-                    *(o.failure() for o in outcomes if o.result is Result.FAILED)]
-        tx.keep_failed(ctx.operation.value, failures)
-        imported = [o.external_id for o in outcomes if o.result is not Result.FAILED]
-        if imported:
-            tx.resolve_kept(ctx.operation.value, imported)
+        _kept.settle(tx, ctx.operation.value, page, missing,
+                     failures=[o.failure() for o in outcomes if o.result is Result.FAILED],
+                     imported=[o.external_id for o in outcomes if o.result is not Result.FAILED])
         if move_to is not None:
             tx.move_cursor(watermarks.cursor_name(ctx.operation), move_to)
     _record(ctx, page, outcomes, missing, reconciled=reconciled)
@@ -182,10 +178,7 @@ def _record(
 ) -> None:
     run = ctx.run
     run.count("read", len(outcomes) + len(page.errors))
-    for error in page.errors:
-        run.item_error(error.key, error.message, shop_id=error.key)
-    for failure in missing:
-        run.item_error(failure.shop_id, _kept.describe(failure), shop_id=failure.shop_id)
+    _kept.record_unread(ctx, page, missing)
     for outcome in outcomes:
         for kind, warning in outcome.warnings:
             run.warning(kind, outcome.external_id, warning, erp_id=outcome.order_id,
@@ -266,10 +259,9 @@ class OrderImporter:
         self, tx: ErpUnit, order: Order, product_ids: dict[str, int], customers: dict[str, int]
     ) -> Outcome:
         email = order.customer.email.strip().lower()
-        if email:
-            customer_id = customers.get(email)
-        else:  # a guest without e-mail: the same person and address, else a new customer
-            customer_id = tx.find_customer_by_address(order.customer)
+        # A guest without e-mail: the same person and address, else a new customer.
+        customer_id = (customers.get(email) if email
+                       else tx.find_customer_by_address(order.customer))
         new_customer = None
         if customer_id is None:
             customer_id = tx.add_customer(order.customer)

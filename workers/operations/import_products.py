@@ -17,10 +17,9 @@ only when it has read everything.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-
-from dataclasses import replace
 
 from shared.erp.retry_set import Failure
 from shared.erp.schema import products
@@ -77,20 +76,16 @@ def _commit(
     op = ctx.operation.value
     with ctx.store.unit() as tx:
         outcomes = [_import_one(tx, product) for product in fresh]
-        failures = [f for _, _, _, f in outcomes if f is not None]
-        tx.keep_failed(op, [*_kept.page_failures(page.errors), *missing, *failures])
-        imported = [p.shop_id for p, (_, _, _, f) in zip(fresh, outcomes) if f is None]
-        if imported:
-            tx.resolve_kept(op, [i for i in imported if i])
+        _kept.settle(tx, op, page, missing,
+                     failures=[f for _, _, _, f in outcomes if f is not None],
+                     imported=[p.shop_id for p, (*_, f) in zip(fresh, outcomes, strict=True)
+                               if f is None])
         if move_to is not None:
             tx.move_cursor(watermarks.cursor_name(ctx.operation), move_to)
     run = ctx.run
     run.count("read", len(fresh) + len(page.errors))
-    for error in page.errors:
-        run.item_error(error.key, error.message, shop_id=error.key)
-    for failure in missing:
-        run.item_error(failure.shop_id, _kept.describe(failure), shop_id=failure.shop_id)
-    for product, (change, erp_id, warning, failure) in zip(fresh, outcomes):
+    _kept.record_unread(ctx, page, missing)
+    for product, (change, erp_id, warning, failure) in zip(fresh, outcomes, strict=True):
         if warning is not None:
             run.warning("product_renamed", product.sku, warning, erp_id=erp_id,
                         shop_id=product.shop_id)

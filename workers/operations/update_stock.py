@@ -10,6 +10,15 @@ the connector's largest batches: a run where nothing changed makes no write call
 pass (`--full`, the first run, or every FULL_PASS_EVERY) re-sends every quantity and also looks
 up by SKU the products that have no binding yet; in between, products bound meanwhile (by an
 export, say) have no last-sent value and so go out on the next run anyway.
+
+A product deleted in the shop behind our back (the connector answers `gone`) loses its binding
+and last-sent values, recorded as a `deleted_in_shop` warning and counted as skipped: stock
+simply stops going to it, until an export creates it again or a full pass finds it by SKU.
+
+Safety valve (workers.engine.safety): before the first write, a counting pass over the bound
+products compares each last-sent quantity with the one this run would send; when more than
+`safety_max_zero_stock_pct` % of those the shop has in stock (last sent positive) would drop
+to 0, the run stops without writing.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from workers.engine.context import RunContext
 from workers.engine.erp_port import StockCandidate
 from workers.engine.fingerprints import STOCK, fingerprint
 from workers.engine.runs import INFO
-from workers.operations._common import CHUNK, Batcher, paired
+from workers.operations._common import CHUNK, Batcher, Gone, forget_gone, paired
 
 
 def saleable(available: Decimal) -> int:
@@ -43,6 +52,7 @@ def run(ctx: RunContext) -> None:
                                     now=ctx.started)
     ctx.run.full = full
     cfg = ctx.integration
+    check_zeroing(ctx)
     batcher: Batcher[_Send] = Batcher(lambda: ctx.shop.batch_size, lambda b: _send(ctx, b))
     for chunk in ctx.store.iter_stock_candidates(tuple(cfg.stock_labels), cfg.warehouses,
                                                  bound_only=not full, chunk=CHUNK):
@@ -50,7 +60,7 @@ def run(ctx: RunContext) -> None:
         for candidate in _with_shop_ids(ctx, chunk):
             quantity = StockQuantity(sku=candidate.sku, quantity=saleable(candidate.available),
                                      erp_id=candidate.erp_id, shop_id=candidate.shop_id)
-            fp = fingerprint({"shop_id": quantity.shop_id, "quantity": quantity.quantity})
+            fp = stock_fingerprint(quantity.shop_id, quantity.quantity)
             if not full and candidate.sent == fp:
                 ctx.run.count("unchanged")
                 continue
@@ -61,6 +71,26 @@ def run(ctx: RunContext) -> None:
     if full:
         with ctx.store.unit() as tx:
             tx.move_cursor(full_name, ctx.started)
+
+
+def stock_fingerprint(shop_id: str | None, quantity: int) -> str:
+    return fingerprint({"shop_id": shop_id, "quantity": quantity})
+
+
+def check_zeroing(ctx: RunContext) -> None:
+    """The safety valve, before any write: of the bound products whose last-sent quantity is
+    positive, how many would this run set to 0? (Counted over the ERP, nothing kept.)"""
+    cfg = ctx.integration
+    in_stock = dropping = 0
+    for chunk in ctx.store.iter_stock_candidates(tuple(cfg.stock_labels), cfg.warehouses,
+                                                 bound_only=True, chunk=CHUNK):
+        for candidate in chunk:
+            if candidate.sent is None or candidate.sent == stock_fingerprint(candidate.shop_id, 0):
+                continue  # never sent, or the shop has 0 already
+            in_stock += 1
+            dropping += saleable(candidate.available) == 0
+    ctx.safety_check("set positive shop stock to 0:", dropping, in_stock,
+                     ctx.safety.max_zero_stock_pct)
 
 
 def _with_shop_ids(ctx: RunContext, chunk: list[StockCandidate]) -> list[StockCandidate]:
@@ -107,12 +137,17 @@ def _send(ctx: RunContext, batch: list[_Send]) -> None:
     if sent:
         with ctx.store.unit() as tx:
             tx.record_sent(STOCK, sent)  # type: ignore[arg-type]
+    gone: list[Gone] = []
     for item, result in answers:
         q = item.quantity
         if result.ok:
             ctx.run.count("updated")
             ctx.run.event(INFO, "stock_sent", item=q.sku, erp_id=q.erp_id, shop_id=q.shop_id,
                           message=str(q.quantity))
+        elif result.gone and q.erp_id is not None and q.shop_id is not None:
+            ctx.run.count("skipped")  # not in the shop any more: nothing to set
+            gone.append(Gone(q.erp_id, q.shop_id, q.sku))
         else:
             ctx.run.item_error(q.sku, result.error or "the shop refused the quantity",
                                erp_id=q.erp_id, shop_id=q.shop_id)
+    forget_gone(ctx, gone, then="stock is no longer sent to it until it is bound again")

@@ -35,7 +35,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,7 +84,7 @@ class RetryPolicy:
         "Equal jitter": half the exponential step is fixed, half random, so concurrent workers
         spread out but never hammer the shop with a zero delay.
         """
-        step = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        step = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
         return step / 2 + step / 2 * jitter
 
 
@@ -375,8 +375,8 @@ class ShopHttp:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
     # -- turning answers into values or errors ------------------------------------------------
 

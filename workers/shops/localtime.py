@@ -12,7 +12,7 @@ The night clocks go back repeats an hour (lesson 9, OCA/connector-prestashop PR 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workers.ports import ShopError
@@ -66,8 +66,8 @@ def to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """
     try:
         if local.tzinfo is not None:  # an explicit offset is unambiguous
-            return local.astimezone(timezone.utc)
-        return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+            return local.astimezone(UTC)
+        return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
     except OverflowError:  # year 1 or 9999 shifted out of range: not a date we can use
         raise ValueError(f"{local.isoformat()} has no UTC reading") from None
 

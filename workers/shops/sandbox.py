@@ -390,6 +390,11 @@ def _entry_document(entry: LoggedRequest) -> dict[str, Any]:
     }
 
 
+def _host(address: str | bytes | bytearray) -> str:
+    """A server address's host as text (the socket layer types it as bytes too)."""
+    return address if isinstance(address, str) else bytes(address).decode()
+
+
 class SandboxHandle:
     """A running sandbox server. `with sandbox.serve() as handle:` stops it on exit."""
 
@@ -397,7 +402,7 @@ class SandboxHandle:
         self.sandbox = sandbox
         self._server = server
         self._thread = thread
-        self.host, self.port = server.server_address[0], server.server_address[1]
+        self.host, self.port = _host(server.server_address[0]), server.server_address[1]
         self.base_url = f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
@@ -441,7 +446,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         host = (
             headers.get("host")
-            or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            or f"{_host(self.server.server_address[0])}:{self.server.server_address[1]}"
         )
         request = SandboxRequest(
             method=self.command.upper(),
@@ -468,7 +473,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:
@@ -485,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve_until_stopped(
-    sandbox: "Sandbox", host: str, port: int, banner: Callable[["SandboxHandle"], str]
+    sandbox: Sandbox, host: str, port: int, banner: Callable[[SandboxHandle], str]
 ) -> None:
     """Serve `sandbox`, print `banner(handle)` once, block until Ctrl-C or SIGTERM (the
     `iluo-sync sandbox PLATFORM` command of every platform)."""

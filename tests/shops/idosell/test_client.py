@@ -85,7 +85,7 @@ def test_window_bounds_are_inclusive_in_shop_time(ido: IdoSellSandbox, client: I
     until = clock.moment - timedelta(hours=1)
     second = timedelta(seconds=1)
     moments = [since - second, since, since + timedelta(hours=2), until, until + second]
-    before, at_since, inside, at_until, after = [add_orders(ido, 1, m, timedelta(0))[0]
+    _before, at_since, inside, at_until, _after = [add_orders(ido, 1, m, timedelta(0))[0]
                                                  for m in moments]
     got = {int(o.external_id) for o in read_all(client.iter_orders(since, until))}
     assert got == {at_since, inside, at_until}
@@ -154,7 +154,7 @@ def test_large_windows_are_read_in_slices(ido: IdoSellSandbox, client: IdoSellCl
 
     assert Counter(int(o.external_id) for o in orders) == Counter(ids)
     assert [o.modified_at for o in orders] == sorted(o.modified_at for o in orders)
-    pages = [o for o in client.iter_orders(start, clock.moment)]
+    pages = list(client.iter_orders(start, clock.moment))
     assert all(len(p.items) <= 100 for p in pages)
 
 
@@ -335,6 +335,7 @@ def test_create_update_and_per_item_faults(ido: IdoSellSandbox, client: IdoSellC
                                                 ("TAKEN", False), ("NO-ID", False)]
     assert created["names"]["pol"] == "Nowa" and created["price"] == Decimal(15)
     assert "already used" in (updates[2].error or "") and updates[2].shop_id == results[2].shop_id
+    assert [r.gone for r in updates] == [False, True, False, False]  # GHOST: not in the shop
     assert ido.products[taken["productId"]]["names"]["pol"] == "Zajęty"
 
 
@@ -360,6 +361,7 @@ def test_set_stock(ido: IdoSellSandbox, client: IdoSellClient, clock: Clock) -> 
                                 StockQuantity(sku="GONE", quantity=1, shop_id="6")])
     assert [(r.key, r.ok) for r in results] == [("A", True), ("B", False), ("GONE", False)]
     assert (results[2].error or "").startswith("4: ")
+    assert [r.gone for r in results] == [False, False, True]  # no product carries that code
     assert a["sizes"][0]["quantities"][1] == 7
     assert a["modified"] == "2024-06-01 12:00:00"  # stock does not move the modification time
     assert ido.log.count("PUT", "/api/admin/v6/products/stockQuantity") == 1

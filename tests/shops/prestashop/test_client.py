@@ -83,7 +83,7 @@ def test_window_bounds_are_inclusive_in_shop_time(ps: PrestaShopSandbox,
     until = clock.moment - timedelta(hours=1)
     second = timedelta(seconds=1)
     moments = [since - second, since, since + timedelta(hours=2), until, until + second]
-    before, at_since, inside, at_until, after = [add_orders(ps, 1, m, timedelta(0))[0]
+    _before, at_since, inside, at_until, _after = [add_orders(ps, 1, m, timedelta(0))[0]
                                                  for m in moments]
 
     got = {int(o.external_id) for o in read_all(client.iter_orders(since, until))}
@@ -412,6 +412,11 @@ def test_find_products_by_sku(ps: PrestaShopSandbox, client: PrestaShopClient) -
 def test_set_stock(ps: PrestaShopSandbox, client: PrestaShopClient, clock: Clock) -> None:
     a = ps.add_product("A", "A", quantity=1)
     b = ps.add_product("B", "B", quantity=2)
+    rowless = ps.add_product("E", "E", quantity=3)
+    with ps.lock:  # a product whose stock row is missing (broken data, not a deletion)
+        stock = ps.tables["stock_availables"]
+        for row_id in [k for k, r in stock.items() if r["id_product"] == str(rowless["id"])]:
+            del stock[row_id]
     before = ps.tables["products"][a["id"]]["date_upd"]
     clock.advance(hours=1)
     ps.log.clear()
@@ -419,11 +424,17 @@ def test_set_stock(ps: PrestaShopSandbox, client: PrestaShopClient, clock: Clock
     results = client.set_stock([StockQuantity(sku="A", quantity=7, shop_id=str(a["id"])),
                                 StockQuantity(sku="B", quantity=-2, shop_id=str(b["id"])),
                                 StockQuantity(sku="C", quantity=1),
-                                StockQuantity(sku="D", quantity=1, shop_id="4040")])
+                                StockQuantity(sku="D", quantity=1, shop_id="4040"),
+                                StockQuantity(sku="E", quantity=1, shop_id=str(rowless["id"]))])
 
     assert [(r.key, r.ok) for r in results] == [("A", True), ("B", False), ("C", False),
-                                                ("D", False)]
-    assert "no stock_available row" in (results[3].error or "")
+                                                ("D", False), ("E", False)]
+    # Deleted (no product, no stock row): gone, so the operation unbinds it; a product that
+    # exists without its row stays an item error.
+    assert "4040 is not in the shop" in (results[3].error or "") and results[3].gone
+    assert "no stock_available row" in (results[4].error or "") and not results[4].gone
+    assert not any(r.gone for r in results[:3])
+    assert ps.log.count("GET", "/api/products") == 1  # one look-up for the two rowless ids
     assert ps.stock_row(a["id"])["quantity"] == "7" and ps.stock_row(b["id"])["quantity"] == "2"
     assert ps.tables["products"][a["id"]]["date_upd"] == before  # #20465
     assert ps.log.count("GET", "/api/stock_availables") == 1

@@ -33,7 +33,7 @@ def load(name: str) -> Any:
 
 
 def blank_fields(name: str) -> set[str]:
-    element, fields = xmlbody.parse_document((FIXTURES / name).read_bytes())
+    _element, fields = xmlbody.parse_document((FIXTURES / name).read_bytes())
     return set(fields)
 
 
@@ -143,7 +143,7 @@ def test_odd_lines_and_countries_are_passed_on() -> None:
     payload = copy.deepcopy(load("orders_full.json")["orders"][0])
     payload["associations"]["order_rows"][0].update(product_name="", product_reference=None)
     odd = refs()
-    odd.countries = {key: " xk " for key in odd.countries}
+    odd.countries = dict.fromkeys(odd.countries, " xk ")
     order = mapping.parse_order(payload, odd, WARSAW)
     assert (order.lines[0].name, order.lines[0].sku) == ("", "")
     assert order.customer.country_code == "XK"  # as the shop gives it, stripped

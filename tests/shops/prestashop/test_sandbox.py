@@ -290,7 +290,7 @@ def test_stock_availables(ps: PrestaShopSandbox, api: Api, clock: Clock) -> None
                       "filter[id_product_attribute]": "[0]"}).json()["stock_availables"]
     (row,) = rows
     clock.advance(hours=1)
-    full = xmlbody.document("stock_available", {**{k: v for k, v in row.items()}, "quantity": "9"})
+    full = xmlbody.document("stock_available", {**dict(row.items()), "quantity": "9"})
     assert api.send("PUT", f"stock_availables/{row['id']}", full).status_code == 200
     assert ps.stock_row(product["id"])["quantity"] == "9"
     # A stock write does not move the product's date_upd (PrestaShop/PrestaShop#20465).

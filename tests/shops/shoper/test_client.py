@@ -351,6 +351,32 @@ def test_stock_for_a_bare_product_id_looks_up_its_base_row_once(
     assert [r.ok for r in results] == [True, True, False]
     assert shop.stocks[1]["stock"] == "4" and shop.stocks[2]["stock"] == "5"
     assert shop.log.count("GET", "/webapi/rest/product-stocks") == 1
+    assert not any(r.gone for r in results)  # junk is an item error, not a deletion
+
+
+def test_a_product_deleted_in_the_shop_answers_gone(
+    shop: ShoperSandbox, client: ShoperClient
+) -> None:
+    kept = shop.add_product("K-1", "Zostaje", "1.00", 0)
+    shop.add_product("D-1", "Usunięty", "1.00", 0)
+    shop.add_product("D-2", "Też", "1.00", 0)
+    with shop.lock:  # DELETE products/2 and 3 in the admin: with their stock rows
+        for product_id in (2, 3):
+            del shop.products[product_id]
+        for stock_id in [k for k, r in shop.stocks.items() if int(r["product_id"]) in (2, 3)]:
+            del shop.stocks[stock_id]
+
+    updated = client.update_products([
+        Product(sku="K-1", name="Zostaje", price_gross=Decimal(2), shop_id="1:1"),
+        Product(sku="D-1", name="Usunięty", price_gross=Decimal(2), shop_id="2:2")])
+    stock = client.set_stock([StockQuantity("K-1", 3, shop_id="1:1"),
+                              StockQuantity("D-1", 3, shop_id="2:2"),  # PUT answers 404
+                              StockQuantity("D-2", 3, shop_id="3")])  # no base row to find
+
+    assert [(r.ok, r.gone) for r in updated] == [(True, False), (False, True)]
+    assert "HTTP 404" in (updated[1].error or "")
+    assert [(r.ok, r.gone) for r in stock] == [(True, False), (False, True), (False, True)]
+    assert str(kept["product_id"]) == "1" and shop.stocks[1]["stock"] == "3"
 
 
 def test_product_import_by_edit_date_and_full_pass(

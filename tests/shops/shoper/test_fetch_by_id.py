@@ -44,7 +44,7 @@ def test_fetch_orders_reads_50_ids_per_call_with_lines_and_leaves_unknown_ids_ou
     shop: ShoperSandbox, client: ShoperClient, fake_time: FakeTime
 ) -> None:
     ids = _orders(shop, 120, fake_time.moment() - timedelta(days=20))
-    wanted = ids[:117] + ["999999", "abc", "0", ids[5]]  # unknown, junk, zero, a repeat
+    wanted = [*ids[:117], "999999", "abc", "0", ids[5]]  # unknown, junk, zero, a repeat
     page = client.fetch_orders(wanted)
     assert not page.errors
     assert [o.external_id for o in page.items] == ids[:117]  # ascending ids, each once
@@ -121,7 +121,7 @@ def test_fetch_products_by_shop_id_or_bare_id_50_per_call(
                                    variants=[(f"P-{n:03d}-XL", "10.99", 1)] if n == 0 else ())
         refs.append(f"{product['product_id']}:{product['stock']['stock_id']}")
     variant = next(s for s in shop.stocks.values() if s["code"] == "P-000-XL")
-    wanted = refs[1:60] + [refs[60].split(":")[0], f"1:{variant['stock_id']}:v", "404", "x:y"]
+    wanted = [*refs[1:60], refs[60].split(":")[0], f"1:{variant['stock_id']}:v", "404", "x:y"]
     page = client.fetch_products(wanted)
     assert not page.errors
     got = sorted(p.shop_id or "" for p in page.items)

@@ -111,7 +111,7 @@ def test_window_bounds_are_inclusive_and_in_gmt(
     until = clock.moment - timedelta(hours=1)
     second = timedelta(seconds=1)
     moments = [since - second, since, since + timedelta(hours=2), until, until + second]
-    before, at_since, inside, at_until, after = [
+    _before, at_since, inside, at_until, _after = [
         add_orders(woo, 1, moment, timedelta(0))[0] for moment in moments]
 
     got = {int(o.external_id) for o in read_all(client.iter_orders(since, until))}
@@ -237,7 +237,9 @@ def test_order_fields_from_the_sandbox(
     assert order.currency == "PLN" and order.is_paid
     assert order.total_gross == Decimal("49.20") + Decimal("10.00") + Decimal("14.99")
     assert order.shipping_gross == Decimal("14.99")
-    assert [(l.sku, l.quantity, l.unit_price_gross, l.vat_rate) for l in order.lines] == [
+    assert [
+        (line.sku, line.quantity, line.unit_price_gross, line.vat_rate) for line in order.lines
+    ] == [
         ("KUB-1", Decimal(2), Decimal("24.60"), Decimal("23.00")),
         # A product the shop no longer has: WooCommerce answers `sku` null (the SKU came from
         # the product); the line keeps its stored name and maps with sku "".
@@ -357,6 +359,7 @@ def test_set_order_statuses_per_item(
     assert [(r.key, r.ok) for r in results] == [
         (str(first), True), ("999999", False), (str(second), True), ("not-an-id", False)]
     assert "invalid_id" in (results[1].error or "")
+    assert not any(r.gone for r in results)  # `gone` is about products only
     assert woo.orders[first]["status"] == "completed" and woo.orders[second]["status"] == "on-hold"
     assert woo.log.count("POST", ORDERS + "/batch") == 1
 
@@ -400,6 +403,9 @@ def test_create_update_and_duplicate_sku(woo: WooCommerceSandbox,
                                                   ("NO-ID", False)]
     assert created["regular_price"] == "15.00" and created["name"] == "Nowa nazwa"
     assert updates[2].error and "not a WooCommerce id" in updates[2].error
+    # GHOST: woocommerce_rest_product_invalid_id, the shop has no such product (any more).
+    assert [r.gone for r in updates] == [False, True, False]
+    assert not any(r.gone for r in results)  # a create's refusal never is
 
 
 def test_413_splits_the_batch_in_half(

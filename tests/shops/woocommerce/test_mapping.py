@@ -8,7 +8,7 @@ The fixtures are trimmed copies of the JSON examples in
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def product() -> dict[str, Any]:
 def test_shared_fixture_order_parses() -> None:
     parsed = mapping.parse_order(load("order.json"))
     assert parsed.external_id == "727" and parsed.total_gross == Decimal("29.35")
-    assert parsed.modified_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=timezone.utc)
+    assert parsed.modified_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=UTC)
     assert len(parsed.lines) == 1 and parsed.lines[0].name == "Woo Single #1"
 
 
@@ -68,8 +68,8 @@ def test_documented_order_maps_to_domain(order: dict[str, Any]) -> None:
     assert parsed.shipping_gross == Decimal("10.00")
     assert parsed.is_paid is True
     # The *_gmt fields, not the site-local ones (the doc's site runs at UTC-3).
-    assert parsed.ordered_at == datetime(2017, 3, 22, 19, 28, 2, tzinfo=timezone.utc)
-    assert parsed.modified_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=timezone.utc)
+    assert parsed.ordered_at == datetime(2017, 3, 22, 19, 28, 2, tzinfo=UTC)
+    assert parsed.modified_at == datetime(2017, 3, 22, 19, 28, 8, tzinfo=UTC)
     assert parsed.payment_method == "Direct Bank Transfer"
     assert parsed.shipping_method == "Flat Rate"
     assert parsed.notes is None
@@ -227,7 +227,7 @@ def test_product_maps_to_domain(product: dict[str, Any]) -> None:
         ean="5901234123457",
         weight_kg=Decimal("0.350"),
         is_active=True,
-        modified_at=datetime(2017, 3, 23, 20, 1, 14, tzinfo=timezone.utc),
+        modified_at=datetime(2017, 3, 23, 20, 1, 14, tzinfo=UTC),
     )
 
 
@@ -276,7 +276,7 @@ def test_product_payload_for_create_and_update() -> None:
         "status": "draft", "weight": "1.5", "global_unique_id": "5901234123457",
     }
     update = mapping.product_payload(product, with_id=True)
-    assert update["id"] == 42 and list(update)[0] == "id"
+    assert update["id"] == 42 and next(iter(update)) == "id"
 
 
 def test_product_payload_clears_empty_fields_and_rounds_money() -> None:

@@ -716,7 +716,7 @@ def test_serve_forever_prints_one_line_and_stops_on_sigterm() -> None:
             process.kill()
 
 
-# ------------------------------------------------------------------- fidelity (docs/fidelity/woocommerce.md)
+# -- fidelity (docs/fidelity/woocommerce.md) ---------------------------------------------------
 
 
 def test_reads_default_to_view_context_where_the_description_is_wpautop_rendered(
@@ -745,7 +745,8 @@ def test_name_and_description_are_stored_through_wp_filter_post_kses(
     stripslashes, then wp_kses 'post': bare & → &amp;, lone > → &gt;, anything from < to >
     that is not an allowed tag is dropped, disallowed attributes go, backslashes go."""
     body = {"name": "Kubek & spodek <script>x</script>",
-            "description": "5 < 7 > 3 & <b>ok</b> <a href=\"https://x.pl\" onclick=\"z\">l</a> C:\\dir > &amp; &foo;"}
+            "description": "5 < 7 > 3 & <b>ok</b> <a href=\"https://x.pl\" onclick=\"z\">l</a> "
+                           "C:\\dir > &amp; &foo;"}
     created = woo_client.post("products", body).json()
     assert created["name"] == "Kubek &amp; spodek x"
     assert created["description"] == (
@@ -814,4 +815,5 @@ def test_global_unique_id_exists_from_woocommerce_9_2() -> None:
     assert product["global_unique_id"] == ""
     assert "global_unique_id" not in old._render("products", product, "http://x/", "edit")
     new = WooCommerceSandbox(wc_version="9.2.0")
-    assert new.add_product(name="K", sku="K-1", global_unique_id=" 590 ")["global_unique_id"] == "590"
+    added = new.add_product(name="K", sku="K-1", global_unique_id=" 590 ")
+    assert added["global_unique_id"] == "590"

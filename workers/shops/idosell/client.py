@@ -43,6 +43,11 @@ SLICE_MAX = 1000
 #: Reads of one slice before giving up on a shop whose result set keeps changing.
 SLICE_PASSES = 3
 SECOND = timedelta(seconds=1)
+#: Fault codes that say the addressed product is not in the shop (deleted there): `edit` of an
+#: unknown productId, and a stock write for a size code no product carries. **Unverified**: the
+#: codes are the sandbox's reading of the Admin API reference; a wrong "gone" only drops a
+#: binding that the next export or full stock pass finds again by SKU, so it is safe either way.
+NO_SUCH_PRODUCT, NO_SUCH_SIZE_CODE = "7", "4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +211,8 @@ class IdoSellClient:
         return self._product_write(products, with_id=False, mode="all")
 
     def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
-        """`edit` never adds: a product gone from the shop is an item error, not a new one."""
+        """`edit` never adds: a product gone from the shop answers `gone` (unbound by the
+        operation), never a new one."""
         return self._product_write(products, with_id=True, mode="edit")
 
     def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
@@ -226,7 +232,8 @@ class IdoSellClient:
                     raise ShopError("idosell PUT products/stockQuantity: results out of order")
                 error = mapping.fault(answer)
                 out.append(ItemResult(key=key, ok=error is None, shop_id=shop_ids.get(key),
-                                      error=error))
+                                      error=error,
+                                      gone=NO_SUCH_SIZE_CODE in _fault_codes(answer)))
             return out
 
         return self._write_batches("PUT", "products/stockQuantity", "products", items, results)
@@ -410,12 +417,13 @@ class IdoSellClient:
                 error = mapping.fault(answer)
                 product_id = answer.get("productId") if isinstance(answer, Mapping) else None
                 shop_id = str(product_id) if str(product_id or "").isdigit() and \
-                    int(product_id) > 0 else None
+                    int(str(product_id)) > 0 else None
                 if error is not None:
                     # A code someone else holds names its owner: bind to it, never duplicate.
                     owner = mapping.owner_of_code(answer) if not with_id else None
                     out.append(ItemResult(key=key, ok=False, error=error,
-                                          shop_id=owner or requested_ids.get(key)))
+                                          shop_id=owner or requested_ids.get(key),
+                                          gone=with_id and NO_SUCH_PRODUCT in _fault_codes(answer)))
                 elif shop_id is None:
                     out.append(ItemResult(key=key, ok=False, error="result has no productId"))
                 else:
@@ -461,6 +469,16 @@ class IdoSellClient:
 
 
 # -- module helpers ---------------------------------------------------------------------------
+
+
+def _fault_codes(answer: Any) -> set[str]:
+    """Every faultCode of one result item (its own and its `faults[]`), as text."""
+    if not isinstance(answer, Mapping):
+        return set()
+    faults = answer.get("faults")
+    entries = [answer, *(f for f in (faults if isinstance(faults, list) else [])
+                         if isinstance(f, Mapping))]
+    return {str(e.get("faultCode")) for e in entries if e.get("faultCode") not in (None, "")}
 
 
 def api_base_url(base_url: str) -> str:

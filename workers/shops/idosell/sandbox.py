@@ -57,19 +57,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from workers.shops.sandbox import (
-    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
     SandboxRequest,
     SandboxResponse,
     json_response,
+    serve_until_stopped,
 )
 
 API_PREFIX = "/api/admin/v6/"
@@ -195,7 +195,7 @@ class IdoSellSandbox(Sandbox):
             self._next_product += 1
             moment = self.local(created)
             size_ids = ["uniw"] if sizes == 1 else [f"{n}" for n in range(1, sizes + 1)]
-            record = {
+            record: Json = {
                 "productId": self._next_product, "displayed": code, "producer": ean,
                 "price": Decimal(str(price_gross)), "vat": Decimal(str(vat)), "weight": weight,
                 "visible": "y" if visible else "n", "names": {"pol": name},
@@ -259,7 +259,7 @@ class IdoSellSandbox(Sandbox):
 
     def _total(self, order: Json) -> Decimal:
         products = sum((line["price"] * line["quantity"] for line in order["lines"]), Decimal(0))
-        return products + order["delivery"]
+        return products + Decimal(order["delivery"])
 
     def set_order_status(self, serial: int, status: str, *, bump: bool = True) -> Json:
         with self.lock:
@@ -361,7 +361,8 @@ class IdoSellSandbox(Sandbox):
             raise ApiError(422, 2, "Invalid data format: the body is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("params"), dict):
             raise ApiError(422, 2, "Invalid gate call parameters: expected {\"params\": {...}}")
-        return body["params"]
+        params: dict[str, Any] = body["params"]
+        return params
 
     @staticmethod
     def _paging(params: Mapping[str, Any]) -> tuple[int, int]:
@@ -390,7 +391,7 @@ class IdoSellSandbox(Sandbox):
     def _empty(self, what: str) -> tuple[int, Any]:
         fault = {"faultCode": 2, "faultString": f"{what} search: returned an empty result"}
         if self.empty_results == "404":
-            raise ApiError(404, 2, fault["faultString"])
+            raise ApiError(404, 2, str(fault["faultString"]))
         if self.empty_results == "207":
             return 207, {"errors": fault}
         key = "Results" if what == "Orders" else "results"
@@ -440,9 +441,9 @@ class IdoSellSandbox(Sandbox):
     @staticmethod
     def _order_date(order: Json, kind: str) -> str | None:
         if kind == "add":
-            return order["added"]
+            return cast("str | None", order["added"])
         if kind == "modified":
-            return order["changed"]
+            return cast("str | None", order["changed"])
         settled = [p["paymentAddDate"] for p in order["prepaids"] if p["paymentStatus"] == "y"]
         if kind == "payment":
             return min(settled) if settled else None
@@ -515,7 +516,7 @@ class IdoSellSandbox(Sandbox):
         if serial is None and item.get("orderId") is None:
             return {**base, "faultCode": 1, "faultString": "Not specified Id or serial number "
                                                            "of the order"}
-        order = self.orders.get(int(serial)) if str(serial).isdigit() else next(
+        order = self.orders.get(int(str(serial))) if str(serial).isdigit() else next(
             (o for o in self.orders.values() if o["orderId"] == item.get("orderId")), None)
         if order is None:
             return {**base, "faultCode": 4, "faultString": "An error occurred during attempt to "

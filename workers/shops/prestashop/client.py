@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -63,7 +64,9 @@ class PrestaShopAuth(httpx.Auth):
     def __init__(self, key: str) -> None:
         self._header = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header
         yield request
 
@@ -181,8 +184,7 @@ class PrestaShopClient:
             else:
                 answer = self._post_checked(
                     "order_histories", body,
-                    applied=lambda key=key, state=state: (
-                        key if self._order_state(key) == state else None))
+                    applied=partial(self._order_if_in_state, key, state))
                 results[i] = ItemResult(key=key, ok=answer.ok, shop_id=key, error=answer.error)
         return [r for r in results if r is not None]
 
@@ -262,7 +264,7 @@ class PrestaShopClient:
             # PrestaShop does not refuse a second product with one reference, so a POST that
             # failed in an unknown state is looked up before it is sent again.
             answer = self._post_checked("products", body,
-                                        applied=lambda sku=product.sku: self._only_id(sku))
+                                        applied=partial(self._only_id, product.sku))
             results.append(ItemResult(key=product.sku, ok=answer.ok, shop_id=answer.shop_id,
                                       error=answer.error))
         return results
@@ -277,9 +279,10 @@ class PrestaShopClient:
                 results.append(ItemResult(key=product.sku, ok=False,
                                           error=f"not a PrestaShop id: {product.shop_id!r}"))
                 continue
-            if product_id not in current:
+            if product_id not in current:  # deleted in the shop: the operation unbinds it
                 results.append(ItemResult(key=product.sku, ok=False, shop_id=product_id,
-                                          error=f"product {product_id} is not in the shop"))
+                                          error=f"product {product_id} is not in the shop",
+                                          gone=True))
                 continue
             try:
                 body = xmlbody.document("product", mapping.updated_product_fields(
@@ -302,6 +305,11 @@ class PrestaShopClient:
         """
         ids = [_int_id(q.shop_id) for q in quantities]
         rows = self._stock_rows([i for i in ids if i])
+        # Product::delete removes the product's stock_available rows with it (PrestaShop/
+        # PrestaShop classes/Product.php, StockAvailable::removeProductFromStockAvailable), so
+        # a missing row most likely means a deleted product: one lookup of just those ids says.
+        rowless = [i for i in ids if i and i not in rows]
+        existing = self._lookup("products", rowless, "[id]") if rowless else {}
         results: list[ItemResult] = []
         for quantity, product_id in zip(quantities, ids, strict=True):
             if product_id is None:
@@ -310,8 +318,10 @@ class PrestaShopClient:
                 continue
             targets = rows.get(product_id, [])
             if not targets:
+                gone = product_id not in existing
+                reason = "is not in the shop" if gone else "has no stock_available row"
                 results.append(ItemResult(key=quantity.sku, ok=False, shop_id=product_id,
-                                          error=f"product {product_id} has no stock_available row"))
+                                          error=f"product {product_id} {reason}", gone=gone))
                 continue
             error: str | None = None
             for row in targets:  # one row per shop in a multistore without shared stock
@@ -509,6 +519,10 @@ class PrestaShopClient:
                                f"({', '.join(ids[:5])}) after a create that failed midway; "
                                "not guessing which one is ours")
         return ids[0] if ids else None
+
+    def _order_if_in_state(self, order_id: str, state: str) -> str | None:
+        """`order_id` when the order is in `state` now (a write that did land), else None."""
+        return order_id if self._order_state(order_id) == state else None
 
     def _order_state(self, order_id: str) -> str | None:
         rows = self._list("orders", {"display": "[id,current_state]",

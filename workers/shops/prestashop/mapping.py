@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from workers.domain import Customer, Order, OrderLine, Product, StatusChange
@@ -70,7 +70,8 @@ _EVENTS = (
 _SCRIPT_TAG = re.compile(r"<\s*script", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _EVENT_ATTR = re.compile(rf"({_EVENTS})\s*=", re.IGNORECASE | re.MULTILINE | re.DOTALL)
 _SCRIPT_COLON = re.compile(r"script:", re.IGNORECASE)
-_FRAME_TAG = re.compile(r"<\s*(i?frame|form|input|embed|object)", re.IGNORECASE | re.MULTILINE | re.DOTALL)
+_FRAME_TAG = re.compile(r"<\s*(i?frame|form|input|embed|object)",
+                        re.IGNORECASE | re.MULTILINE | re.DOTALL)
 
 
 class MappingError(ValueError):
@@ -133,7 +134,7 @@ def object_id(payload: Any) -> str:
     positive_text = isinstance(value, str) and _ascii_digits(value) and int(value) > 0
     if isinstance(value, bool) or not (positive_int or positive_text):
         raise MappingError(f"id is not a positive integer: {value!r}")
-    return str(int(value))
+    return str(int(str(value)))
 
 
 def item_key(payload: Any) -> str:
@@ -197,7 +198,7 @@ def rows(data: Any, resource: str) -> list[Any]:
 def single(data: Any, element: str) -> Mapping[str, Any]:
     """The object of a single answer, `{"product": {...}}`."""
     if isinstance(data, Mapping) and isinstance(data.get(element), Mapping):
-        return data[element]
+        return cast(Mapping[str, Any], data[element])
     raise MappingError(f"answer is not {{{element!r}: {{...}}}}")
 
 

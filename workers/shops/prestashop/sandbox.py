@@ -85,12 +85,12 @@ from workers.shops.prestashop.resources import (
     Resource,
 )
 from workers.shops.sandbox import (
-    serve_until_stopped,
     Faults,
     Sandbox,
     SandboxHandle,
     SandboxRequest,
     SandboxResponse,
+    serve_until_stopped,
 )
 
 API_PREFIX = "/api/"
@@ -807,7 +807,7 @@ class PrestaShopSandbox(Sandbox):
                 elif present:
                     current = {lang: str(given or "") for lang in self.language_ids}
                 else:  # PUT without it: the object's value becomes empty
-                    current = {lang: "" for lang in self.language_ids}
+                    current = dict.fromkeys(self.language_ids, "")
                 changes[name] = current
                 continue
             if present:
@@ -854,15 +854,15 @@ class PrestaShopSandbox(Sandbox):
                     raise WsError(400, 84, 'Validation error: "Property Product->name length '
                                            f'({len(text)}) must be between 0 and '
                                            f'{mapping.NAME_MAX}"')
-            name = merged.get("name") or {}
-            if not (name.get("1") or "").strip():
+            names = merged.get("name") or {}
+            if not (names.get("1") or "").strip():
                 raise WsError(400, 84, 'Validation error: "Property Product->name is empty for '
                                        'default language."')
-        if resource.name == "order_histories":
-            if _intval(merged["id_order"]) not in self.tables["orders"] or \
-                    _intval(merged["id_order_state"]) not in self.tables["order_states"]:
-                # OrderHistory::changeIdOrderState dies before the Webservice writes anything.
-                raise Died("Invalid new order status")
+        if resource.name == "order_histories" and (
+                _intval(merged["id_order"]) not in self.tables["orders"]
+                or _intval(merged["id_order_state"]) not in self.tables["order_states"]):
+            # OrderHistory::changeIdOrderState dies before the Webservice writes anything.
+            raise Died("Invalid new order status")
 
     def _save(self, resource: Resource, method: str, record: Json, changes: Json) -> Json:
         now = self._local_now()

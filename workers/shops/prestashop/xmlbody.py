@@ -40,8 +40,8 @@ def document(element: str, fields: Mapping[str, Any]) -> bytes:
                 ET.SubElement(child, "language", {"id": str(lang_id)}).text = _text(name, text)
         else:
             child.text = _text(name, value)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8",
-                                                                   xml_declaration=False)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _text(name: str, value: Any) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from base64 import b64encode
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import httpx
 
@@ -41,7 +41,9 @@ class ShoperAuth(httpx.Auth):
         self.token: str | None = None
         self.expires_at = 0.0  # on the client's monotonic clock
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         if request.url.path.rstrip("/").endswith("/" + AUTH_PATH):
             request.headers["Authorization"] = self._basic
         elif self.token:

@@ -23,9 +23,8 @@ Mapping lives in `mapping.py`, HTTP in `shops/http.py`.
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -256,7 +255,10 @@ class ShoperClient:
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         requests = [_prepared(_status_request, change) for change in changes]
         answers = self._bulk(requests, idempotent=True)
-        return [_item_result(c.external_id, a, c.external_id) for c, a in zip(changes, answers)]
+        return [
+            _item_result(c.external_id, a, c.external_id)
+            for c, a in zip(changes, answers, strict=True)
+        ]
 
     # -- products -----------------------------------------------------------------------------
 
@@ -298,7 +300,7 @@ class ShoperClient:
                     continue
         base_rows = self._base_stock_ids(list(created.values()))
         results = []
-        for index, (product, answer) in enumerate(zip(products, answers)):
+        for index, (product, answer) in enumerate(zip(products, answers, strict=True)):
             if index in created:
                 product_id = created[index]
                 ref = ShopRef(product_id, base_rows.get(product_id))
@@ -314,7 +316,7 @@ class ShoperClient:
         taxes = self._tax_ids() if any(p.vat_rate is not None for p in products) else {}
         requests = [_prepared(_update_request, p, _tax_for(p, taxes)) for p in products]
         answers = self._bulk(requests, idempotent=True)
-        return [_item_result(p.sku, a, p.shop_id) for p, a in zip(products, answers)]
+        return [_item_result(p.sku, a, p.shop_id) for p, a in zip(products, answers, strict=True)]
 
     def iter_products(self, since: datetime | None, until: datetime) -> Iterator[Page[Product]]:
         """Base products edited in [since, until] by `edit_date` (all, by id, when since is None).
@@ -371,17 +373,20 @@ class ShoperClient:
         bare = [r.product_id for r in refs if isinstance(r, ShopRef) and r.stock_id is None]
         base_rows = self._base_stock_ids(bare) if bare else {}
         requests: list[Prepared] = []
-        for quantity, ref in zip(quantities, refs):
+        rowless: set[int] = set()
+        for i, (quantity, ref) in enumerate(zip(quantities, refs, strict=True)):
             if isinstance(ref, str):
                 requests.append(ref)
                 continue
             stock_id = ref.stock_id or base_rows.get(ref.product_id)
-            if stock_id is None:
-                requests.append(f"product {ref.product_id} has no stock row in the shop")
+            if stock_id is None:  # every product has a base row: no row, no product
+                rowless.add(i)
+                requests.append(f"product {ref.product_id} is not in the shop (no stock row)")
                 continue
             requests.append(_prepared(_stock_request, stock_id, quantity))
         answers = self._bulk(requests, idempotent=True)
-        return [_item_result(q.sku, a, q.shop_id) for q, a in zip(quantities, answers)]
+        return [_item_result(q.sku, a, q.shop_id, gone=i in rowless)
+                for i, (q, a) in enumerate(zip(quantities, answers, strict=True))]
 
     def close(self) -> None:
         self.http.close()
@@ -646,9 +651,13 @@ def _prepared(build: Callable[..., Json], *args: Any) -> Prepared:
         return str(exc)
 
 
-def _item_result(key: str, answer: BulkAnswer | str, shop_id: str | None) -> ItemResult:
+def _item_result(key: str, answer: BulkAnswer | str, shop_id: str | None, *,
+                 gone: bool = False) -> ItemResult:
     if isinstance(answer, str):
-        return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer)
+        return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer, gone=gone)
     if answer.ok:
         return ItemResult(key=key, ok=True, shop_id=shop_id)
-    return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer.error())
+    # A PUT of an object the shop no longer has answers 404 "Resource not found" (seen live,
+    # see the sandbox's notes): the product was deleted there and the operation unbinds it.
+    return ItemResult(key=key, ok=False, shop_id=shop_id, error=answer.error(),
+                      gone=answer.code == 404)

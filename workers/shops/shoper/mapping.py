@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -144,7 +144,7 @@ def from_local(value: str, zone: ZoneInfo, what: str = "date") -> datetime:
     occurrence, so a time we derive a cursor from is never later than the truth."""
     try:
         naive = datetime.strptime(value.strip()[:19], DATE_FORMAT)
-        return naive.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+        return naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
     except (ValueError, AttributeError, OverflowError):  # year 1 has no UTC reading
         raise MappingError(f"{what} is not a date: {value!r:.40}") from None
 

@@ -78,7 +78,14 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from workers.shops.sandbox import Faults, Sandbox, SandboxRequest, SandboxResponse, json_response, serve_until_stopped
+from workers.shops.sandbox import (
+    Faults,
+    Sandbox,
+    SandboxRequest,
+    SandboxResponse,
+    json_response,
+    serve_until_stopped,
+)
 from workers.shops.shoper import sandbox_query as query
 from workers.shops.shoper.sandbox_query import QueryError
 
@@ -287,11 +294,11 @@ class ShoperSandbox(Sandbox):
         self.order_products: dict[int, Json] = {}
         self.products: dict[int, Json] = {}  # without `stock`; rendered with its base row
         self.stocks: dict[int, Json] = {}
-        self.statuses = {sid: {"status_id": str(sid), "active": "1", "default": "1" if sid == 1
-                               else "0", "color": "#1e88e5", "type": kind,
-                               "order": str(sid), "email_change": "0",
-                               "translations": {LANG: {"name": name, "lang_id": "1"}}}
-                         for sid, name, kind in DEFAULT_STATUSES}
+        self.statuses: dict[int, Json] = {
+            sid: {"status_id": str(sid), "active": "1", "default": "1" if sid == 1 else "0",
+                  "color": "#1e88e5", "type": kind, "order": str(sid), "email_change": "0",
+                  "translations": {LANG: {"name": name, "lang_id": "1"}}}
+            for sid, name, kind in DEFAULT_STATUSES}
         self.currencies = {1: {"currency_id": "1", "name": "PLN", "rate": "1.0000",
                                "default": "1", "active": "1", "order": "1"},
                            2: {"currency_id": "2", "name": "EUR", "rate": "4.3000",
@@ -906,7 +913,7 @@ class ShoperSandbox(Sandbox):
                                  ean=f"590{self.rng.randint(10**9, 10**10 - 1)}")
                 codes.append(code)
             now = self.now()
-            for n in range(orders):
+            for _ in range(orders):
                 created = now - timedelta(minutes=self.rng.randint(10, 14 * 24 * 60))
                 picks = self.rng.sample(codes, k=min(len(codes), self.rng.randint(1, 3))) or [
                     "UNKNOWN-SKU"]

@@ -358,7 +358,7 @@ class VendureClient:
         made = self._mutate_each("createProduct", "CreateProductInput", "id",
                                  [parent for _, parent, _ in prepared])
         parents: list[tuple[int, str, dict[str, Any]]] = []  # (index, product id, variant input)
-        for (i, _, variant), answer in zip(prepared, made):
+        for (i, _, variant), answer in zip(prepared, made, strict=True):
             if isinstance(answer, ItemFailure):
                 results[i] = ItemResult(products[i].sku, False, error=str(answer))
                 continue
@@ -366,7 +366,7 @@ class VendureClient:
             parents.append((i, product_id, {**variant, "productId": product_id}))
         outcomes = self._write_array(queries.CREATE_VARIANTS, "createProductVariants",
                                      [body for _, _, body in parents])
-        for (i, product_id, _), outcome in zip(parents, outcomes):
+        for (i, product_id, _), outcome in zip(parents, outcomes, strict=True):
             sku = products[i].sku
             if isinstance(outcome, ItemFailure):
                 self._delete_orphan(product_id)
@@ -387,7 +387,7 @@ class VendureClient:
             if not product.shop_id or product.shop_id not in parents:
                 results[i] = ItemResult(product.sku, False, shop_id=product.shop_id,
                                         error=f"variant {product.shop_id} is not in the shop "
-                                              "(deleted there?)")
+                                              "(deleted there?)", gone=True)
                 continue
             try:
                 sendable.append((i, mapping.variant_input(product, channel,
@@ -398,7 +398,7 @@ class VendureClient:
         outcomes = self._write_array(queries.UPDATE_VARIANTS, "updateProductVariants",
                                      [body for _, body in sendable])
         own_parents: list[tuple[int, dict[str, Any]]] = []
-        for (i, _), outcome in zip(sendable, outcomes):
+        for (i, _), outcome in zip(sendable, outcomes, strict=True):
             product = products[i]
             if isinstance(outcome, ItemFailure):
                 results[i] = ItemResult(product.sku, False, shop_id=product.shop_id,
@@ -411,7 +411,7 @@ class VendureClient:
                                                              product_id=parent_id)))
         outcomes = self._write_array(queries.UPDATE_PRODUCTS, "updateProducts",
                                      [body for _, body in own_parents])
-        for (i, _), outcome in zip(own_parents, outcomes):
+        for (i, _), outcome in zip(own_parents, outcomes, strict=True):
             if isinstance(outcome, ItemFailure):
                 product = products[i]
                 results[i] = ItemResult(product.sku, False, shop_id=product.shop_id,
@@ -461,7 +461,7 @@ class VendureClient:
             if not item.shop_id or item.shop_id not in levels:
                 results[i] = ItemResult(item.sku, False, shop_id=item.shop_id,
                                         error=f"variant {item.shop_id} is not in the shop "
-                                              "(deleted there?)")
+                                              "(deleted there?)", gone=True)
                 continue
             try:
                 on_hand = mapping.stock_on_hand(item.quantity, levels[item.shop_id], location)
@@ -472,7 +472,7 @@ class VendureClient:
                 {"stockLocationId": location, "stockOnHand": on_hand}]}))
         outcomes = self._write_array(queries.UPDATE_VARIANTS, "updateProductVariants",
                                      [body for _, body in sendable])
-        for (i, _), outcome in zip(sendable, outcomes):
+        for (i, _), outcome in zip(sendable, outcomes, strict=True):
             item = quantities[i]
             if isinstance(outcome, ItemFailure):
                 results[i] = ItemResult(item.sku, False, shop_id=item.shop_id, error=str(outcome))
@@ -487,7 +487,10 @@ class VendureClient:
         return _parse_page(rows, mapping.parse_variant)
 
     def _variant_parents(self, ids: Sequence[str]) -> dict[str, tuple[str, int]]:
-        """variant id → (product id, number of variants the product has)."""
+        """variant id → (product id, number of variants the product has). A deleted variant is
+        absent: `productVariants` lists only rows with `deletedAt` null (vendure-ecommerce/
+        vendure, ProductVariantService.findAll), which is how a variant deleted in the shop
+        shows up as `gone` in update_products and set_stock."""
         parents: dict[str, tuple[str, int]] = {}
         for rows in self._by_ids(queries.VARIANTS_FOR_UPDATE, "productVariants", ids):
             for row in rows:
@@ -569,7 +572,7 @@ class VendureClient:
         while True:
             rows = self._request_page(query, lower, skip, take=self.page_size)
             keys = [_row_key(row, query.time_field) for row in rows]
-            fresh = [row for row, key in zip(rows, keys) if key not in seen]
+            fresh = [row for row, key in zip(rows, keys, strict=True) if key not in seen]
             if skip and rows and not fresh:
                 raise ShopError(f"vendure {query.field}: the page at offset {skip} repeats rows "
                                 "already read in this run")

@@ -280,7 +280,8 @@ class WooCommerceClient:
         `per_page` (its default is 10), so each chunk asks for as many rows as it has ids; an id
         the shop does not have is simply not in the answer. Ids that are not WooCommerce ids
         cannot be asked for and are left out (absent, as the port says)."""
-        wanted = list(dict.fromkeys(str(i).strip() for i in ids if mapping.is_shop_id(str(i).strip())))
+        wanted = list(dict.fromkeys(
+            str(i).strip() for i in ids if mapping.is_shop_id(str(i).strip())))
         page: Page[T] = Page()
         for start in range(0, len(wanted), self.page_size):
             chunk = wanted[start:start + self.page_size]
@@ -313,7 +314,8 @@ class WooCommerceClient:
         while start < len(sendable):
             # batch_size is re-read each time: a 413 may have shrunk it.
             chunk = sendable[start:start + self.batch_size]
-            for (i, _, _), result in zip(chunk, self._post_batch(path, action, chunk)):
+            answers = self._post_batch(path, action, chunk)  # one per item, or it raises
+            for (i, _, _), result in zip(chunk, answers, strict=True):
                 results[i] = result
             start += len(chunk)
         return [r for r in results if r is not None]
@@ -509,7 +511,8 @@ def _batch_results(
         got = len(answers) if isinstance(answers, list) else "no"
         raise ShopError(f"woocommerce POST {path}: answered {got} {action} results "
                         f"for {len(chunk)} items")
-    return [_item_result(key, answer, action) for (_, key, _), answer in zip(chunk, answers)]
+    return [_item_result(key, answer, action)
+            for (_, key, _), answer in zip(chunk, answers, strict=True)]
 
 
 def _item_result(key: str, answer: Any, action: str) -> ItemResult:
@@ -521,11 +524,23 @@ def _item_result(key: str, answer: Any, action: str) -> ItemResult:
         # Only a create carries the owner: the caller binds the SKU to it instead of creating
         # a duplicate. For an update, shop_id stays the product we tried to change.
         return ItemResult(key=key, ok=False, error=message,
-                          shop_id=owner if action == "create" else _answer_id(answer))
+                          shop_id=owner if action == "create" else _answer_id(answer),
+                          gone=action == "update" and _no_such_product(answer))
     answer_id = _answer_id(answer)
     if answer_id is None:
         return ItemResult(key=key, ok=False, error="batch answer has no id")
     return ItemResult(key=key, ok=True, shop_id=answer_id)
+
+
+def _no_such_product(answer: Mapping[str, Any]) -> bool:
+    """The batch answer for an update of a product the shop no longer has (deleted for good,
+    not trashed: a trashed product still updates). WC_REST_CRUD_Controller::update_item answers
+    `woocommerce_rest_product_invalid_id` (status 400) when get_object() finds nothing, and
+    WC_REST_Controller::batch_items puts that WP_Error in the item's place (woocommerce/
+    woocommerce, includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php and
+    class-wc-rest-controller.php)."""
+    error = answer.get("error")
+    return isinstance(error, Mapping) and error.get("code") == "woocommerce_rest_product_invalid_id"
 
 
 def _answer_id(answer: Mapping[str, Any]) -> str | None:

@@ -184,7 +184,12 @@ def modified_gmt(payload: Any) -> datetime | None:
 
 #: Elements in WordPress's `$allowedposttags` (wp-includes/kses.php) that we let through as markup.
 _POST_TAGS = frozenset(
-    ["a", "abbr", "address", "article", "aside", "b", "bdo", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "i", "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var"])
+    ["a", "abbr", "address", "article", "aside", "b", "bdo", "big", "blockquote", "br", "caption",
+     "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
+     "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "i",
+     "img", "ins", "kbd", "li", "main", "mark", "nav", "ol", "p", "pre", "q", "s", "samp",
+     "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody",
+     "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul", "var"])
 #: Attributes kses keeps as written (for these elements; `*` = the global ones WordPress adds to
 #: every allowed element in `_wp_add_global_attributes`). `style` is left out: safecss rewrites it.
 _KEPT_ATTRIBUTES: Mapping[str, frozenset[str]] = {

@@ -100,7 +100,7 @@ def sign(
     algorithm: str = "HMAC-SHA256",
 ) -> dict[str, str]:
     """Return the full signed query for `method url?params` (send it on `base_url(url)`)."""
-    query = {name: value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     query.update({name: _php_string(value) for name, value in params.items()})
     query.update(
         {

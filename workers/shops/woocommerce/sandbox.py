@@ -375,7 +375,14 @@ ORDER_BODY_ARGS = {
 
 #: `$allowedposttags` elements (wp-includes/kses.php), enough for product descriptions.
 KSES_POST_TAGS = frozenset(
-    ["a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdo", "big", "blockquote", "br", "button", "caption", "cite", "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em", "fieldset", "figcaption", "figure", "font", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins", "kbd", "label", "legend", "li", "main", "map", "mark", "menu", "nav", "object", "ol", "p", "pre", "q", "rb", "rp", "rt", "rtc", "ruby", "s", "samp", "section", "small", "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead", "title", "tr", "track", "tt", "u", "ul", "var", "video"]
+    ["a", "abbr", "acronym", "address", "area", "article", "aside", "audio", "b", "bdo", "big",
+     "blockquote", "br", "button", "caption", "cite", "code", "col", "colgroup", "dd", "del",
+     "details", "dfn", "div", "dl", "dt", "em", "fieldset", "figcaption", "figure", "font",
+     "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img", "ins",
+     "kbd", "label", "legend", "li", "main", "map", "mark", "menu", "nav", "object", "ol", "p",
+     "pre", "q", "rb", "rp", "rt", "rtc", "ruby", "s", "samp", "section", "small", "span", "strike",
+     "strong", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th", "thead",
+     "title", "tr", "track", "tt", "u", "ul", "var", "video"]
 )
 #: Attributes kses keeps per element (a subset of `$allowedposttags`; `*` = the global
 #: attributes `_wp_add_global_attributes` adds to every element, `style` left out).
@@ -1982,8 +1989,8 @@ class WooCommerceSandbox(Sandbox):
 
         `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax); an unknown
         SKU gives a line with product_id 0 and `sku` null, named as given (a product deleted
-        since: the item keeps its stored name, its SKU came from the product). `fields` override top-level
-        keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
+        since: the item keeps its stored name, its SKU came from the product). `fields` override
+        top-level keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
         `date_completed`.
         """
         with self.lock:
