@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import ClassVar
 
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
@@ -33,8 +34,8 @@ class AllegroHarness:
     api_secret: str | None = "allegro-suite-secret-123"  # its client secret
     shop_timezone = "Europe/Warsaw"
     # ERP code → the seller's fulfilment status.
-    status_map = {"new": "NEW", "in_progress": "PROCESSING", "shipped": "SENT",
-                  "cancelled": "CANCELLED"}
+    status_map: ClassVar[dict[str, str]] = {
+        "new": "NEW", "in_progress": "PROCESSING", "shipped": "SENT", "cancelled": "CANCELLED"}
     paid_status = "PROCESSING"
     creates_products = False
 
@@ -78,7 +79,8 @@ class AllegroHarness:
         offer = offers[0]
         active = offer["publication"]["status"] == "ACTIVE"
         # What the marketplace sells: nothing while the offer is ended.
-        return {"name": offer["name"], "price_gross": Decimal(offer["sellingMode"]["price"]["amount"]),
+        price = Decimal(offer["sellingMode"]["price"]["amount"])
+        return {"name": offer["name"], "price_gross": price,
                 "stock": int(offer["stock"]["available"]) if active else 0, "active": active}
 
     def count_sku(self, sku: str) -> int:

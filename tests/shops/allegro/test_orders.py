@@ -128,7 +128,7 @@ def test_a_form_that_becomes_ready_later_is_imported_then(sandbox: AllegroSandbo
     form = sandbox.add_form([("A", 1, Decimal("1.00"))], status="FILLED_IN", paid=False)
     assert _orders(client) == []
     sandbox.change_form(form["id"], status="READY_FOR_PROCESSING", paid=True)
-    [order] = list(o for p in client.iter_orders(WINDOW[0], datetime.now(UTC)) for o in p.items)
+    [order] = [o for p in client.iter_orders(WINDOW[0], datetime.now(UTC)) for o in p.items]
     assert order.external_id == form["id"] and order.is_paid
 
 

@@ -54,7 +54,7 @@ def test_quantities_go_in_one_command_per_value_and_reports_are_read(
     foreign = _offer(sandbox, "OBCY", seller=False)  # not this seller's: the report says FAIL
     wanted = [7, 7, 7, 3, 3]
     results = client.set_stock([StockQuantity(f"S-{n}", q, shop_id=i)
-                                for n, (i, q) in enumerate(zip(ids, wanted))]
+                                for n, (i, q) in enumerate(zip(ids, wanted, strict=True))]
                                + [StockQuantity("OBCY", 7, shop_id=foreign)])
     assert [r.ok for r in results] == [True] * 5 + [False]
     assert "not found" in (results[5].error or "") and results[5].gone

@@ -162,7 +162,8 @@ class OAuthEndpoint:
         except ShopHttpError as exc:
             if exc.status_code in (400, 401) and exc.code in ("invalid_grant", "invalid_token",
                                                               "unauthorized"):
-                raise AuthorisationEnded(f"allegro refused the refresh token ({exc.code})") from None
+                raise AuthorisationEnded(
+                    f"allegro refused the refresh token ({exc.code})") from None
             if exc.status_code == 401:
                 raise ShopError(f"allegro refused the application's credentials (check api_key "
                                 f"= client id, api_secret = client secret): {exc}") from None

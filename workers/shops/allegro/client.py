@@ -168,7 +168,7 @@ class AllegroClient:
                                  "sort": "updatedAt", "limit": self.page_size, "offset": offset})
             stamps = self._check_window(forms, low, until)
             page: Page[Order] = Page()
-            for form, stamp in zip(forms, stamps):
+            for form, stamp in zip(forms, stamps, strict=True):
                 key = (mapping.form_id(form), stamp)
                 if key in seen:
                     continue
@@ -262,8 +262,8 @@ class AllegroClient:
                 if len(forms) < self.page_size:
                     break
                 if offset + self.page_size > self.max_offset:
-                    raise ShopError(f"allegro GET {FORMS}: more than {self.max_offset} forms bought "
-                                    "within one second; cannot list them")
+                    raise ShopError(f"allegro GET {FORMS}: more than {self.max_offset} forms "
+                                    "bought within one second; cannot list them")
 
     def set_order_statuses(self, changes: Sequence[StatusChange]) -> list[ItemResult]:
         return [self._set_status(change) for change in changes]
@@ -460,7 +460,7 @@ class AllegroClient:
                 self._call("PUT", f"{path}/{command_id}",
                            json=mapping.command_body(chunk, change, key))
             except ShopHttpError as exc:
-                errors.update({o: f"Allegro refused the command: {exc}" for o in chunk})
+                errors.update(dict.fromkeys(chunk, f"Allegro refused the command: {exc}"))
                 continue
             errors.update(self._report(path, command_id, chunk))
         return errors
@@ -480,8 +480,9 @@ class AllegroClient:
             status, message = tasks.get(offer_id, ("", ""))
             if status == "SUCCESS":
                 continue
-            errors[offer_id] = (f"Allegro: {message or 'the change failed'}" if status == "FAIL"
-                                else "Allegro has not confirmed the change yet; sent again next run")
+            errors[offer_id] = (
+                f"Allegro: {message or 'the change failed'}" if status == "FAIL"
+                else "Allegro has not confirmed the change yet; sent again next run")
         return errors
 
     def _tasks(self, path: str, command_id: str) -> dict[str, tuple[str, str]]:

@@ -113,7 +113,8 @@ def importable(form: Json) -> bool:
         return True
     if status == CANCELLED:
         payment = _obj(form.get("payment"))
-        return bool(_str(payment.get("finishedAt"))) or _str(payment.get("type")) == CASH_ON_DELIVERY
+        return (bool(_str(payment.get("finishedAt")))
+                or _str(payment.get("type")) == CASH_ON_DELIVERY)
     return False
 
 
@@ -181,7 +182,8 @@ def _lines(items: Any) -> tuple[list[OrderLine], list[datetime]]:
         try:
             quantity = Decimal(str(raw_quantity))
         except InvalidOperation:
-            raise MappingError(f"line {n}: quantity {str(raw_quantity)[:20]!r} is not a number") from None
+            raise MappingError(
+                f"line {n}: quantity {str(raw_quantity)[:20]!r} is not a number") from None
         if isinstance(raw_quantity, bool) or not plausible(quantity) or quantity <= 0:
             raise MappingError(f"line {n}: quantity {str(raw_quantity)[:20]!r} is out of range")
         price, _ = money(item.get("price"), f"line {n} price")
@@ -201,8 +203,7 @@ def parse_customer(form: Json) -> Customer:
     company = _obj(billing.get("company"))
     person = _obj(billing.get("naturalPerson"))
     address = billing or _obj(buyer.get("address")) or delivery
-    first = _str(person.get("firstName")) or _str(buyer.get("firstName")) or _str(delivery.get("firstName"))
-    last = _str(person.get("lastName")) or _str(buyer.get("lastName")) or _str(delivery.get("lastName"))
+    first, last = (_first(key, person, buyer, delivery) for key in ("firstName", "lastName"))
     return Customer(
         email=_str(buyer.get("email")),
         first_name=first,
@@ -215,6 +216,11 @@ def parse_customer(form: Json) -> Customer:
         postcode=_str(address.get("zipCode")) or _str(address.get("postCode")),
         country_code=(_str(address.get("countryCode")) or "PL").upper(),
     )
+
+
+def _first(key: str, *sources: Json) -> str:
+    """The first non-empty `key` among `sources`."""
+    return next((value for value in (_str(s.get(key)) for s in sources) if value), "")
 
 
 def revision(form: Any) -> str | None:

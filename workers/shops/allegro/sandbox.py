@@ -451,7 +451,8 @@ class AllegroSandbox(Sandbox):
                 forms = [f for f in forms if key(f) >= bounds[f"{name}.gte"]]
             if f"{name}.lte" in bounds:
                 forms = [f for f in forms if key(f) <= bounds[f"{name}.lte"]]
-        sort = "-lineItems.boughtAt" if self.ignore_sort else query.get("sort", "-lineItems.boughtAt")
+        default = "-lineItems.boughtAt"
+        sort = default if self.ignore_sort else query.get("sort", default)
         field_name = sort.lstrip("-")
         if field_name not in keys:
             return error(422, "VALIDATION_ERROR", f"cannot sort by {sort!r}", "sort")
@@ -490,9 +491,11 @@ class AllegroSandbox(Sandbox):
         query = request.query
         offers = [o for o in self.offers.values() if o["_seller"]]
         if "external.id" in query:
-            offers = [o for o in offers if (o.get("external") or {}).get("id") == query["external.id"]]
+            wanted = query["external.id"]
+            offers = [o for o in offers if (o.get("external") or {}).get("id") == wanted]
         if "publication.status" in query:
-            offers = [o for o in offers if o["publication"]["status"] == query["publication.status"]]
+            status = query["publication.status"]
+            offers = [o for o in offers if o["publication"]["status"] == status]
         offers.sort(key=lambda o: int(o["id"]), reverse=True)  # documented default: id, descending
         window = offers[offset:offset + limit]
         return json_response(200, {"offers": [_public(o) for o in window], "count": len(window),
