@@ -86,7 +86,10 @@ def timestamp(value: Any, what: str) -> datetime:
         raise MappingError(f"{what}: {raw[:40]!r} is not a date") from None
     if moment.tzinfo is None:  # documented as UTC; read a bare time as UTC
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted out of range: no date we can use
+        raise MappingError(f"{what}: {raw[:40]!r} is out of range") from None
 
 
 def wire_time(moment: datetime) -> str:

@@ -146,6 +146,9 @@ class AllegroSandbox(Sandbox):
         self._calls: list[float] = []
         self.blocked_until = 0.0
         self._offer_ids = itertools.count(17_000_000_001)
+        # Form, line and payment ids: UUIDs as Allegro's, but from a counter, so that a test
+        # (or a hypothesis example replayed) sees the same shop twice.
+        self._uuids = itertools.count(0x29738E617F6A11E8AC4509DB60EDE000)
         self.refreshes = 0
 
     def state(self) -> dict[str, Any]:
@@ -218,7 +221,7 @@ class AllegroSandbox(Sandbox):
         now = datetime.now(UTC)
         updated = updated or now
         bought = bought or updated
-        form_id = str(uuid.uuid4())
+        form_id = self._uuid()
         items = []
         total = delivery_cost
         for sku, quantity, price in lines:
@@ -226,7 +229,7 @@ class AllegroSandbox(Sandbox):
             offer_id = offers[0]["id"] if offers else str(next(self._offer_ids))
             name = offers[0]["name"] if offers else f"Przedmiot {sku or offer_id}"
             items.append({
-                "id": str(uuid.uuid4()),
+                "id": self._uuid(),
                 "offer": {"id": offer_id, "name": name,
                           "external": {"id": sku} if sku else None},
                 "quantity": quantity,
@@ -243,7 +246,7 @@ class AllegroSandbox(Sandbox):
                       "guest": False, "phoneNumber": "+48 600 100 200",
                       "address": {"street": "Długa 1", "city": "Gdańsk", "postCode": "80-001",
                                   "countryCode": "PL"}},
-            "payment": {"id": str(uuid.uuid4()), "type": "ONLINE",
+            "payment": {"id": self._uuid(), "type": "ONLINE",
                         "provider": "P24", "finishedAt": iso(bought) if paid else None,
                         "paidAmount": {"amount": str(total), "currency": "PLN"} if paid else None},
             "status": status,
@@ -267,11 +270,14 @@ class AllegroSandbox(Sandbox):
             "summary": {"totalToPay": {"amount": str(total), "currency": "PLN"}},
             "marketplace": {"id": "allegro-pl"},
             "updatedAt": iso(updated),
-            "revision": secrets.token_hex(4),
+            "revision": f"{next(self._uuids) & 0xFFFFFFFF:08x}",
         }
         with self.lock:
             self.forms[form_id] = form
         return form
+
+    def _uuid(self) -> str:
+        return str(uuid.UUID(int=next(self._uuids)))
 
     def change_form(self, form_id: str, **changes: Any) -> None:
         """A change made on Allegro's side (paid, cancelled, fulfilment): bumps `updatedAt` and
@@ -286,7 +292,7 @@ class AllegroSandbox(Sandbox):
                 else:
                     form[key] = value
             form["updatedAt"] = iso(datetime.now(UTC))
-            form["revision"] = secrets.token_hex(4)
+            form["revision"] = f"{next(self._uuids) & 0xFFFFFFFF:08x}"
 
     # -- dispatch -------------------------------------------------------------------------------
 
@@ -478,7 +484,7 @@ class AllegroSandbox(Sandbox):
             return error(422, "VALIDATION_ERROR", f"unknown status {status!r}", "status")
         form["fulfillment"]["status"] = status
         form["updatedAt"] = iso(datetime.now(UTC))
-        form["revision"] = secrets.token_hex(4)
+        form["revision"] = f"{next(self._uuids) & 0xFFFFFFFF:08x}"
         return SandboxResponse(204)
 
     # -- offers ---------------------------------------------------------------------------------
