@@ -32,7 +32,6 @@ from shared.db import make_engine
 from shared.erp.demo import create_erp_schema
 from shared.erp.sync_tables import sync_ended_offers
 from shared.migrate import TENANT, upgrade
-
 from tests.security.support import hostile, mutated
 from tests.security.test_hostile_mapping import (
     VENDURE_ORDER,
