@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -66,8 +67,15 @@ PRODUCT_OFFERS = "/sale/product-offers"
 QUANTITY_COMMANDS = "/sale/offer-quantity-change-commands"
 PUBLICATION_COMMANDS = "/sale/offer-publication-commands"
 
-#: The largest offset the lists take (offset + limit; unverified, see the fidelity sheet).
+#: The largest offset + limit the checkout-form list takes (unverified: the reference says only
+#: that out-of-range offsets answer 422; see the fidelity sheet).
 MAX_OFFSET = 10_000
+#: The offers list documents offset + limit ≤ 10 000 000.
+OFFERS_MAX_OFFSET = 10_000_000
+#: Values of a multi-valued offers filter sent in one call (keeps the URL well under 8 KiB).
+SKUS_PER_CALL = 50
+#: `external.id` values longer than this are not accepted by the filter.
+MAX_SIGNATURE = 100
 #: Offers per command (`offerCriteria`), and per offers-list page.
 COMMAND_MAX = 1000
 #: How often and how long a command's report is polled before its open tasks count as failed
@@ -294,16 +302,19 @@ class AllegroClient:
     # -- products -------------------------------------------------------------------------------
 
     def find_products_by_sku(self, skus: Sequence[str]) -> dict[str, list[str]]:
-        """Offers whose `external.id` is exactly the SKU, one filtered list read per SKU."""
+        """Offers whose `external.id` is exactly the SKU: the filter takes many values at once
+        (`external.id=A&external.id=B`), so SKUS_PER_CALL SKUs cost one read. A SKU longer than
+        the filter takes (100 characters) cannot be an offer's signature."""
+        wanted = [s for s in dict.fromkeys(skus) if s and s.strip() and len(s) <= MAX_SIGNATURE]
         found: dict[str, list[str]] = {}
-        for sku in dict.fromkeys(s for s in skus if s and s.strip()):
-            for offers in self._offer_pages({"external.id": sku}):
+        for start in range(0, len(wanted), SKUS_PER_CALL):
+            chunk = wanted[start:start + SKUS_PER_CALL]
+            asked = set(chunk)
+            for offers in self._offer_pages([("external.id", sku) for sku in chunk]):
                 for offer in offers:
-                    offer_id = mapping.offer_id(offer)
-                    if offer_id and mapping.offer_sku(offer) == sku:
-                        ids = found.setdefault(sku, [])
-                        if offer_id not in ids:
-                            ids.append(offer_id)
+                    offer_id, sku = mapping.offer_id(offer), mapping.offer_sku(offer)
+                    if offer_id and sku in asked and offer_id not in found.get(sku, []):
+                        found.setdefault(sku, []).append(offer_id)
         return found
 
     def create_products(self, products: Sequence[Product]) -> list[ItemResult]:
@@ -333,16 +344,18 @@ class AllegroClient:
     def iter_products(self, since: datetime | None, until: datetime) -> Iterator[Page[Product]]:
         """Every offer, 1000 a page (the list has no modification filter, so `since` cannot
         narrow it)."""
-        for offers in self._offer_pages({}):
+        for offers in self._offer_pages([]):
             yield self._products_page(offers)
 
     def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
+        """Offers by id through the list's `offer.id` filter (many values a call); an id the
+        seller has no offer with is simply absent."""
+        wanted = [i for i in dict.fromkeys(x.strip() for x in ids) if _OFFER_ID.fullmatch(i)]
         offers: list[Json] = []
-        for offer_id in dict.fromkeys(i.strip() for i in ids):
-            if _OFFER_ID.fullmatch(offer_id):
-                offer = self._get_or_none(f"{PRODUCT_OFFERS}/{offer_id}")
-                if isinstance(offer, dict):
-                    offers.append(offer)
+        for start in range(0, len(wanted), SKUS_PER_CALL):
+            chunk = wanted[start:start + SKUS_PER_CALL]
+            for page in self._offer_pages([("offer.id", offer_id) for offer_id in chunk]):
+                offers += [o for o in page if mapping.offer_id(o) in chunk]
         return self._products_page(offers)
 
     def _products_page(self, offers: list[Json]) -> Page[Product]:
@@ -356,11 +369,13 @@ class AllegroClient:
                 page.errors.append(ItemError(key=offer_id or "(no id)", message=str(exc)))
         return page
 
-    def _offer_pages(self, filters: Mapping[str, Any]) -> Iterator[list[Json]]:
+    def _offer_pages(self, filters: list[tuple[str, str]]) -> Iterator[list[Json]]:
+        """`GET /sale/offers` page by page; `filters` may repeat a name (multi-valued filters),
+        so the query is encoded here rather than by ShopHttp."""
         offset = 0
         while True:
-            data = self._call("GET", OFFERS, params={**filters, "limit": COMMAND_MAX,
-                                                     "offset": offset}).data
+            query = urlencode([*filters, ("limit", str(COMMAND_MAX)), ("offset", str(offset))])
+            data = self._call("GET", f"{OFFERS}?{query}").data
             offers = data.get("offers") if isinstance(data, dict) else None
             if not isinstance(offers, list) or not all(isinstance(o, dict) for o in offers):
                 raise ShopError(f"allegro GET {OFFERS}: the answer holds no offers list")
@@ -369,9 +384,9 @@ class AllegroClient:
             offset += len(offers)
             if len(offers) < COMMAND_MAX:
                 return
-            if offset + COMMAND_MAX > self.max_offset:
-                raise ShopError(f"allegro GET {OFFERS}: more than {self.max_offset} offers; the "
-                                "list cannot be paged further")
+            if offset + COMMAND_MAX > OFFERS_MAX_OFFSET:
+                raise ShopError(f"allegro GET {OFFERS}: more than {OFFERS_MAX_OFFSET} offers; "
+                                "the list cannot be paged further")
 
     # -- stock ----------------------------------------------------------------------------------
 

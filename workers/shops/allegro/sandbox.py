@@ -57,6 +57,7 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 FORMS_LIMIT = 100
 OFFERS_LIMIT = 1000
 MAX_OFFSET = 10_000
+OFFERS_MAX_OFFSET = 10_000_000
 COMMAND_MAX = 1000
 MAX_TITLE = 75
 FULFILLMENT = ("NEW", "PROCESSING", "READY_FOR_SHIPMENT", "READY_FOR_PICKUP", "SENT",
@@ -415,7 +416,8 @@ class AllegroSandbox(Sandbox):
 
     # -- checkout forms -------------------------------------------------------------------------
 
-    def _paging(self, request: SandboxRequest, cap: int) -> tuple[int, int] | SandboxResponse:
+    def _paging(self, request: SandboxRequest, cap: int,
+                max_offset: int | None = None) -> tuple[int, int] | SandboxResponse:
         try:
             limit = int(request.query.get("limit", str(min(cap, 100))))
             offset = int(request.query.get("offset", "0"))
@@ -423,9 +425,10 @@ class AllegroSandbox(Sandbox):
             return error(422, "VALIDATION_ERROR", "limit and offset must be integers")
         if not 1 <= limit <= cap:
             return error(422, "VALIDATION_ERROR", f"limit must be between 1 and {cap}", "limit")
-        if offset < 0 or offset + limit > self.max_offset:
+        most = self.max_offset if max_offset is None else max_offset
+        if offset < 0 or offset + limit > most:
             return error(422, "VALIDATION_ERROR",
-                         f"offset + limit must not exceed {self.max_offset}", "offset")
+                         f"offset + limit must not exceed {most}", "offset")
         return offset, limit
 
     def _list_forms(self, request: SandboxRequest) -> SandboxResponse:
@@ -490,18 +493,25 @@ class AllegroSandbox(Sandbox):
     # -- offers ---------------------------------------------------------------------------------
 
     def _list_offers(self, request: SandboxRequest) -> SandboxResponse:
-        paging = self._paging(request, OFFERS_LIMIT)
+        paging = self._paging(request, OFFERS_LIMIT, OFFERS_MAX_OFFSET)
         if isinstance(paging, SandboxResponse):
             return paging
         offset, limit = paging
-        query = request.query
+        # Multi-valued filters: `external.id=A&external.id=B` means A or B.
+        values: dict[str, set[str]] = {}
+        for name, value in request.query_items:
+            values.setdefault(name, set()).add(value)
         offers = [o for o in self.offers.values() if o["_seller"]]
-        if "external.id" in query:
-            wanted = query["external.id"]
-            offers = [o for o in offers if (o.get("external") or {}).get("id") == wanted]
-        if "publication.status" in query:
-            status = query["publication.status"]
-            offers = [o for o in offers if o["publication"]["status"] == status]
+        if any(len(v) > 100 for v in values.get("external.id", ())):
+            return error(422, "VALIDATION_ERROR", "external.id longer than 100", "external.id")
+        filters: dict[str, Callable[[dict[str, Any]], str]] = {
+            "external.id": lambda o: (o.get("external") or {}).get("id") or "",
+            "offer.id": lambda o: o["id"],
+            "publication.status": lambda o: o["publication"]["status"],
+        }
+        for name, key in filters.items():
+            if name in values:
+                offers = [o for o in offers if key(o) in values[name]]
         offers.sort(key=lambda o: int(o["id"]), reverse=True)  # documented default: id, descending
         window = offers[offset:offset + limit]
         return json_response(200, {"offers": [_public(o) for o in window], "count": len(window),
