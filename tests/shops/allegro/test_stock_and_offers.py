@@ -173,3 +173,34 @@ def test_a_429_with_retry_after_is_waited_out(sandbox: AllegroSandbox,
     sandbox.faults.fail_next(2, 429)
     assert len([p for page in client.iter_products(None, datetime.now(UTC))
                 for p in page.items]) == 1
+
+
+def test_an_offer_allegro_ended_when_it_sold_out_comes_back_with_the_stock(
+    sandbox: AllegroSandbox, client: AllegroClient, db: Engine,
+) -> None:
+    offer = _offer(sandbox, "SOLD")
+    sandbox.sell_out(offer)  # Allegro ended it: endedBy EMPTY_STOCK
+    assert client.set_stock([StockQuantity("SOLD", 0, shop_id=offer)])[0].ok
+    assert state(db).ended_offers([offer]) == {offer}
+    assert client.set_stock([StockQuantity("SOLD", 4, shop_id=offer)])[0].ok
+    assert sandbox.offers[offer]["publication"]["status"] == "ACTIVE"
+    assert sandbox.offers[offer]["stock"]["available"] == 4
+
+
+def test_a_command_refused_as_too_big_is_split_not_lost(
+    sandbox: AllegroSandbox, client: AllegroClient,
+) -> None:
+    """The per-command offer limit is unverified: were it smaller than ours, the refused
+    command is halved until it goes through."""
+    ids = [_offer(sandbox, f"H-{n}") for n in range(10)]
+
+    def small_limit(request: object) -> int | None:
+        body = getattr(request, "body", b"")
+        if getattr(request, "method", "") == "PUT" and body.count(b'"id"') > 3:
+            return 422
+        return None
+
+    sandbox.faults.predicate = small_limit
+    results = client.set_stock([StockQuantity(f"H-{n}", 2, shop_id=i) for n, i in enumerate(ids)])
+    assert all(r.ok for r in results)
+    assert [sandbox.offers[i]["stock"]["available"] for i in ids] == [2] * 10

@@ -78,6 +78,8 @@ SKUS_PER_CALL = 50
 MAX_SIGNATURE = 100
 #: Offers per command (`offerCriteria`), and per offers-list page.
 COMMAND_MAX = 1000
+#: Tasks per report page: the documented default (the maximum is not documented).
+TASKS_PAGE = 100
 #: How often and how long a command's report is polled before its open tasks count as failed
 #: (they are sent again by the next run: absolute quantities, idempotent).
 POLL_EVERY = 1.0
@@ -438,7 +440,9 @@ class AllegroClient:
     def _end(self, zero: list[tuple[int, str]], quantities: Sequence[StockQuantity],
              outcome: dict[int, ItemResult]) -> None:
         """Stock 0: end the offer (Allegro holds no quantity of 0). An offer that is already
-        not active (the seller ended it, or it sold out) is left as it is: sold is sold."""
+        not active is left as it is; if Allegro ended it because it sold out (`endedBy`
+        EMPTY_STOCK), it is remembered as ended for lack of stock — what we would have done —
+        so it comes back with the stock. An offer the seller ended is never remembered."""
         if not zero:
             return
         ours = self.state.ended_offers([o for _, o in zero])
@@ -458,27 +462,40 @@ class AllegroClient:
             if offer is None:
                 outcome[index] = ItemResult(sku, False, offer_id, error=error, gone=True)
             elif mapping.offer_status(offer) in ("ENDED", "INACTIVE"):
+                if mapping.ended_for_lack_of_stock(offer):
+                    # Allegro ended it when it sold out, as we would have: ours to re-activate.
+                    self.state.record_ended([offer_id])
                 outcome[index] = ItemResult(sku, True, offer_id)  # not for sale: as wanted
             else:
                 outcome[index] = ItemResult(sku, False, offer_id, error=error)
 
     def _command(self, path: str, offer_ids: list[str], change: Json,
                  key: str = "modification") -> dict[str, str]:
-        """Send one command per 1000 offers and read its report; offer id → error for every
-        offer that did not succeed (absent = done)."""
+        """Send the change for these offers, COMMAND_MAX a command, and read each report;
+        offer id → error for every offer that did not succeed (absent = done)."""
         errors: dict[str, str] = {}
         for start in range(0, len(offer_ids), COMMAND_MAX):
-            chunk = offer_ids[start:start + COMMAND_MAX]
-            command_id = str(uuid.uuid4())
-            try:
-                # PUT with our own command id: a retry of a lost answer is the same command.
-                self._call("PUT", f"{path}/{command_id}",
-                           json=mapping.command_body(chunk, change, key))
-            except ShopHttpError as exc:
-                errors.update(dict.fromkeys(chunk, f"Allegro refused the command: {exc}"))
-                continue
-            errors.update(self._report(path, command_id, chunk))
+            errors.update(self._one_command(path, offer_ids[start:start + COMMAND_MAX],
+                                            change, key))
         return errors
+
+    def _one_command(self, path: str, chunk: list[str], change: Json,
+                     key: str) -> dict[str, str]:
+        """One command; refused as a whole (4xx) with more than one offer, it is split in two
+        and each half sent on its own — the per-command offer limit is unverified, and a
+        smaller real limit must cost calls, not stock updates."""
+        command_id = str(uuid.uuid4())
+        try:
+            # PUT with our own command id: a retry of a lost answer is the same command.
+            self._call("PUT", f"{path}/{command_id}",
+                       json=mapping.command_body(chunk, change, key))
+        except ShopHttpError as exc:
+            if len(chunk) > 1 and exc.status_code in (400, 413, 422):
+                half = len(chunk) // 2
+                return {**self._one_command(path, chunk[:half], change, key),
+                        **self._one_command(path, chunk[half:], change, key)}
+            return dict.fromkeys(chunk, f"Allegro refused the command: {exc}")
+        return self._report(path, command_id, chunk)
 
     def _report(self, path: str, command_id: str, offer_ids: list[str]) -> dict[str, str]:
         """Poll the command's tasks until each of our offers has a final status (or POLL_FOR
@@ -505,7 +522,7 @@ class AllegroClient:
         offset = 0
         while True:
             data = self._call("GET", f"{path}/{command_id}/tasks",
-                              params={"limit": COMMAND_MAX, "offset": offset}).data
+                              params={"limit": TASKS_PAGE, "offset": offset}).data
             tasks = data.get("tasks") if isinstance(data, dict) else None
             try:
                 found.update(mapping.task_results(tasks))
@@ -513,7 +530,7 @@ class AllegroClient:
                 raise ShopError(f"allegro GET {path}/…/tasks: {exc}") from None
             assert isinstance(tasks, list)
             offset += len(tasks)
-            if len(tasks) < COMMAND_MAX:
+            if len(tasks) < TASKS_PAGE:
                 return found
 
     # -- calls ----------------------------------------------------------------------------------

@@ -249,6 +249,12 @@ def offer_status(offer: Any) -> str:
     return text(_obj(offer), "publication", "status")
 
 
+def ended_for_lack_of_stock(offer: Any) -> bool:
+    """Allegro ended the offer itself because its stock ran out (`publication.endedBy`
+    EMPTY_STOCK), not the seller (USER), an administrator, expiry or an error."""
+    return text(_obj(offer), "publication", "endedBy") == "EMPTY_STOCK"
+
+
 def parse_offer(offer: Json, *, ended_by_us: bool) -> Product:
     """An offer as a product: SKU = `external.id`, gross price, active unless the seller ended
     it (an offer we ended for lack of stock is still an active product)."""

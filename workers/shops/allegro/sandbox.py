@@ -200,6 +200,14 @@ class AllegroSandbox(Sandbox):
             self.offers[offer_id] = offer
         return offer
 
+    def sell_out(self, offer_id: str) -> None:
+        """Buyers took the last pieces: Allegro ends the offer itself (`endedBy` EMPTY_STOCK)."""
+        with self.lock:
+            offer = self.offers[offer_id]
+            offer["stock"]["sold"] += offer["stock"]["available"]
+            offer["stock"]["available"] = 0
+            offer["publication"].update(status="ENDED", endedBy="EMPTY_STOCK")
+
     def offers_by_sku(self, sku: str) -> list[dict[str, Any]]:
         with self.lock:
             return [o for o in self.offers.values()
