@@ -307,5 +307,11 @@ def task_results(tasks: Any) -> dict[str, tuple[str, str]]:
         task = _obj(task)
         offer = offer_id(task.get("offer"))
         if offer:
-            found[offer] = (_str(task.get("status")).upper(), _str(task.get("message")))
+            # The reason is in `message`, or in `errors[]` (Error: code, message, userMessage).
+            listed = task.get("errors")
+            errors: list[Any] = listed if isinstance(listed, list) else []
+            reasons = [_str(task.get("message"))] + [
+                _str(_obj(e).get("userMessage")) or _str(_obj(e).get("message")) for e in errors]
+            found[offer] = (_str(task.get("status")).upper(),
+                            "; ".join(r for r in reasons if r)[:500])
     return found
