@@ -18,6 +18,11 @@ class ShopError(Exception):
     """The shop cannot be used for this run (auth refused, malformed page, 4xx): the run fails."""
 
 
+class ShopConfigError(ShopError):
+    """No run can succeed until a person changes the integration (a marketplace seller's
+    authorisation ended): the run fails and is recorded as a configuration error."""
+
+
 class ShopRetriableError(ShopError):
     """A transient failure (timeout, 429, 5xx) that outlived the client's own short retries."""
 

@@ -40,7 +40,7 @@ from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
 from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
-from workers.ports import ShopClient, ShopConnection, ShopError
+from workers.ports import ShopClient, ShopConfigError, ShopConnection, ShopError
 from workers.shops import connect
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ def run_operation(
         error, stopped = str(exc), True
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
+        if isinstance(exc, ShopConfigError):  # a person must act: say so in the history too
+            recorder.event(ERROR, "config_error", message=error)
     except Exception as exc:
         log.exception("%s of integration %s failed", operation.value, integration_id)
         error = _error_line(exc)

@@ -16,7 +16,7 @@ from shared.cli import _load_commands, app
 from shared.db import make_engine
 from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo
-from shared.erp.sync_tables import sync_oauth_tokens
+from shared.erp.sync_tables import sync_events, sync_oauth_tokens
 from tests.shops.allegro.support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -241,6 +241,12 @@ def test_integration_auth_then_runs_through_the_service(
         assert dead.exit_code == 1
         assert "configuration error" in dead.stdout + dead.stderr
         assert "integration-auth" in dead.stdout + dead.stderr
+        with engine.connect() as conn:  # and the history says so, as for other config errors
+            kinds = list(conn.execute(select(sync_events.c.kind)
+                                      .where(sync_events.c.kind == "config_error")).scalars())
+        assert kinds == ["config_error"] * 2  # the run before authorising, and this one
+        listed = cli.invoke(app, ["integrations", "shop1"])
+        assert listed.exit_code == 0 and "Allegro: an offer cannot be created" in listed.stdout
 
         other = cli.invoke(app, ["integration-auth", "shop1", "99"])
         assert other.exit_code == 2 and "no shop integration #99" in other.stderr

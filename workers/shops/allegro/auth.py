@@ -36,7 +36,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 
 from shared.redact import register_secret
-from workers.ports import ConnectorState, OAuthTokens, ShopConnection, ShopError
+from workers.ports import ConnectorState, OAuthTokens, ShopConfigError, ShopConnection, ShopError
 from workers.shops.http import ShopHttp, ShopHttpError, ShopResponse
 
 DEVICE_PATH = "/auth/oauth/device"
@@ -53,7 +53,7 @@ SLOW_DOWN_STEP = 5.0
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]{1,8192}=*")
 
 
-class AuthorisationEnded(ShopError):
+class AuthorisationEnded(ShopConfigError):
     """The seller's authorisation is gone (no tokens, or a refresh token Allegro refuses):
     a configuration error only the seller can fix, by authorising again."""
 
