@@ -79,3 +79,20 @@ def test_commands_refuse_what_allegro_refuses(
     assert put("/sale/offer-publication-commands/c-3", end) == 201
     tasks = http.get("/sale/offer-publication-commands/c-3/tasks").json()["tasks"]
     assert [t["status"] for t in tasks] == ["SUCCESS"]
+
+
+def test_the_verification_page_confirms_the_code(
+    served: tuple[AllegroSandbox, SandboxHandle, httpx.Client],
+) -> None:
+    sandbox, handle, _ = served
+    sandbox.auto_approve = False
+    with httpx.Client(base_url=handle.base_url, timeout=5,
+                      auth=(CLIENT_ID, CLIENT_SECRET)) as oauth:
+        device = oauth.post("/auth/oauth/device", data={"client_id": CLIENT_ID}).json()
+        grant = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                 "device_code": device["device_code"]}
+        assert oauth.post("/auth/oauth/token", data=grant).json()["error"] == \
+            "authorization_pending"
+        assert httpx.get(device["verification_uri_complete"]).status_code == 200
+        sandbox.now[0] += device["interval"]  # type: ignore[attr-defined]
+        assert "access_token" in oauth.post("/auth/oauth/token", data=grant).json()

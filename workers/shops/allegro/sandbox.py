@@ -309,6 +309,8 @@ class AllegroSandbox(Sandbox):
         path = unquote(request.path).rstrip("/") or "/"
         if path.startswith("/auth/oauth/"):
             return self._oauth(request, path)
+        if path == "/skojarz-aplikacje" and request.method == "GET":
+            return self._confirm_page(request.query.get("code", ""))
         limited = self._rate(request)
         if limited is not None:
             return limited
@@ -364,6 +366,18 @@ class AllegroSandbox(Sandbox):
 
     # -- OAuth ----------------------------------------------------------------------------------
 
+    def _confirm_page(self, user_code: str) -> SandboxResponse:
+        """Where `verification_uri` points: the seller "logs in" and the code is confirmed
+        (Allegro's own page asks for the login and shows the application's scopes)."""
+        known = any(d.user_code == user_code for d in self.devices.values())
+        if known:
+            self.approve(user_code)
+        text = ("Aplikacja została powiązana z kontem." if known
+                else "Nieznany lub wygasły kod.")
+        body = f"<html><body><h1>Allegro sandbox</h1><p>{text}</p></body></html>".encode()
+        return SandboxResponse(200 if known else 404, body,
+                               [("Content-Type", "text/html; charset=UTF-8")])
+
     def _client_ok(self, request: SandboxRequest) -> bool:
         header = request.header("authorization")
         if not header.startswith("Basic "):
@@ -394,7 +408,8 @@ class AllegroSandbox(Sandbox):
                 "verification_uri": f"{request.base_url}/skojarz-aplikacje",
                 "verification_uri_complete":
                     f"{request.base_url}/skojarz-aplikacje?code={device.user_code}",
-                "expires_in": 3600, "interval": self.interval})
+                "expires_in": 3600,
+                "interval": int(self.interval) if self.interval.is_integer() else self.interval})
         if path != "/auth/oauth/token":
             return oauth_error(404, "invalid_request", "unknown endpoint")
         grant = params.get("grant_type", "")
