@@ -17,6 +17,7 @@ from shared.db import make_engine
 from shared.erp import retry_set
 from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo
+from shared.erp.sync_tables import sync_events, sync_oauth_tokens, sync_runs
 from shared.migrate import TENANT, upgrade
 from tests.shops.allegro.support import CLIENT_ID, CLIENT_SECRET, connection
 from workers.engine.connector_state import SqlConnectorState
@@ -99,3 +100,27 @@ def test_a_command_report_with_failures_fails_only_those_items(
     assert (counts["skipped"], counts["failed"]) == (1, 0)
     assert counts["updated"] == counts["read"] - 1 > 0
     assert lost["stock"]["available"] == 1  # untouched
+
+
+def test_tokens_never_reach_the_history(
+    shop: tuple[AllegroSandbox, SandboxHandle], erp_db: Engine,
+) -> None:
+    """Runs that refresh, fail on a revoked authorisation and succeed leave no token in the
+    event history or the run records."""
+    sandbox, _ = shop
+    sandbox.add_form([("SKU-1", 1, Decimal("9.99"))],
+                     updated=datetime.now(UTC) - timedelta(minutes=1))
+    with sandbox.lock:
+        sandbox.access.clear()  # the next run must refresh
+    assert run_operation(erp_db, 1, "import-orders", holder="t").outcome == "ok"
+    tokens = [*sandbox.access, *sandbox.refresh]
+    sandbox.revoke()
+    with erp_db.begin() as conn:
+        conn.execute(update(sync_oauth_tokens).values(
+            expires_at=datetime.now(UTC).replace(tzinfo=None)))
+    failed = run_operation(erp_db, 1, "import-orders", holder="t")
+    assert failed.outcome == "failed" and "integration-auth" in (failed.error or "")
+    with erp_db.connect() as conn:
+        texts = [str(v) for row in conn.execute(select(sync_events)) for v in row]
+        texts += [str(v) for row in conn.execute(select(sync_runs)) for v in row]
+    assert tokens and not any(token in text for token in tokens for text in texts)
