@@ -537,7 +537,7 @@ class AllegroSandbox(Sandbox):
                 offers = [o for o in offers if key(o) in values[name]]
         offers.sort(key=lambda o: int(o["id"]), reverse=True)  # documented default: id, descending
         window = offers[offset:offset + limit]
-        return json_response(200, {"offers": [_public(o) for o in window], "count": len(window),
+        return json_response(200, {"offers": [_listed(o) for o in window], "count": len(window),
                                    "totalCount": len(offers)})
 
     def _patch_offer(self, request: SandboxRequest, offer: dict[str, Any]) -> SandboxResponse:
@@ -656,6 +656,14 @@ class AllegroSandbox(Sandbox):
 
 def _public(offer: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in offer.items() if not k.startswith("_")}
+
+
+def _listed(offer: dict[str, Any]) -> dict[str, Any]:
+    """An offer as the list shows it: its publication carries no `endedBy` (only the single
+    offer does; OfferListingDtoV1Publication vs Publication)."""
+    public = _public(offer)
+    public["publication"] = {k: v for k, v in offer["publication"].items() if k != "endedBy"}
+    return public
 
 
 def serve_forever(
