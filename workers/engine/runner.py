@@ -70,6 +70,9 @@ class RunResult:
     kept: Summary | None = field(default=None, hash=False, compare=False)
     #: The run stopped at a safety valve before writing (outcome failed): it alerts at once.
     safety_stop: bool = False
+    #: The run failed on a configuration only a person can fix (ShopConfigError): the worker
+    #: alerts at once instead of after several failures.
+    config_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -153,7 +156,7 @@ def run_operation(
 
     error: str | None
     outcome, error = FAILED, "the run did not finish"
-    stopped = False
+    stopped = configuration = False
     shop: ShopClient | None = None
     try:
         shop = shop_factory(with_state(cfg.connection(), engine))
@@ -182,6 +185,7 @@ def run_operation(
         error = str(exc) or type(exc).__name__
         if isinstance(exc, ShopConfigError):  # a person must act: say so in the history too
             recorder.event(ERROR, "config_error", message=error)
+            configuration = True
     except Exception as exc:
         log.exception("%s of integration %s failed", operation.value, integration_id)
         error = _error_line(exc)
@@ -190,7 +194,8 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped)
+    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped,
+                   config_error=configuration)
 
 
 def _refusal(
@@ -276,6 +281,7 @@ def _result(
     *,
     config: IntegrationConfig | None = None,
     safety_stop: bool = False,
+    config_error: bool = False,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
@@ -297,6 +303,7 @@ def _result(
         config=config,
         config_read=True,
         safety_stop=safety_stop,
+        config_error=config_error,
         kept=kept,
     )
 
