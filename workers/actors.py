@@ -130,7 +130,8 @@ def _run_job(
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
                         interrupted=interrupted,
-                        safety_stop=result is not None and result.safety_stop)
+                        safety_stop=result is not None and result.safety_stop,
+                        config_error=result is not None and result.config_error)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome

@@ -29,7 +29,7 @@ from shared.redact import register_secret
 from workers.domain import Operation
 from workers.ports import ShopConnection
 
-PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure")
+PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure", "allegro")
 DEFAULT_INTERVAL = 5
 CONFLICT = "product import and product export are both enabled: neither runs until one is off"
 

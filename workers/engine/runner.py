@@ -33,13 +33,14 @@ from shared.redact import redact
 from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
+from workers.engine.connector_state import with_state
 from workers.engine.context import Limits, Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
 from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
-from workers.ports import ShopClient, ShopConnection, ShopError
+from workers.ports import ShopClient, ShopConfigError, ShopConnection, ShopError
 from workers.shops import connect
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class RunResult:
     kept: Summary | None = field(default=None, hash=False, compare=False)
     #: The run stopped at a safety valve before writing (outcome failed): it alerts at once.
     safety_stop: bool = False
+    #: The run failed on a configuration only a person can fix (ShopConfigError): the worker
+    #: alerts at once instead of after several failures.
+    config_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -152,10 +156,10 @@ def run_operation(
 
     error: str | None
     outcome, error = FAILED, "the run did not finish"
-    stopped = False
+    stopped = configuration = False
     shop: ShopClient | None = None
     try:
-        shop = shop_factory(cfg.connection())
+        shop = shop_factory(with_state(cfg.connection(), engine))
         ctx = RunContext(
             integration=cfg,
             operation=operation,
@@ -179,6 +183,9 @@ def run_operation(
         error, stopped = str(exc), True
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
+        if isinstance(exc, ShopConfigError):  # a person must act: say so in the history too
+            recorder.event(ERROR, "config_error", message=error)
+            configuration = True
     except Exception as exc:
         log.exception("%s of integration %s failed", operation.value, integration_id)
         error = _error_line(exc)
@@ -187,7 +194,8 @@ def run_operation(
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
         raise
     _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped)
+    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped,
+                   config_error=configuration)
 
 
 def _refusal(
@@ -273,6 +281,7 @@ def _result(
     *,
     config: IntegrationConfig | None = None,
     safety_stop: bool = False,
+    config_error: bool = False,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
@@ -294,6 +303,7 @@ def _result(
         config=config,
         config_read=True,
         safety_stop=safety_stop,
+        config_error=config_error,
         kept=kept,
     )
 
