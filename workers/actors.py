@@ -18,10 +18,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import TimeLimitExceeded
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.broker import ensure_broker
 from shared.control.refresh import refresh_integration
 from shared.control.registry import Registry, Tenant, db_error_line
 from shared.control.runtime import get_registry
@@ -30,6 +29,8 @@ from shared.control.service_log import REFUSED, record_event
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
+from workers import runner
+from workers.broker import ensure_broker
 from workers.engine.safety import SafetyLimits
 from workers.middleware.graceful_stop import StopRequested, check_stop
 from workers.reporting import alert_or_report, observe
@@ -41,7 +42,7 @@ ensure_broker()
 #: A run's own time limit (seconds); dramatiq's TimeLimit (20 min) is only the backstop.
 RUN_TIME_LIMIT_S = 15 * 60
 
-RunFn = Callable[..., Any]  # workers.engine.runner.run_operation's signature
+RunFn = Callable[..., Any]  # workers.runner.run_operation's signature
 
 
 def process_sync(
@@ -92,9 +93,7 @@ def _run_job(
     assert started.schedule_id is not None
 
     if run is None:
-        from workers.engine.runner import run_operation
-
-        run = run_operation
+        run = runner.run_operation  # looked up per message: a test worker may replace it
     engine = registry.tenant_engine(tenant)
     interrupted, result, clock = False, None, time.monotonic()
     try:
@@ -150,8 +149,6 @@ def _refuse(registry: Registry, reason: str, now: datetime, job: SyncJob | None 
 
 
 def _current_message_id() -> str | None:
-    from dramatiq.middleware import CurrentMessage
-
     message = CurrentMessage.get_current_message()
     return message.message_id if message is not None else None
 

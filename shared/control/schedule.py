@@ -48,7 +48,7 @@ from shared.control.tables import message_deliveries, schedules, tenants
 from shared.erp.integrations import IntegrationConfig
 from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
-from workers.domain import Operation
+from shared.operation import Operation
 
 #: Longest error text kept on a schedule row (the full one is in the tenant's history).
 ERROR_CHARS = 1000

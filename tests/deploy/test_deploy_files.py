@@ -17,7 +17,7 @@ import pytest
 import typer
 import yaml
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.jobs import QUEUES
 from shared.settings import Settings
 

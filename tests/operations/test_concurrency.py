@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from shared.erp.schema import order_lines, orders
 from tests.engine.support import Shop, count, rows, run
 from workers.engine import leases
-from workers.engine.runner import RunResult
+from workers.runner import RunResult
 
 WAIT = 20  # seconds; only reached when something is broken
 

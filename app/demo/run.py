@@ -9,6 +9,7 @@ live table of runs on the terminal.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import random
@@ -24,11 +25,20 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import orjson
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 from rich.console import Console
 
+from app.demo.live_table import LiveRuns
+from shared.control.registry import Registry
+from shared.control.runtime import use_registry
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
+from shared.jobs import TICK_ACTOR
+from shared.settings import get_settings
+from workers.broker import build_stub_broker
 from workers.shops.sandbox import SandboxRequest, SandboxResponse, json_response
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
@@ -36,6 +46,8 @@ log = logging.getLogger(__name__)
 
 TENANT = "demo"
 CONSUMER_KEY, CONSUMER_SECRET = "ck_demo", "cs_demo"
+#: The actors' modules, imported once the demo's broker exists (as a worker's command line does).
+ACTOR_MODULES = ("producers.clock", "workers.actors")
 #: The demo shop's endpoint for a person at a terminal (see DemoShop).
 ORDER_PATH = "/__sandbox/order"
 
@@ -68,8 +80,6 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     erp_url = f"sqlite:///{folder / 'erp.db'}"
     # Everything in this process (actors and middleware included) uses the demo's control DB.
     os.environ["ILUO_SYNC_CONTROL_DB"] = control_url
-    from shared.settings import get_settings
-
     get_settings.cache_clear()
 
     sandbox = DemoShop(CONSUMER_KEY, CONSUMER_SECRET, site_timezone="Europe/Warsaw")
@@ -77,7 +87,9 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     stop = threading.Event()
     threads: list[threading.Thread] = []
-    worker = broker = registry = None
+    worker: Worker | None = None
+    broker: StubBroker | None = None
+    registry: Registry | None = None
     summary: str | None = None
     try:
         _seed_erp(erp_url, handle.base_url, options.interval)
@@ -91,15 +103,11 @@ def run_demo(options: DemoOptions, console: Console) -> int:
                else ", Ctrl-C to stop")
         )
         _print_hints(console, folder, handle.base_url, options.interval, options.new_order_every)
-        from producers.clock import tick
-
-        threads.append(_thread("demo-clock", _clock, tick, stop))
+        threads.append(_thread("demo-clock", _clock, broker.get_actor(TICK_ACTOR), stop))
         if options.new_order_every > 0:
             threads.append(
                 _thread("demo-customer", _customer, sandbox, options.new_order_every, stop)
             )
-        from producers.live_table import LiveRuns
-
         deadline = time.monotonic() + options.minutes * 60 if options.minutes else None
         live = LiveRuns(registry, TENANT, console)
         try:
@@ -250,27 +258,19 @@ def _seed_erp(erp_url: str, shop_url: str, interval: int) -> None:
         engine.dispose()
 
 
-def _registry(erp_url: str) -> Any:
-    from shared.control.registry import Registry
-    from shared.control.runtime import use_registry
-
+def _registry(erp_url: str) -> Registry:
     registry = Registry()
     registry.add(TENANT, erp_url)
     use_registry(registry)
     return registry
 
 
-def _start_worker(threads: int) -> tuple[Any, Any]:
-    import dramatiq
-    from dramatiq import Worker
-
-    from shared.broker import build_stub_broker
-
+def _start_worker(threads: int) -> tuple[StubBroker, Worker]:
     broker = build_stub_broker()
     dramatiq.set_broker(broker)
     # Declared now, on the stub broker (their modules bind to the global broker on import).
-    import producers.clock  # noqa: F401
-    import workers.actors  # noqa: F401
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
 
     worker = Worker(broker, worker_threads=threads)
     worker.queue_prefetch = threads  # as `dramatiq_queue_prefetch` does for real workers

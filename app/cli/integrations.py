@@ -10,8 +10,8 @@ from rich.table import Table
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
 from shared.control.registry import Registry, Tenant, db_error_line, utcnow
 from shared.control.tables import schedules
 from shared.erp import options, retry_set
@@ -21,7 +21,7 @@ from shared.erp.schema import order_statuses, warehouses
 from shared.erp.sync_tables import sync_runs
 from shared.errors import UserError
 from shared.migrate import TENANT, ensure_current
-from workers.domain import Operation
+from shared.operation import Operation
 from workers.shops import limitations as platform_limitations
 
 

@@ -14,6 +14,7 @@ import sys
 import typer
 
 from shared.errors import UserError
+from shared.redact import install_log_redaction, quiet_libraries
 
 app = typer.Typer(
     name="iluo-sync",
@@ -31,7 +32,7 @@ COMMAND_MODULES = (
 
 def _load_commands() -> None:
     for name in COMMAND_MODULES:
-        importlib.import_module(f"shared.cli.{name}")
+        importlib.import_module(f"app.cli.{name}")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -41,8 +42,6 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def main() -> None:
-    from shared.redact import install_log_redaction, quiet_libraries
-
     install_log_redaction()  # before anything can log a URL with its password
     quiet_libraries()
     _load_commands()
