@@ -26,6 +26,7 @@ from shared.control.registry import Registry, Tenant, db_error_line
 from shared.control.runtime import get_registry
 from shared.control.schedule import Start, disable_tenant, now_s, report_run, start_run
 from shared.control.service_log import REFUSED, record_event
+from shared.control.service_state import write_state
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
@@ -125,6 +126,7 @@ def _run_job(
     with registry.engine.begin() as conn:
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
                    due_again_now=interrupted, kept=result.kept if result is not None else None)
+    write_state(registry, tenant, engine, finished)  # for the ERP; at most once a minute
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
