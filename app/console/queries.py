@@ -17,9 +17,11 @@ from shared.control.health import Health, tenant_light
 from shared.control.tables import schedules, service_events, tenants
 from shared.erp.sync_tables import sync_events, sync_runs
 
-#: Rows per page of the tenants list and the history; the history's last page number.
+#: Rows per page of the tenants list and the history; the last page numbers (the history
+#: merges runs and events, reading page × size rows of each, so it stops sooner).
 PAGE_SIZE = 50
-MAX_PAGE = 1000
+MAX_PAGE = 200
+MAX_TENANT_PAGE = 10_000
 LEVELS = ("info", "warning", "error")
 
 
@@ -111,29 +113,74 @@ class HistoryFilter:
         return {k: str(v) for k, v in found.items() if v is not None}
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of the history: a run (its outcome and counts) or an event of one."""
+
+    at: datetime
+    integration_id: int
+    operation: str | None
+    level: str
+    kind: str
+    item: str | None
+    message: str | None
+    run_id: int | None
+    is_run: bool = False
+
+
 @dataclass(slots=True)
 class HistoryPage:
-    events: list[Any] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
     has_next: bool = False
 
 
+#: A run's outcome as a history level, so one filter serves runs and events.
+_RUN_LEVEL = {"failed": "error", "abandoned": "error", "partial": "warning",
+              "skipped": "warning"}
+_LEVEL_OUTCOMES = {
+    "error": ("failed", "abandoned"), "warning": ("partial", "skipped"),
+    "info": ("ok", "running"),
+}
+
+
 def history(engine: Engine, flt: HistoryFilter) -> HistoryPage:
-    e = sync_events.c
-    stmt = select(sync_events).order_by(e.at.desc(), e.id.desc())
+    """Runs and events newest first, filtered, one page: the newest `page × PAGE_SIZE + 1` of
+    each are read and merged (MAX_PAGE bounds that), so paging needs no shared offset."""
+    wanted = flt.page * PAGE_SIZE + 1
+    e, r = sync_events.c, sync_runs.c
+    events = select(sync_events).order_by(e.at.desc(), e.id.desc()).limit(wanted)
+    runs = select(sync_runs).order_by(r.started_at.desc(), r.id.desc()).limit(wanted)
     if flt.integration is not None:
-        stmt = stmt.where(e.integration_id == flt.integration)
+        events = events.where(e.integration_id == flt.integration)
+        runs = runs.where(r.integration_id == flt.integration)
     if flt.operation is not None:
-        stmt = stmt.where(e.operation == flt.operation)
+        events = events.where(e.operation == flt.operation)
+        runs = runs.where(r.operation == flt.operation)
     if flt.level is not None:
-        stmt = stmt.where(e.level == flt.level)
+        events = events.where(e.level == flt.level)
+        runs = runs.where(r.outcome.in_(_LEVEL_OUTCOMES[flt.level]))
     if flt.since is not None:
-        stmt = stmt.where(e.at >= flt.since)
+        events = events.where(e.at >= flt.since)
+        runs = runs.where(r.started_at >= flt.since)
     if flt.until is not None:
-        stmt = stmt.where(e.at <= flt.until)
-    stmt = stmt.limit(PAGE_SIZE + 1).offset((flt.page - 1) * PAGE_SIZE)
+        events = events.where(e.at <= flt.until)
+        runs = runs.where(r.started_at <= flt.until)
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return HistoryPage(list(rows[:PAGE_SIZE]), len(rows) > PAGE_SIZE)
+        entries = [_run_entry(row) for row in conn.execute(runs)] + [
+            Entry(row.at, row.integration_id, row.operation, row.level, row.kind, row.item,
+                  row.message, row.run_id) for row in conn.execute(events)]
+    entries.sort(key=lambda x: (x.at, x.is_run), reverse=True)
+    start = (flt.page - 1) * PAGE_SIZE
+    return HistoryPage(entries[start:start + PAGE_SIZE], len(entries) > start + PAGE_SIZE)
+
+
+def _run_entry(row: Any) -> Entry:
+    counts = (f"read {row.read_count}, created {row.created_count}, updated "
+              f"{row.updated_count}, failed {row.failed_count}")
+    message = f"{counts}: {row.error}" if row.error else counts
+    return Entry(row.started_at, row.integration_id, row.operation,
+                 _RUN_LEVEL.get(row.outcome, "info"), f"run {row.outcome}", None, message,
+                 row.id, is_run=True)
 
 
 def recent_runs(engine: Engine, limit: int = 15) -> list[Any]:

@@ -83,7 +83,7 @@ class Console:
         if moment is None:
             return "–"
         shown = moment.replace(tzinfo=UTC).astimezone(self.zone)
-        return shown.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+        return shown.strftime("%d.%m.%Y %H:%M:%S" if with_seconds else "%d.%m.%Y %H:%M")
 
 
 @dataclass
@@ -279,10 +279,10 @@ def service(ctx: Ctx) -> Response:
 # -- tenants --------------------------------------------------------------------------------------
 
 
-def _page(ctx: Ctx) -> int:
+def _page(ctx: Ctx, last: int = queries.MAX_PAGE) -> int:
     raw = ctx.request.query_params.get("page", "1")
     page = int(raw) if raw.isdigit() and len(raw) < 7 else 0
-    if not 1 <= page <= queries.MAX_PAGE:
+    if not 1 <= page <= last:
         raise HTTPException(404)
     return page
 
@@ -292,7 +292,7 @@ def tenants(ctx: Ctx, *, status: int = 200, **form: Any) -> Response:
     if not ctx.user.operator:
         return redirect(f"/tenants/{ctx.user.tenant_id}")
     settings = ctx.registry.settings
-    page = _page(ctx)
+    page = _page(ctx, queries.MAX_TENANT_PAGE)
     with ctx.registry.engine.connect() as conn:
         health = read_health(conn, ctx.now)
         rows = queries.tenant_rows(
@@ -370,7 +370,7 @@ def _tenant_view(ctx: Ctx, tenant: Tenant) -> dict[str, Any]:
             "chart": Markup(hourly_svg(hours, ctx.console.zone, labels)),
             "operations": list(Operation),
             "day": {"runs": sum(h.runs for h in hours), "failed": sum(h.failed for h in hours),
-                    "items": sum(h.items for h in hours)}}
+                    "written": sum(h.items for h in hours)}}
 
 
 def run_now(ctx: Ctx) -> Response:

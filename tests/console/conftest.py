@@ -56,7 +56,8 @@ class Site:
     registry: Registry
     vhost: str
     broker: RabbitmqBroker
-    shop: Any
+    shop: WooCommerceSandbox
+    shop_url: str
     make_database: Callable[[str], str]
     app: Starlette
     engines: dict[str, Engine] = field(default_factory=dict)
@@ -66,7 +67,7 @@ class Site:
         url = self.make_database(backend)
         engine = make_engine(url)
         create_erp_schema(engine)
-        fill_demo(engine, base_url=self.shop.base_url, api_key=CK, api_secret=CS,
+        fill_demo(engine, base_url=self.shop_url, api_key=CK, api_secret=CS,
                   products=products)
         return url, engine
 
@@ -107,14 +108,15 @@ def site(make_database: Callable[[str], str]) -> Iterator[Site]:
     registry = Registry(settings)
     use_registry(registry)
     broker = build_broker(settings, url=RABBIT + name)
-    shop = WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw").serve("127.0.0.1", 0)
-    site = Site(registry, RABBIT + name, broker, shop, make_database,
+    shop = WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw")
+    handle = shop.serve("127.0.0.1", 0)
+    site = Site(registry, RABBIT + name, broker, shop, handle.base_url, make_database,
                 create_app(registry, broker))
     site.add_user(OPERATOR, OPERATOR_PASSWORD)
     try:
         yield site
     finally:
-        shop.stop()
+        handle.stop()
         broker.close()
         use_registry(None)
         for engine in site.engines.values():
