@@ -68,6 +68,11 @@ def _log_in(browser: webdriver.Chrome, url: str, name: str, password: str) -> No
     browser.find_element(By.ID, "name").send_keys(name)
     browser.find_element(By.ID, "password").send_keys(password)
     browser.find_element(By.ID, "login-button").click()
+    _wait_until(lambda: not browser.current_url.endswith("/login"), 30, "the page after login")
+
+
+def _page_says(browser: webdriver.Chrome, words: str) -> None:
+    _wait_until(lambda: words in browser.page_source, 30, f"a page saying {words!r}")
 
 
 def _flash_says(browser: webdriver.Chrome, words: str) -> None:
@@ -132,7 +137,7 @@ def test_a_shop_owner_adds_a_database_runs_it_and_switches_it_off(
     _wait_until(run_in_history, 90, "the run in the history")
     shoot("history")
     browser.find_element(By.CSS_SELECTOR, "#events td a").click()
-    assert "Uruchomienie" in browser.find_element(By.TAG_NAME, "h1").text
+    _page_says(browser, "Uruchomienie #")
     shoot("run")
 
     browser.get(f"{url}/tenants/{tenant.id}")
@@ -142,11 +147,12 @@ def test_a_shop_owner_adds_a_database_runs_it_and_switches_it_off(
 
     # In English, then the emergency switch, behind its confirmation.
     browser.find_element(By.ID, "lang-switch").click()
-    assert browser.find_element(By.ID, "history-link").text == "History"
+    _page_says(browser, ">History<")
     shoot("tenant-en")
     browser.find_element(By.ID, "lang-switch").click()
+    _page_says(browser, ">Historia<")
     browser.find_element(By.ID, "deactivate").click()
-    assert "Wyłączyć synchronizację bazy hurtownia" in browser.page_source
+    _page_says(browser, "Wyłączyć synchronizację bazy hurtownia")
     shoot("confirm-deactivate")
     browser.find_element(By.ID, "confirm-button").click()
     _flash_says(browser, "Synchronizacja wyłączona")
@@ -158,7 +164,7 @@ def test_a_shop_owner_adds_a_database_runs_it_and_switches_it_off(
     browser.get(url + "/tenants")
     shoot("tenants")
     browser.find_element(By.ID, "logout").click()
-    assert browser.current_url.endswith("/login")
+    _wait_until(lambda: browser.current_url.endswith("/login"), 30, "the login page")
     browser.get(url + "/service")
     assert browser.current_url.endswith("/login")
 
