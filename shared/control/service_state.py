@@ -52,9 +52,11 @@ def _claim(conn: Connection, tenant_id: int, now: datetime, force: bool) -> bool
 
 def _rows(conn: Connection, tenant: Tenant, now: datetime, state: str) -> list[dict[str, object]]:
     version_text = service_version()[:30]
+    # Every row names every column: an executemany takes its columns from the first row.
     rows: list[dict[str, object]] = [dict(
         integration_id=SERVICE_ID, operation=SERVICE_OPERATION, state=state,
-        service_version=version_text, heartbeat_at=now, updated_at=now,
+        service_version=version_text, heartbeat_at=now, last_run_at=None, last_outcome=None,
+        next_due_at=None, failures_in_row=0, updated_at=now,
     )]
     s = schedules.c
     for row in conn.execute(select(schedules).where(s.tenant_id == tenant.id)
