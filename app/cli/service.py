@@ -140,6 +140,10 @@ def demo(
         1, "--interval", min=1, help="Minutes between runs of each operation."
     ),
     threads: int = typer.Option(4, "--threads", min=1, max=32, help="Worker threads."),
+    console_port: int = typer.Option(
+        8080, "--console-port", min=0, max=65535,
+        help="The web console's port on 127.0.0.1 (another free one when taken; 0: any)."),
+    no_console: bool = typer.Option(False, "--no-console", help="No web console."),
 ) -> None:
     """Everything on this machine, nothing else needed: the whole service in one process.
 
@@ -154,6 +158,8 @@ def demo(
     - the clock (a tick at once, then on every minute) and dramatiq workers
       (THREADS threads) on an in-process broker: the production actors,
       no RabbitMQ needed;
+    - the web console on 127.0.0.1:CONSOLE_PORT, with a login made for
+      this run (printed on the first screen);
     - a live table of runs (a line per run when output is not a terminal).
 
     \b
@@ -166,5 +172,6 @@ def demo(
     # Warnings only: INFO lines (set up by main) would scroll the first screen's hints away.
     logging.getLogger().setLevel(logging.WARNING)
     raise typer.Exit(run_demo(
-        DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads), Console()
+        DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads,
+                    console_port=None if no_console else console_port), Console()
     ))
