@@ -23,8 +23,8 @@ system-deps:
 test-services:
 	scripts/setup-test-services.sh
 
-# Lint and import order (ruff, the whole tree), then the type hints (mypy, strict on shared/,
-# producers/ and workers/); both configured in pyproject.toml.
+# Lint and import order (ruff, the whole tree), then the type hints (mypy, strict on app/,
+# shared/, producers/ and workers/); both configured in pyproject.toml.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -4,7 +4,7 @@
         [--orders 1000] [--json]
     .venv/bin/python bench/bench_calls.py --platform idosell
 
-Each operation runs as `iluo-sync run` would (workers.engine.runner.run_operation, the
+Each operation runs as `iluo-sync run` would (workers.runner.run_operation, the
 platform's real connector over HTTP) from a SQLite ERP to the platform's sandbox on 127.0.0.1,
 using the sandbox adapter of the platform operation suite (tests/platforms/harness_<p>.py);
 calls come from the sandbox's request log, split into reads and writes as the harness counts
@@ -43,7 +43,7 @@ from shared.erp import schema as erp  # noqa: E402
 from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now  # noqa: E402
 from shared.migrate import TENANT, upgrade  # noqa: E402
 from workers.domain import Operation  # noqa: E402
-from workers.engine.runner import run_operation  # noqa: E402
+from workers.runner import run_operation  # noqa: E402
 from workers.shops import connector_class  # noqa: E402
 
 

@@ -35,7 +35,6 @@ from dramatiq import Middleware, Worker
 from sqlalchemy import create_engine, insert, text
 
 from producers.tick import publish_due
-from shared.broker import build_broker
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.runtime import use_registry
@@ -45,6 +44,7 @@ from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.redact import quiet_libraries
 from shared.settings import Settings
+from workers.broker import build_broker
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -133,7 +133,7 @@ def _stop(broker: Any, worker: Worker) -> None:
 
 
 def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int) -> Result:
-    import workers.engine.runner as runner
+    import workers.runner as runner
 
     noop = broker.actors["bench_noop"]
     for _ in range(runs):

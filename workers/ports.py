@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from shared.erp.integrations import IntegrationConfig
 from workers.domain import ItemResult, Order, Page, Product, StatusChange, StockQuantity
 
 
@@ -82,6 +83,19 @@ class ShopConnection:
 
     def __repr__(self) -> str:  # never print the key or secret
         return f"ShopConnection({self.platform} {self.base_url} integration={self.integration_id})"
+
+    @classmethod
+    def of(cls, cfg: IntegrationConfig) -> ShopConnection:
+        """The connection columns of an integration as a run read them."""
+        return cls(
+            integration_id=cfg.id,
+            platform=cfg.platform,
+            base_url=cfg.base_url.rstrip("/"),
+            api_key=cfg.api_key,
+            api_secret=cfg.api_secret,
+            shop_timezone=cfg.shop_timezone,
+            verify_tls=cfg.verify_tls,
+        )
 
 
 class ShopClient(Protocol):

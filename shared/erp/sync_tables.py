@@ -187,4 +187,23 @@ sync_ended_offers = Table(
     PrimaryKeyConstraint("integration_id", "offer_id"),
 )
 
+# The service's state for the ERP to read (t0007): row (0, 'service') is the service itself
+# (state running | stopped, version, heartbeat); one row per integration and operation holds
+# its schedule (state scheduled | off | blocked), last run, outcome and next due time.
+sync_service_state = Table(
+    "sync_service_state",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("operation", String(30), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("service_version", String(30), nullable=True),
+    Column("heartbeat_at", DateTime, nullable=True),
+    Column("last_run_at", DateTime, nullable=True),
+    Column("last_outcome", String(20), nullable=True),
+    Column("next_due_at", DateTime, nullable=True),
+    Column("failures_in_row", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "operation"),
+)
+
 SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

@@ -22,6 +22,7 @@ from tests.service.conftest import Control
 from workers.actors import process_sync
 from workers.domain import Operation
 from workers.engine.connector_state import SqlConnectorState
+from workers.ports import ShopConnection
 from workers.shops.allegro.auth import authorise
 from workers.shops.allegro.sandbox import AllegroSandbox
 
@@ -49,7 +50,7 @@ def _authorise(erp_db: Engine, base_url: str) -> None:
     with erp_db.connect() as conn:
         config = load_integration(conn, 1)
     assert config is not None
-    authorise(config.connection(), SqlConnectorState(erp_db, 1), lambda d: None,
+    authorise(ShopConnection.of(config), SqlConnectorState(erp_db, 1), lambda d: None,
               sleep=lambda s: None)
 
 

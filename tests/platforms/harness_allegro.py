@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from shared.erp.integrations import load_integration
 from workers.engine.connector_state import SqlConnectorState
+from workers.ports import ShopConnection
 from workers.shops.allegro.auth import authorise
 from workers.shops.allegro.sandbox import AllegroSandbox
 from workers.shops.sandbox import Faults, SandboxHandle
@@ -65,7 +66,7 @@ class AllegroHarness:
         with engine.connect() as conn:
             config = load_integration(conn, 1)
         assert config is not None
-        authorise(config.connection(), SqlConnectorState(engine, 1), lambda device: None,
+        authorise(ShopConnection.of(config), SqlConnectorState(engine, 1), lambda device: None,
                   sleep=lambda seconds: None)
 
     def add_product(self, *, sku: str, name: str, price_gross: Decimal, stock: int) -> str:

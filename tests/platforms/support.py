@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from shared.erp import schema as erp
 from workers.domain import Operation
-from workers.engine.runner import RunResult, run_operation
+from workers.runner import RunResult, run_operation
 
 
 def run(engine: Engine, op: Operation, **kw: object) -> RunResult:

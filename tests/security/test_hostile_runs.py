@@ -30,7 +30,7 @@ from tests.engine.support import events
 from tests.security.support import TEXTS, hostile
 from tests.security.test_hostile_clients import BASE_URL, InProcess, Platform, allegro_state
 from workers.domain import Customer, ItemError, Order, OrderLine, Page, Product
-from workers.engine.runner import RunResult, run_operation
+from workers.runner import RunResult, run_operation
 from workers.shops import connector_class
 from workers.shops.allegro.rate import RateGate
 

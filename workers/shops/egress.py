@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
+import httpx
 
 from workers.ports import ShopError
 
@@ -214,14 +215,12 @@ class GuardedBackend(httpcore.SyncBackend):
         raise last
 
 
-def guarded_transport(policy: EgressPolicy, *, verify: bool) -> Any:
+def guarded_transport(policy: EgressPolicy, *, verify: bool) -> httpx.HTTPTransport:
     """An `httpx.HTTPTransport` whose connections go through `GuardedBackend`.
 
     httpx has no public seam for the network backend, so the pool's is replaced; the assert
     makes an httpx/httpcore upgrade that renames it fail loudly instead of silently unguarded.
     """
-    import httpx
-
     transport = httpx.HTTPTransport(verify=verify, trust_env=False)
     pool = getattr(transport, "_pool", None)
     assert pool is not None and hasattr(pool, "_network_backend"), \

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.db import make_engine
 from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo

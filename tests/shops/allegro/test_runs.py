@@ -21,7 +21,7 @@ from shared.erp.sync_tables import sync_events, sync_oauth_tokens, sync_runs
 from shared.migrate import TENANT, upgrade
 from tests.shops.allegro.support import CLIENT_ID, CLIENT_SECRET, connection
 from workers.engine.connector_state import SqlConnectorState
-from workers.engine.runner import run_operation
+from workers.runner import run_operation
 from workers.shops.allegro.auth import authorise
 from workers.shops.allegro.sandbox import AllegroSandbox
 from workers.shops.sandbox import SandboxHandle

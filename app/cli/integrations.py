@@ -7,22 +7,16 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
-from shared.control.registry import Registry, Tenant, db_error_line, utcnow
-from shared.control.tables import schedules
-from shared.erp import options, retry_set
-from shared.erp.integrations import IntegrationConfig, load_integration, load_integrations
-from shared.erp.retry_set import Summary
-from shared.erp.schema import order_statuses, warehouses
-from shared.erp.sync_tables import sync_runs
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
+from app.integrations import describe
+from shared.control.registry import db_error_line, utcnow
+from shared.erp import options
+from shared.erp.integrations import load_integration
 from shared.errors import UserError
 from shared.migrate import TENANT, ensure_current
-from workers.domain import Operation
-from workers.shops import limitations as platform_limitations
 
 
 @app.command("integrations")
@@ -37,85 +31,6 @@ def integrations(name: str, as_json: bool = typer.Option(False, "--json")) -> No
         print_json(data)
     else:
         _print(data)
-
-
-def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
-    try:
-        with reg.tenant_engine(tenant).connect() as conn:
-            configs = load_integrations(conn)
-            statuses = dict(conn.execute(select(order_statuses.c.id, order_statuses.c.code)).all())
-            stores = dict(conn.execute(select(warehouses.c.id, warehouses.c.code)).all())
-            last = _last_runs(conn)
-            kept = {cfg.id: retry_set.summary(conn, cfg.id) for cfg in configs}
-    except SQLAlchemyError as exc:
-        raise UserError(
-            f"cannot read tenant {tenant.name}'s database: {db_error_line(exc)}"
-        ) from None
-    with reg.engine.connect() as conn:
-        due = {
-            (row.integration_id, row.operation): row
-            for row in conn.execute(select(schedules).where(schedules.c.tenant_id == tenant.id))
-        }
-    return [_one(cfg, tenant, statuses, stores, last, due, kept[cfg.id]) for cfg in configs]
-
-
-def _last_runs(conn: Connection) -> dict[tuple[int, str], Any]:
-    newest = (
-        select(
-            sync_runs.c.integration_id, sync_runs.c.operation, func.max(sync_runs.c.id).label("id")
-        )
-        .group_by(sync_runs.c.integration_id, sync_runs.c.operation)
-        .subquery()
-    )
-    rows = conn.execute(select(sync_runs).join(newest, newest.c.id == sync_runs.c.id)).all()
-    return {(row.integration_id, row.operation): row for row in rows}
-
-
-def _one(
-    cfg: IntegrationConfig,
-    tenant: Tenant,
-    statuses: dict[int, str],
-    stores: dict[int, str],
-    last: dict[tuple[int, str], Any],
-    due: dict[tuple[int, str], Any],
-    kept: Summary,
-) -> dict[str, Any]:
-    ops = []
-    for op in Operation:
-        setting = cfg.operations[op]
-        run = last.get((cfg.id, op.value))
-        row = due.get((cfg.id, op.value))
-        ops.append({
-            "operation": op.cli_name,
-            "enabled": setting.enabled,
-            "interval_minutes": setting.interval_minutes,
-            "runs_automatically": tenant.is_active and cfg.runs_automatically(op),
-            "blocked": cfg.blocked_reason(op) if setting.enabled else None,
-            "next_due_at": row.next_due_at if row is not None and row.enabled else None,
-            "last_outcome": run.outcome if run is not None else None,
-            "last_run_at": run.started_at if run is not None else None,
-            "last_error": run.error if run is not None else None,
-        })
-    return {
-        "id": cfg.id,
-        "name": cfg.name,
-        "platform": cfg.platform,
-        "base_url": cfg.base_url,
-        "is_active": cfg.is_active,
-        "auto_sync": cfg.auto_sync,
-        "shop_timezone": cfg.shop_timezone,
-        "operations": ops,
-        "export_labels": sorted(cfg.export_labels.values()),
-        "stock_labels": sorted(cfg.stock_labels.values()),
-        "warehouses": [stores.get(w, f"#{w}") for w in cfg.warehouses] or ["(all)"],
-        "status_map": {statuses.get(k, f"#{k}"): v for k, v in sorted(cfg.status_map.items())},
-        "options": {name: cfg.options.get(name, options.default(name))
-                    for name in sorted(options.OPTIONS)},
-        "errors": cfg.errors,
-        "limitations": list(platform_limitations(cfg.platform)),
-        "kept": {"retry": kept.retry, "attention": kept.attention,
-                 "oldest_retry": kept.oldest_retry},
-    }
 
 
 def _print(data: list[dict[str, Any]]) -> None:

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
 from shared.control.health import Health, problems, read_health
 from shared.control.schedule import now_s
 from shared.jobs import QUEUES

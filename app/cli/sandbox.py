@@ -6,8 +6,8 @@ import importlib
 
 import typer
 
-from shared.cli import app
-from shared.cli.common import user_errors
+from app.cli import app
+from app.cli.common import user_errors
 from shared.errors import UserError
 
 # platform -> module with serve_forever(host, port, **options)

@@ -16,8 +16,8 @@ from rich.table import Table
 from sqlalchemy import Engine, and_, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
 from shared.control.registry import Registry, Tenant, db_error_line, utcnow
 from shared.control.tables import schedules
 from shared.erp import retry_set

@@ -9,12 +9,15 @@ live table of runs on the terminal.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import random
+import secrets
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -24,11 +27,24 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import orjson
+import uvicorn
+from dramatiq import Worker
+from dramatiq.brokers.stub import StubBroker
 from rich.console import Console
 
+from app.console.accounts import add_user
+from app.console.web import create_app
+from app.demo.live_table import LiveRuns
+from shared.control.registry import Registry
+from shared.control.runtime import use_registry
+from shared.control.schedule import now_s
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
+from shared.jobs import TICK_ACTOR
+from shared.settings import get_settings
+from workers.broker import build_stub_broker
 from workers.shops.sandbox import SandboxRequest, SandboxResponse, json_response
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
@@ -36,6 +52,10 @@ log = logging.getLogger(__name__)
 
 TENANT = "demo"
 CONSUMER_KEY, CONSUMER_SECRET = "ck_demo", "cs_demo"
+#: The actors' modules, imported once the demo's broker exists (as a worker's command line does).
+ACTOR_MODULES = ("producers.clock", "workers.actors")
+#: The console's account in the demo (its password is made anew at each start).
+DEMO_USER = "demo"
 #: The demo shop's endpoint for a person at a terminal (see DemoShop).
 ORDER_PATH = "/__sandbox/order"
 
@@ -48,6 +68,7 @@ class DemoOptions:
     threads: int = 4
     orders: int = 12  # orders already in the shop
     new_order_every: float = 40.0  # seconds between the demo customer's new orders (0: none)
+    console_port: int | None = 8080  # the web console's port (0: any free one; None: none)
 
 
 def demo_operations(interval: int) -> dict[str, tuple[bool, int]]:
@@ -68,8 +89,6 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     erp_url = f"sqlite:///{folder / 'erp.db'}"
     # Everything in this process (actors and middleware included) uses the demo's control DB.
     os.environ["ILUO_SYNC_CONTROL_DB"] = control_url
-    from shared.settings import get_settings
-
     get_settings.cache_clear()
 
     sandbox = DemoShop(CONSUMER_KEY, CONSUMER_SECRET, site_timezone="Europe/Warsaw")
@@ -77,7 +96,10 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     stop = threading.Event()
     threads: list[threading.Thread] = []
-    worker = broker = registry = None
+    worker: Worker | None = None
+    broker: StubBroker | None = None
+    registry: Registry | None = None
+    web: WebConsole | None = None
     summary: str | None = None
     try:
         _seed_erp(erp_url, handle.base_url, options.interval)
@@ -90,16 +112,17 @@ def run_demo(options: DemoOptions, console: Console) -> int:
             + (f", stopping after {options.minutes:g} min" if options.minutes
                else ", Ctrl-C to stop")
         )
+        if options.console_port is not None:
+            web, login = _start_console(registry, broker, options.console_port)
+            console.print(f"Konfigurator (the web console): {web.url} — log in as "
+                          f"{DEMO_USER} / {login} (made for this demo run)",
+                          highlight=False, markup=False, soft_wrap=True)
         _print_hints(console, folder, handle.base_url, options.interval, options.new_order_every)
-        from producers.clock import tick
-
-        threads.append(_thread("demo-clock", _clock, tick, stop))
+        threads.append(_thread("demo-clock", _clock, broker.get_actor(TICK_ACTOR), stop))
         if options.new_order_every > 0:
             threads.append(
                 _thread("demo-customer", _customer, sandbox, options.new_order_every, stop)
             )
-        from producers.live_table import LiveRuns
-
         deadline = time.monotonic() + options.minutes * 60 if options.minutes else None
         live = LiveRuns(registry, TENANT, console)
         try:
@@ -115,6 +138,8 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         stop.set()
         for thread in threads:
             thread.join(timeout=5)
+        if web is not None:
+            web.stop()
         if worker is not None:
             worker.stop(timeout=30_000)
         if broker is not None:
@@ -250,32 +275,69 @@ def _seed_erp(erp_url: str, shop_url: str, interval: int) -> None:
         engine.dispose()
 
 
-def _registry(erp_url: str) -> Any:
-    from shared.control.registry import Registry
-    from shared.control.runtime import use_registry
-
+def _registry(erp_url: str) -> Registry:
     registry = Registry()
     registry.add(TENANT, erp_url)
     use_registry(registry)
     return registry
 
 
-def _start_worker(threads: int) -> tuple[Any, Any]:
-    import dramatiq
-    from dramatiq import Worker
-
-    from shared.broker import build_stub_broker
-
+def _start_worker(threads: int) -> tuple[StubBroker, Worker]:
     broker = build_stub_broker()
     dramatiq.set_broker(broker)
     # Declared now, on the stub broker (their modules bind to the global broker on import).
-    import producers.clock  # noqa: F401
-    import workers.actors  # noqa: F401
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
 
     worker = Worker(broker, worker_threads=threads)
     worker.queue_prefetch = threads  # as `dramatiq_queue_prefetch` does for real workers
     worker.start()
     return broker, worker
+
+
+class WebConsole:
+    """The console served by uvicorn on a thread of the demo's process (its Run now publishes
+    on the demo's in-process broker)."""
+
+    def __init__(self, registry: Registry, broker: StubBroker, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(registry, broker), host="127.0.0.1", port=port, log_level="warning"))
+        self.url = f"http://127.0.0.1:{port}/"
+        self.thread = _thread("demo-console", self.server.run)
+
+    def wait_started(self, seconds: float = 30) -> bool:
+        deadline = time.monotonic() + seconds
+        while not self.server.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return bool(self.server.started)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _port(wanted: int) -> int:
+    """`wanted` when it is free on 127.0.0.1, else any free port."""
+    for port in (wanted, 0) if wanted else (0,):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise OSError("no free port for the console")
+
+
+def _start_console(registry: Registry, broker: StubBroker, port: int) -> tuple[WebConsole, str]:
+    """The console and a login made for this run (the demo's folder starts afresh each time,
+    so the account is gone with it)."""
+    password = secrets.token_urlsafe(9)
+    with registry.engine.begin() as conn:
+        add_user(conn, DEMO_USER, password, tenant_id=None, now=now_s())
+    web = WebConsole(registry, broker, _port(port))
+    if not web.wait_started():
+        raise OSError(f"the console could not start on {web.url}")
+    return web, password
 
 
 def _thread(name: str, target: Any, *args: Any) -> threading.Thread:

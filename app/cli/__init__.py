@@ -14,6 +14,7 @@ import sys
 import typer
 
 from shared.errors import UserError
+from shared.redact import install_log_redaction, quiet_libraries
 
 app = typer.Typer(
     name="iluo-sync",
@@ -27,12 +28,13 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "tenant", "integrations", "run", "pending", "events", "erp", "sandbox", "service", "status",
     "integration_auth",
+    "console",
 )
 
 
 def _load_commands() -> None:
     for name in COMMAND_MODULES:
-        importlib.import_module(f"shared.cli.{name}")
+        importlib.import_module(f"app.cli.{name}")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -42,8 +44,6 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def main() -> None:
-    from shared.redact import install_log_redaction, quiet_libraries
-
     install_log_redaction()  # before anything can log a URL with its password
     quiet_libraries()
     _load_commands()

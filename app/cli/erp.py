@@ -9,8 +9,8 @@ import typer
 from sqlalchemy import inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.cli import app
-from shared.cli.common import user_errors
+from app.cli import app
+from app.cli.common import user_errors
 from shared.control.registry import db_error_line
 from shared.db import make_engine, parse_db_url, redact
 from shared.erp.demo import create_erp_schema, fill_demo, set_price, set_stock

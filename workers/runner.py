@@ -12,6 +12,9 @@ A run that cannot finish (shop down, lease lost, time limit, a bug) is recorded 
 one clear line; every cursor stays where its last commit put it. A run that finished but failed
 some items ends `partial`: the imports keep those items in the retry set, the exports find them
 unsent next time; "ok" means every item read is in place or was skipped for a stated reason.
+
+It composes the engine (workers.engine: leases, records, the store) with the operations
+(workers.operations, which are written against the engine's context), so it sits above both.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
 from workers.engine.runs import ERROR, RunRecorder
 from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
+from workers.operations import OPERATIONS
 from workers.ports import ShopClient, ShopConfigError, ShopConnection, ShopError
 from workers.shops import connect
 
@@ -123,8 +127,6 @@ def run_operation(
     safety: SafetyLimits | None = None,
 ) -> RunResult:
     """Run `operation` for integration `integration_id` of the tenant database `engine`."""
-    from workers.operations import OPERATIONS  # operations import the engine, not vice versa
-
     operation = Operation.parse(operation) if isinstance(operation, str) else operation
     holder = holder or leases.default_holder()
     deadline = time.monotonic() + time_limit_s
@@ -159,7 +161,7 @@ def run_operation(
     stopped = configuration = False
     shop: ShopClient | None = None
     try:
-        shop = shop_factory(with_state(cfg.connection(), engine))
+        shop = shop_factory(with_state(ShopConnection.of(cfg), engine))
         ctx = RunContext(
             integration=cfg,
             operation=operation,

@@ -16,10 +16,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from shared.cli import app
-from shared.cli.common import print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import print_json, registry, user_errors
 from shared.errors import UserError
-from workers.domain import Operation
+from shared.operation import Operation
+from workers.engine.safety import SafetyLimits
+from workers.runner import run_operation
 
 #: The operations with a safety valve (workers.engine.safety), the only ones `--force` concerns.
 GUARDED = (Operation.EXPORT_PRODUCTS, Operation.UPDATE_STOCK)
@@ -58,8 +60,6 @@ def run(
     if force and op not in GUARDED:
         raise UserError(f"--force goes past a safety stop, and only "
                         f"{' and '.join(o.cli_name for o in GUARDED)} have one")
-    from workers.engine.runner import run_operation  # the engine loads only when a run starts
-    from workers.engine.safety import SafetyLimits
     with registry() as reg:
         tenant = reg.get(name)
         engine = reg.tenant_engine(tenant)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.cli import app
-from shared.cli.common import registry, user_errors
+from app.cli import app
+from app.cli.common import registry, user_errors
 from shared.control.registry import db_error_line
 from shared.erp.integrations import load_integration
 from shared.errors import UserError
 from workers.engine.connector_state import SqlConnectorState
-from workers.ports import ShopError
+from workers.ports import ShopConnection, ShopError
 from workers.shops.allegro.auth import DeviceAuthorisation, authorise
 
 #: Platforms whose integrations are authorised interactively.
@@ -55,7 +55,7 @@ def integration_auth(name: str, integration_id: int) -> None:
         box = reg.box
         state = SqlConnectorState(engine, integration_id, box=lambda: box)
         try:
-            authorise(config.connection(), state, _announce)
+            authorise(ShopConnection.of(config), state, _announce)
         except ShopError as exc:
             raise UserError(str(exc)) from None
         except SQLAlchemyError as exc:

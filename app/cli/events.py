@@ -6,10 +6,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
 from shared.errors import UserError
-from workers.domain import Operation
+from shared.operation import Operation
+from workers.engine.history import query_events
 
 
 @app.command("events")
@@ -23,8 +24,6 @@ def events(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Runs and item events of tenant NAME, newest first."""
-    from workers.engine.history import query_events
-
     op = None
     if operation:
         try:

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 from pathlib import Path
 
+import dramatiq
 import typer
 from rich.console import Console
 
-from shared.cli import app
-from shared.cli.common import user_errors
+from app.cli import app
+from app.cli.common import user_errors
+from app.demo.run import DemoOptions, run_demo
+from producers.scheduler import run_clock
+from shared.broker import prefetch_env
+from shared.broker import setup as setup_broker
+from shared.control.registry import Registry
 from shared.errors import UserError
 from shared.jobs import QUEUES, SETTINGS, TICKS
+from shared.settings import Settings, get_settings
+from shared.telemetry.metrics import MULTIPROC_ENV, prepare_multiprocess_dir, start_metrics
 
-#: Modules a worker imports: the broker set-up first, then every actor.
+#: A worker's broker set-up (dramatiq calls it first), then the modules of every actor.
+WORKER_BROKER = "workers.broker:setup"
 ACTOR_MODULES = ("workers.actors", "producers.clock")
+#: The clock's module; imported once the broker it declares its actors on exists.
+CLOCK_MODULE = "producers.clock"
 #: dramatiq's default, and what the deploy files' grace periods are sized for.
 SHUTDOWN_TIMEOUT_S = 600
 QUEUES_HELP = (
@@ -30,8 +42,6 @@ LOG_FORMAT = (
 
 def _check_control_db() -> None:
     """Open (and migrate) the control DB once, before any child process races to do it."""
-    from shared.control.registry import Registry
-
     Registry().close()
 
 
@@ -41,16 +51,8 @@ def producer() -> None:
     """The clock: periodiq sends one `tick` a minute on the `ticks` queue (run one)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     _check_control_db()
-    import dramatiq
-
-    from shared.broker import setup
-
-    setup()
-    import producers.clock  # noqa: F401  (declares the periodic tick)
-    from producers.scheduler import run_clock
-    from shared.settings import get_settings
-    from shared.telemetry.metrics import start_metrics
-
+    setup_broker()  # a publisher's broker: the clock sends, it consumes nothing
+    importlib.import_module(CLOCK_MODULE)  # declares the periodic tick on that broker
     start_metrics(get_settings().metrics_port, get_settings().metrics_addr)
 
     raise typer.Exit(run_clock(dramatiq.get_broker()))
@@ -74,7 +76,7 @@ def worker_argv(
     extra_modules: tuple[str, ...] = (),
 ) -> list[str]:
     """dramatiq's command line for a worker group over our broker and actors."""
-    argv = [sys.executable, "-m", "dramatiq", "shared.broker:setup", *ACTOR_MODULES,
+    argv = [sys.executable, "-m", "dramatiq", WORKER_BROKER, *ACTOR_MODULES,
             *extra_modules, "--processes", str(processes), "--threads", str(threads),
             "--worker-shutdown-timeout", str(shutdown_timeout_s * 1000)]
     if queues:
@@ -85,10 +87,6 @@ def worker_argv(
 def worker_env(threads: int) -> dict[str, str]:
     """dramatiq's environment: prefetch = threads and, with metrics on, the directory the
     group's processes share their samples in (set before any of them imports the client)."""
-    from shared.broker import prefetch_env
-    from shared.settings import Settings
-    from shared.telemetry.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
-
     env = {**os.environ, **prefetch_env(threads)}
     port = Settings().metrics_port
     if port:
@@ -142,6 +140,10 @@ def demo(
         1, "--interval", min=1, help="Minutes between runs of each operation."
     ),
     threads: int = typer.Option(4, "--threads", min=1, max=32, help="Worker threads."),
+    console_port: int = typer.Option(
+        8080, "--console-port", min=0, max=65535,
+        help="The web console's port on 127.0.0.1 (another free one when taken; 0: any)."),
+    no_console: bool = typer.Option(False, "--no-console", help="No web console."),
 ) -> None:
     """Everything on this machine, nothing else needed: the whole service in one process.
 
@@ -156,6 +158,8 @@ def demo(
     - the clock (a tick at once, then on every minute) and dramatiq workers
       (THREADS threads) on an in-process broker: the production actors,
       no RabbitMQ needed;
+    - the web console on 127.0.0.1:CONSOLE_PORT, with a login made for
+      this run (printed on the first screen);
     - a live table of runs (a line per run when output is not a terminal).
 
     \b
@@ -165,10 +169,9 @@ def demo(
     /__sandbox/order), open the event history (`iluo-sync events demo` with
     ILUO_SYNC_CONTROL_DB set to the demo's control database). DIR starts
     afresh each time; its databases stay after the demo stops."""
-    from producers.demo import DemoOptions, run_demo
-
     # Warnings only: INFO lines (set up by main) would scroll the first screen's hints away.
     logging.getLogger().setLevel(logging.WARNING)
     raise typer.Exit(run_demo(
-        DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads), Console()
+        DemoOptions(folder=folder, minutes=minutes, interval=interval, threads=threads,
+                    console_port=None if no_console else console_port), Console()
     ))

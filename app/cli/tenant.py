@@ -6,8 +6,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.cli import app
-from shared.cli.common import fmt_time, print_json, registry, user_errors
+from app.cli import app
+from app.cli.common import fmt_time, print_json, registry, user_errors
+from shared.control.schedule import now_s
+from shared.control.service_state import switch
 
 tenant_app = typer.Typer(
     help="Register ERP databases and switch them on or off.", no_args_is_help=True
@@ -71,7 +73,7 @@ def show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
 def activate(name: str) -> None:
     """Switch a tenant's synchronisation back on."""
     with registry() as reg:
-        reg.set_active(name, True)
+        switch(reg, name, True, now_s())
     typer.echo(f"tenant {name} is active")
 
 
@@ -80,7 +82,7 @@ def activate(name: str) -> None:
 def deactivate(name: str) -> None:
     """The emergency switch: no new runs for this tenant until it is activated again."""
     with registry() as reg:
-        reg.set_active(name, False)
+        switch(reg, name, False, now_s())  # the ERP shows `stopped` at once
     typer.echo(f"tenant {name} is inactive: no new runs will start")
 
 
