@@ -112,19 +112,19 @@ class Registry:
     def list(self) -> list[Tenant]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.name)).all()
-        return [_tenant(row) for row in rows]
+        return [tenant_of(row) for row in rows]
 
     def get(self, name: str) -> Tenant:
         with self.engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.name == name)).first()
         if row is None:
             raise UserError(f"no tenant named {name!r} (see: iluo-sync tenant list)")
-        return _tenant(row)
+        return tenant_of(row)
 
     def get_by_id(self, tenant_id: int) -> Tenant | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
-        return _tenant(row) if row else None
+        return tenant_of(row) if row else None
 
     def url_of(self, tenant: Tenant) -> URL:
         """The full URL, password included: for connecting only, never for showing."""
@@ -237,7 +237,8 @@ def check_erp_database(url: URL, password: str | None, settings: Settings) -> No
         engine.dispose()
 
 
-def _tenant(row: object) -> Tenant:
+def tenant_of(row: object) -> Tenant:
+    """A Tenant from a row holding the tenants table's columns."""
     return Tenant(
         id=row.id,  # type: ignore[attr-defined]
         name=row.name,  # type: ignore[attr-defined]

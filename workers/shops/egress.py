@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -214,7 +215,7 @@ class GuardedBackend(httpcore.SyncBackend):
         raise last
 
 
-def guarded_transport(policy: EgressPolicy, *, verify: bool) -> Any:
+def guarded_transport(policy: EgressPolicy, *, verify: bool | ssl.SSLContext) -> Any:
     """An `httpx.HTTPTransport` whose connections go through `GuardedBackend`.
 
     httpx has no public seam for the network backend, so the pool's is replaced; the assert
