@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 
+from shared.erp import retry_set
 from shared.erp.schema import order_lines, orders
 from tests.engine.support import Shop, count, rows, run
 from workers.engine import leases
@@ -89,7 +90,14 @@ def test_without_the_lease_the_unique_key_still_prevents_doubles(
     for thread in threads:
         thread.join(60)
 
-    assert [r.outcome for r in results] == ["ok", "ok"], [r.error for r in results]
+    # On PostgreSQL the loser of a race can also clash on the order number (a unique key that is
+    # not the insert's arbiter): that order is an item error, kept for retry, and the run is
+    # partial; the next run finds it imported and forgets it.
+    assert all(r.outcome in ("ok", "partial") for r in results), [r.error for r in results]
+    if any(r.outcome == "partial" for r in results):
+        assert run(erp, "import_orders").outcome == "ok"
+        with erp.connect() as conn:
+            assert retry_set.listing(conn, 1) == []
     assert count(erp, orders) == 250 and count(erp, order_lines) == 250
     assert sum(r.counts["created"] for r in results) == 250
     per_order = rows(erp, select(order_lines.c.order_id, func.count().label("n"))

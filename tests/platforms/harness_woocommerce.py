@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from workers.shops.sandbox import Faults, SandboxHandle
+from workers.shops.woocommerce.mapping import erp_text
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -55,7 +56,8 @@ class WooCommerceHarness:
             return None
         record = found[0]
         return {
-            "name": record["name"],
+            # As the connector reads it: the stored (kses) form mapped back (mapping.erp_text).
+            "name": erp_text(record["name"]),
             "price_gross": Decimal(record["regular_price"] or "0"),
             "stock": record.get("stock_quantity"),
             "active": record["status"] == "publish",

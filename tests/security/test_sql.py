@@ -22,6 +22,7 @@ from shared.erp.demo import naive_utc_now
 from shared.erp.schema import ERP_TABLES
 from shared.erp.sync_tables import SYNC_TABLES
 from tests.engine.support import Shop, ago, count, run
+from workers.shops.woocommerce.mapping import erp_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SQL_CALLS = {"text", "exec_driver_sql", "execute", "prefix_with", "with_hint", "literal_column",
@@ -110,20 +111,25 @@ def _tables_intact(engine: Engine) -> None:
 def test_nasty_skus_and_names_export_stock_and_import_exactly(erp: Engine, woo: Shop) -> None:
     _add_erp_products(erp)
     exported = run(erp, "export-products")
-    assert exported.outcome == "ok", exported.error
-    assert exported.counts["failed"] == 0
+    # WooCommerce stores a SKU through wc_clean (a tab folds to a space): that one is refused
+    # before sending rather than stored as another SKU (docs/fidelity/woocommerce.md), so the
+    # run is partial.
+    assert exported.outcome == "partial", exported.error
+    folded = "tab\there\x01\x1f\x7f"
+    sent = [sku for sku in NASTY_SKUS if sku != folded]
+    assert exported.counts["failed"] == 1
     by_sku = {p["sku"]: p for p in woo.sandbox.products.values()}
     for sku, name in zip(NASTY_SKUS, NASTY_NAMES, strict=True):
-        assert by_sku[sku]["name"] == name, sku  # exactly what the ERP holds
+        if sku in sent:  # stored through kses; the connector reads back exactly the ERP's name
+            assert erp_text(by_sku[sku]["name"]) == name, sku
 
     stock = run(erp, "update-stock")
     assert stock.outcome == "ok", stock.error
-    for sku in NASTY_SKUS:
+    for sku in sent:
         assert by_sku[sku]["stock_quantity"] == 6  # floor(7.5 - 1)
     again = run(erp, "export-products")
-    assert again.outcome == "ok" and again.counts["created"] == 0  # matched, never duplicated
-    assert len([p for p in woo.sandbox.products.values() if p["sku"] in NASTY_SKUS]) == \
-        len(NASTY_SKUS)
+    assert again.outcome == "partial" and again.counts["created"] == 0  # matched, no duplicate
+    assert len([p for p in woo.sandbox.products.values() if p["sku"] in NASTY_SKUS]) == len(sent)
 
     # The other way: products made in the shop with such SKUs and names are imported exactly.
     shop_skus = [f"{sku}-sklep" for sku in NASTY_SKUS]
@@ -134,10 +140,14 @@ def test_nasty_skus_and_names_export_stock_and_import_exactly(erp: Engine, woo: 
         conn.execute(update(ops).where(ops.c.operation == "export_products").values(enabled=False))
     imported = run(erp, "import-products", full=True)
     assert imported.outcome == "ok", imported.error
+    # What the shop holds (its SKUs through wc_clean, names through kses) comes home as the
+    # connector reads it — exactly, whatever the SQL looks like.
+    held = {p["sku"]: erp_text(p["name"].strip()) for p in woo.sandbox.products.values()
+            if p["sku"].endswith("-sklep")}
     with erp.connect() as conn:
         rows = dict(conn.execute(select(db.products.c.sku, db.products.c.name)
-                                 .where(db.products.c.sku.in_(shop_skus))).all())
-    assert rows == dict(zip(shop_skus, NASTY_NAMES, strict=True))
+                                 .where(db.products.c.sku.in_(list(held)))).all())
+    assert rows == held and len(held) == len(shop_skus)
 
     # Orders whose lines carry those SKUs, from customers with such names.
     for n, (sku, name) in enumerate(zip(NASTY_SKUS, NASTY_NAMES, strict=True)):
@@ -152,8 +162,10 @@ def test_nasty_skus_and_names_export_stock_and_import_exactly(erp: Engine, woo: 
         lines = conn.execute(select(db.order_lines.c.sku, db.order_lines.c.product_id)).all()
         notes = set(conn.execute(select(db.orders.c.notes)).scalars())
         last_names = set(conn.execute(select(db.customers.c.last_name)).scalars())
-    assert {sku for sku, _ in lines} == set(NASTY_SKUS)
-    assert all(product_id is not None for _, product_id in lines)  # matched by exact SKU
+    # The folded SKU's product was never exported: the shop does not carry it, so WooCommerce
+    # answers its line without a SKU (get_order_item_data) and it comes in without a product.
+    assert {sku for sku, _ in lines} == {*sent, ""}
+    assert all(product_id is not None for sku, product_id in lines if sku in sent)  # exact SKU
     assert notes == set(NASTY_NAMES) and last_names == {"O'Brien; --"}
 
     _tables_intact(erp)

@@ -574,3 +574,88 @@ def test_sku_wc_clean_would_change_is_refused_before_sending(
     assert [r.ok for r in results] == [False, False, True]
     assert "folds" in (results[0].error or "") and "%xx" in (results[1].error or "")
     assert woo.log.count("POST", PRODUCTS + "/batch") == 1 and len(woo.products) == 1
+
+
+def test_a_variation_sku_binds_as_parent_and_variation_and_writes_through_its_parent(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    """`products?sku=` finds variations too; products/batch would answer 404 for them (which a
+    deleted-product check could take for a product gone), so their writes go to
+    `products/{parent}/variations/batch`."""
+    parent = woo.add_product(name="Koszulka", sku="T", variations=[{"sku": "T-M"}, {"sku": "T-L"}])
+    simple = woo.add_product(name="Kubek", sku="K-1")
+    m_id, l_id = parent["variations"]
+
+    found = client.find_products_by_sku(["T-M", "T-L", "K-1"])
+    assert found == {"T-M": [f"{parent['id']}/{m_id}"], "T-L": [f"{parent['id']}/{l_id}"],
+                     "K-1": [str(simple["id"])]}
+
+    stock = client.set_stock([
+        StockQuantity(sku="T-M", quantity=4, shop_id=found["T-M"][0]),
+        StockQuantity(sku="K-1", quantity=2, shop_id=found["K-1"][0]),
+        StockQuantity(sku="T-L", quantity=0, shop_id=found["T-L"][0]),
+    ])
+    assert [(r.key, r.ok, r.shop_id) for r in stock] == [
+        ("T-M", True, found["T-M"][0]), ("K-1", True, found["K-1"][0]),
+        ("T-L", True, found["T-L"][0])]
+    assert (woo.variations[m_id]["stock_quantity"], woo.variations[l_id]["stock_quantity"],
+            woo.products[simple["id"]]["stock_quantity"]) == (4, 0, 2)
+    writes = [e.path for e in woo.log.entries() if e.method == "POST"]
+    assert sorted(writes) == sorted([PRODUCTS + "/batch",
+                                     f"{PRODUCTS}/{parent['id']}/variations/batch"])
+
+    (updated,) = client.update_products([product("T-M", shop_id=found["T-M"][0],
+                                                 price_gross=Decimal("59"), is_active=False)])
+    assert updated.ok and updated.shop_id == found["T-M"][0]
+    variation = woo.variations[m_id]
+    assert (variation["regular_price"], variation["status"]) == ("59.00", "private")
+
+
+def test_gtin_the_shop_would_strip_is_refused_and_a_duplicate_gtin_binds_nothing(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    """WC_Product::set_global_unique_id keeps digits, hyphens and a final X, and refuses a GTIN
+    another product holds — with a `resource_id` that is *not* an owner to bind to."""
+    holder = woo.add_product(sku="HOLD-1", name="H", global_unique_id="5901234123457")
+    spaced, duplicate, fine = client.create_products([
+        product("E-1", ean="590 1234 123457"),
+        product("E-2", ean="5901234123457"),
+        product("E-3", ean="978-83-01-X"),
+    ])
+    assert not spaced.ok and "strips" in (spaced.error or "")
+    assert not duplicate.ok and duplicate.shop_id is None  # never bound to HOLD-1
+    assert "product_invalid_global_unique_id" in (duplicate.error or "")
+    assert fine.ok and woo.products[int(fine.shop_id or 0)]["global_unique_id"] == "978-83-01-X"
+    assert holder["id"] not in {int(r.shop_id or 0) for r in (spaced, duplicate, fine)}
+
+
+def test_a_taxed_fee_is_a_line_a_negative_fee_is_not(
+    woo: WooCommerceSandbox, client: WooCommerceClient, clock: Clock
+) -> None:
+    """fee_lines go through get_order_item_data like products (name, total, total_tax, taxes;
+    no sku). A COD fee is part of what the buyer pays: a line without SKU. A negative fee is a
+    discount already inside `total`."""
+    start = clock.moment - timedelta(hours=1)
+    woo.add_product(sku="KUB-1", name="Kubek", regular_price="24.60")
+    placed = woo.add_order([("KUB-1", 1, "24.60")], created=start, shipping_cost="14.99",
+                           fees=[("Pobranie", "5.00"), ("Rabat stałego klienta", "-2.46")])
+    assert placed["fee_lines"][0]["total_tax"] == "0.93" and "sku" not in placed["fee_lines"][0]
+
+    (order,) = read_all(client.iter_orders(start, clock.moment))
+
+    assert order.total_gross == Decimal("24.60") + Decimal("14.99") + Decimal("5.00") - Decimal(
+        "2.46")
+    assert [(line.sku, line.name, line.unit_price_gross, line.vat_rate)
+            for line in order.lines[1:]] == [
+        ("", "Pobranie", Decimal("5.00"), Decimal("23.00"))]
+
+
+def test_a_variation_deleted_in_the_shop_is_gone(
+    woo: WooCommerceSandbox, client: WooCommerceClient
+) -> None:
+    parent = woo.add_product(name="Koszulka", sku="T", variations=[{"sku": "T-M"}])
+    (shop_id,) = client.find_products_by_sku(["T-M"])["T-M"]
+    with woo.lock:  # deleted in the shop's admin, behind our back
+        del woo.variations[parent["variations"][0]]
+    (result,) = client.set_stock([StockQuantity(sku="T-M", quantity=1, shop_id=shop_id)])
+    assert not result.ok and result.gone and result.shop_id == shop_id

@@ -15,10 +15,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.domain import Product, StockQuantity
 from workers.shops.woocommerce import mapping
 from workers.shops.woocommerce.mapping import MappingError
+from workers.shops.woocommerce.sandbox import filter_post_kses, wc_clean
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "woocommerce"
 
@@ -147,6 +150,9 @@ def test_shipping_gross_includes_shipping_tax(order: dict[str, Any]) -> None:
         (lambda o: o.pop("date_created_gmt"), "missing date_created_gmt"),
         (lambda o: o.update(date_created_gmt="yesterday"), "date_created_gmt is not a date"),
         (lambda o: o.update(line_items={}), "line_items is not a list"),
+        (lambda o: o.update(billing=[]), "billing is not an object"),
+        (lambda o: o["billing"].update(email=["x"]), "email is not a string"),
+        (lambda o: o["line_items"][0].update(name=7), "line 1: name is not a string"),
         (lambda o: o.update(fee_lines=[{"name": "Pobranie", "total": "x"}]),
          "fee 1: total is not a number"),
         (lambda o: o["line_items"][1].update(quantity=-1), "line 2: quantity must be positive"),
@@ -169,13 +175,13 @@ def test_lenient_where_the_erp_row_can_still_be_right(order: dict[str, Any]) -> 
     order["line_items"][0].update(name="", sku=None, product_id=0)
     order["line_items"][1].pop("name")
     order["billing"].update(email="", country=" xk ")
-    order.update(date_modified_gmt="yesterday", payment_method_title=7, customer_note=None)
+    order.update(date_modified_gmt="yesterday", payment_method_title=None, customer_note=None)
     parsed = mapping.parse_order(order)
     assert [(line.sku, line.name) for line in parsed.lines[:2]] == [("", ""), (
         order["line_items"][1]["sku"], "")]
     assert parsed.customer.email == "" and parsed.customer.country_code == "XK"
     assert parsed.modified_at == parsed.ordered_at
-    order["billing"] = []  # not an object: an empty buyer, matched by the engine
+    order.pop("billing")  # no billing at all: an empty buyer, matched by the engine
     assert mapping.parse_order(order).customer.email == ""
 
 
@@ -312,3 +318,37 @@ def test_batch_item_errors() -> None:
     other = {"id": 9, "error": {"code": "woocommerce_rest_invalid_id", "message": "Invalid ID.",
                                 "data": {"status": 400}}}
     assert mapping.batch_item_error(other) == ("woocommerce_rest_invalid_id: Invalid ID.", None)
+
+
+# -- text as WooCommerce stores it ---------------------------------------------------------------
+
+_PIECES = [*"ab <>/&;#\\\"'=\n\tłŻ", "<b>", "</b>", "<p>", "<br />", "<br/>", "<script>",
+           '<a href="https://x.pl">', "</a>", "&amp;", "&lt;", "&#92;", "<!--", "-->",
+           '<a href="javascript:x">', "< 7 >", "\x01"]
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@given(text=_TEXT, markup=st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_shop_text_is_a_kses_fixpoint_and_erp_text_inverts_it(text: str, markup: bool) -> None:
+    """Whatever the ERP wrote: what we send is stored unchanged by wp_filter_post_kses (as the
+    sandbox emulates it), and reading it back gives the ERP's text byte for byte."""
+    sent = mapping.shop_text(text, markup=markup)
+    assert filter_post_kses(sent) == sent
+    assert mapping.erp_text(sent) == text
+
+
+def test_markup_kses_keeps_stays_markup_everything_else_is_text() -> None:
+    sent = mapping.shop_text('<p>A & B</p><br /><br/><script>x</script>5 < 7 > 3'
+                             '<a href="https://x.pl" title="t">l</a><a onclick="z">', markup=True)
+    assert sent == ('<p>A &amp; B</p><br />&lt;br/&gt;&lt;script&gt;x&lt;/script&gt;5 &lt; 7 &gt; 3'
+                    '<a href="https://x.pl" title="t">l</a>&lt;a onclick="z"&gt;')
+    assert mapping.shop_text("<b>x</b>", markup=False) == "&lt;b&gt;x&lt;/b&gt;"
+
+
+def test_wc_clean_problems() -> None:
+    assert mapping.wc_clean_problem("ABC-1/ż") is None
+    for sku in (" A", "A ", "A  B", "A\tB", "A%2fB", "A<B"):
+        assert mapping.wc_clean_problem(sku), sku
+    for sku in ("ABC-1", "A B", "Ż-1"):
+        assert wc_clean(sku) == sku  # what we accept, the shop keeps

@@ -817,3 +817,41 @@ def test_global_unique_id_exists_from_woocommerce_9_2() -> None:
     new = WooCommerceSandbox(wc_version="9.2.0")
     added = new.add_product(name="K", sku="K-1", global_unique_id=" 590 ")
     assert added["global_unique_id"] == "590"
+
+
+def test_sku_lookup_finds_variations_which_products_batch_refuses(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """ProductsV2::prepare_objects_query: with `sku` the post types are product and
+    product_variation. ProductsV3::prepare_object_for_database: a variation id on the products
+    endpoint is 404 woocommerce_rest_invalid_product_id; its own batch route takes it."""
+    parent = woo.add_product(name="Koszulka", sku="T", variations=[{"sku": "T-M"}])
+    variation_id = parent["variations"][0]
+    (found,) = woo_client.get("products", {"sku": "T-M"}).json()
+    assert (found["id"], found["type"], found["parent_id"]) == (variation_id, "variation",
+                                                                parent["id"])
+    refused = woo_client.post("products/batch", {"update": [
+        {"id": variation_id, "stock_quantity": 3, "manage_stock": True}]}).json()["update"][0]
+    assert refused["error"]["code"] == "woocommerce_rest_invalid_product_id"
+    assert refused["error"]["data"]["status"] == 404
+    batch = f"products/{parent['id']}/variations/batch"
+    done = woo_client.post(batch, {"update": [
+        {"id": variation_id, "manage_stock": True, "stock_quantity": 3, "regular_price": "59.00"},
+        {"id": parent["id"], "stock_quantity": 1}]}).json()["update"]
+    assert (done[0]["stock_quantity"], done[0]["regular_price"]) == (3, "59.00")
+    assert done[1]["error"]["code"] == "woocommerce_rest_product_variation_invalid_id"
+
+
+def test_a_duplicate_gtin_is_refused_with_its_holder(
+    woo: WooCommerceSandbox, woo_client: Any
+) -> None:
+    """WC_Product::set_global_unique_id: strips all but digits, hyphens and a final X; a GTIN
+    another product holds is 400 product_invalid_global_unique_id with `resource_id`."""
+    holder = woo_client.post("products", {"name": "A", "global_unique_id": "590 123"}).json()
+    assert holder["global_unique_id"] == "590123"
+    other = woo_client.post("products", {"name": "B"}).json()
+    taken = woo_client.put(f"products/{other['id']}", {"global_unique_id": "590123"})
+    assert error_of(taken)[1] == "product_invalid_global_unique_id"
+    assert taken.json()["data"]["resource_id"] == holder["id"]
+    misplaced = woo_client.put(f"products/{other['id']}", {"global_unique_id": "12X3"})
+    assert error_of(misplaced)[1] == "product_invalid_global_unique_id_format"

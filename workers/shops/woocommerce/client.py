@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlsplit
@@ -155,7 +156,7 @@ class WooCommerceClient:
         found: dict[str, list[str]] = {}
         for chunk in _sku_chunks(wanted):
             params = {"sku": ",".join(chunk), "status": "any", "orderby": "id", "order": "asc",
-                      "_fields": "id,sku"}
+                      "_fields": "id,sku,type,parent_id"}
             requested = set(chunk)
             for rows in self._iter_page_numbers("products", params):
                 for row in rows:
@@ -163,9 +164,11 @@ class WooCommerceClient:
                     sku = row.get("sku") if isinstance(row, Mapping) else None
                     # isinstance first: a hostile list as the SKU is not hashable.
                     if isinstance(sku, str) and sku in requested and row.get("id"):
+                        # A variation is bound as `parent/variation` (see mapping.variation_ref).
+                        shop_id = mapping.variation_shop_id(row) or str(row["id"])
                         ids = found.setdefault(sku, [])
-                        if str(row["id"]) not in ids:
-                            ids.append(str(row["id"]))
+                        if shop_id not in ids:
+                            ids.append(shop_id)
         return found
 
     def create_products(self, products: Sequence[Product]) -> list[ItemResult]:
@@ -174,11 +177,11 @@ class WooCommerceClient:
 
     def update_products(self, products: Sequence[Product]) -> list[ItemResult]:
         items = [(p.sku, _mapped(mapping.product_payload, p, with_id=True)) for p in products]
-        return self._write_batches("products/batch", "update", items)
+        return self._write_updates(items, [p.shop_id for p in products])
 
     def set_stock(self, quantities: Sequence[StockQuantity]) -> list[ItemResult]:
         items = [(q.sku, _mapped(mapping.stock_payload, q)) for q in quantities]
-        return self._write_batches("products/batch", "update", items)
+        return self._write_updates(items, [q.shop_id for q in quantities])
 
     def fetch_products(self, ids: Sequence[str]) -> Page[Product]:
         """The products with these ids (any status but trash), as `fetch_orders` reads orders."""
@@ -297,6 +300,26 @@ class WooCommerceClient:
         return self.http.get(path, params={**params, "per_page": self.page_size, "page": page})
 
     # -- batch writes -------------------------------------------------------------------------
+
+    def _write_updates(
+        self, items: Sequence[tuple[str, dict[str, Any] | str]], shop_ids: Sequence[str | None]
+    ) -> list[ItemResult]:
+        """Product updates: `products/batch`, and a variation's through its parent's
+        `products/{parent}/variations/batch` (one call per parent and 100 items). Results come
+        back in the items' order, a variation's under its `parent/variation` shop id."""
+        routes: dict[str, list[int]] = {}
+        for index, shop_id in enumerate(shop_ids):
+            variation = mapping.variation_ref(shop_id)
+            path = (f"products/{variation[0]}/variations/batch" if variation is not None
+                    else "products/batch")
+            routes.setdefault(path, []).append(index)
+        results: list[ItemResult | None] = [None] * len(items)
+        for path, indices in routes.items():
+            answers = self._write_batches(path, "update", [items[i] for i in indices])
+            for index, answer in zip(indices, answers, strict=True):
+                rebind = path != "products/batch" and answer.shop_id is not None
+                results[index] = replace(answer, shop_id=shop_ids[index]) if rebind else answer
+        return [r for r in results if r is not None]
 
     def _write_batches(
         self, path: str, action: str, items: Sequence[tuple[str, dict[str, Any] | str]]
@@ -540,7 +563,10 @@ def _no_such_product(answer: Mapping[str, Any]) -> bool:
     woocommerce, includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php and
     class-wc-rest-controller.php)."""
     error = answer.get("error")
-    return isinstance(error, Mapping) and error.get("code") == "woocommerce_rest_product_invalid_id"
+    # A variation written through its parent's variations batch: the same check in
+    # WC_REST_Product_Variations_Controller answers with its post type in the code.
+    return isinstance(error, Mapping) and error.get("code") in (
+        "woocommerce_rest_product_invalid_id", "woocommerce_rest_product_variation_invalid_id")
 
 
 def _answer_id(answer: Mapping[str, Any]) -> str | None:

@@ -74,15 +74,21 @@ def _optional_text(payload: Mapping[str, Any], key: str) -> str | None:
 
 
 def _raw_text(payload: Mapping[str, Any], key: str) -> str:
-    """A string field as it is (not stripped); "" when absent, null or not a string."""
-    value = payload.get(key)
-    return value if isinstance(value, str) else ""
+    """A string field as it is (not stripped); "" when absent or null. Another type is not a
+    missing value but a payload of the wrong shape: a MappingError."""
+    return _text(payload, key)
 
 
 def _soft_text(payload: Mapping[str, Any], key: str) -> str | None:
-    """An optional string field, stripped; None when absent, empty or not a string (an odd
-    value in an optional field is no reason to refuse the whole item)."""
-    return _raw_text(payload, key).strip() or None
+    """An optional string field, stripped; None when absent, null or blank."""
+    return _text(payload, key).strip() or None
+
+
+def _required_gmt(payload: Mapping[str, Any], key: str) -> datetime:
+    moment = _gmt(payload, key)
+    if moment is None:  # _gmt raises for a missing required date; this is for the type checker
+        raise MappingError(f"missing {key}")
+    return moment
 
 
 def _lenient_gmt(payload: Mapping[str, Any], key: str) -> datetime | None:
@@ -201,13 +207,24 @@ _URI_ATTRIBUTES = frozenset({"href", "src"})
 _SAFE_PROTOCOL = re.compile(r"^(https?://|mailto:)[^\s]*$", re.IGNORECASE)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)((?: [a-z]+=\"[^\"&<>\\\n]*\")*)( /)?>")
 _ATTRIBUTE = re.compile(r' ([a-z]+)="([^"]*)"')
-_STORED_ENTITY = re.compile(r"&(amp|lt|gt|#92);")
+_STORED = re.compile(r"&(amp|lt|gt|#92);|<!--iluo:([0-9a-f]{2})-->")
 _ENTITY_TEXT = {"amp": "&", "lt": "<", "gt": ">", "#92": "\\"}
+#: What wp_kses_no_null removes; no entity survives kses for these either (valid_unicode).
+_CONTROL = re.compile(r"([\x00-\x08\x0b\x0c\x0e-\x1f])")
 
 
 def shop_text(text: str, *, markup: bool) -> str:
     """ERP text → what we send: a fixpoint of wp_filter_post_kses (see above). With `markup`,
-    tags kses keeps unchanged stay markup; every other `<`/`>` is sent as an entity."""
+    tags kses keeps unchanged stay markup; every other `<`/`>` is sent as an entity. A control
+    character (a vertical tab pasted from a word processor) travels as an HTML comment
+    `<!--iluo:0b-->`, which kses keeps and no ERP text can produce (its `<` would be escaped)."""
+    pieces = _CONTROL.split(text)
+    return "".join(
+        _shop_segment(piece, markup=markup) if n % 2 == 0 else f"<!--iluo:{ord(piece):02x}-->"
+        for n, piece in enumerate(pieces))
+
+
+def _shop_segment(text: str, *, markup: bool) -> str:
     escaped = text.replace("&", "&amp;").replace("\\", "&#92;")
     if not markup:
         return escaped.replace("<", "&lt;").replace(">", "&gt;")
@@ -224,7 +241,8 @@ def shop_text(text: str, *, markup: bool) -> str:
 
 def erp_text(stored: str) -> str:
     """Stored text (read with context=edit) → the ERP's text: the inverse of `shop_text`."""
-    return _STORED_ENTITY.sub(lambda m: _ENTITY_TEXT[m.group(1)], stored)
+    return _STORED.sub(
+        lambda m: _ENTITY_TEXT[m.group(1)] if m.group(1) else chr(int(m.group(2), 16)), stored)
 
 
 def _escape_angles(text: str) -> str:
@@ -244,6 +262,9 @@ def _kses_keeps(tag: re.Match[str]) -> bool:
             return False
         names.append(name)
     return len(names) == len(set(names))  # kses keeps only the first of a repeated attribute
+
+
+_GTIN = re.compile(r"[0-9-]*[0-9Xx]?")
 
 
 def wc_clean_problem(sku: str) -> str | None:
@@ -272,13 +293,15 @@ def parse_order(payload: Any) -> Order:
     order_id = _id(payload)
     status = _text(payload, "status", required=True)
     date_paid = _lenient_gmt(payload, "date_paid_gmt")
+    # Always in WooCommerce's answer (an empty list for a fees-only order). Absent: an order
+    # without lines, which the ERP can hold; the engine warns (`no_lines`).
     lines = payload.get("line_items")
     if lines is None:
-        lines = []  # an order with no product lines (fees only) is still an order
+        lines = []
     if not isinstance(lines, list):
         raise MappingError("line_items is not a list")
     rates = _tax_rates(payload)
-    ordered_at = _gmt(payload, "date_created_gmt")
+    ordered_at = _required_gmt(payload, "date_created_gmt")
     return Order(
         external_id=str(order_id),
         external_number=_optional_text(payload, "number") or str(order_id),
@@ -288,10 +311,10 @@ def parse_order(payload: Any) -> Order:
         shipping_gross=(_money(payload, "shipping_total", default=Decimal(0))
                         + _money(payload, "shipping_tax", default=Decimal(0))),
         is_paid=date_paid is not None or status in PAID_STATUSES,
-        ordered_at=ordered_at,  # type: ignore[arg-type]
+        ordered_at=ordered_at,
         # An unreadable modification date is not worth refusing the order: the creation date
         # is what the ERP keeps, and the cursor only needs some time (paging reads its own).
-        modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,  # type: ignore[arg-type]
+        modified_at=_lenient_gmt(payload, "date_modified_gmt") or ordered_at,
         customer=_customer(payload),
         lines=(*(_line(line, n, rates) for n, line in enumerate(lines, 1)),
                *_fee_lines(payload, rates)),
@@ -311,10 +334,12 @@ def _currency(payload: Mapping[str, Any]) -> str:
 
 def _customer(payload: Mapping[str, Any]) -> Customer:
     """The buyer from `billing`. A guest without e-mail (an order typed in the admin or posted
-    over REST) gets `email=""`: the engine matches by name + address. Missing or garbled
-    address fields are "" rather than a refusal."""
+    over REST) gets `email=""`: the engine matches by name + address. Missing address fields
+    are "" rather than a refusal; a field of the wrong JSON type is still a MappingError."""
     raw = payload.get("billing")
-    billing: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if raw is not None and not isinstance(raw, Mapping):
+        raise MappingError("billing is not an object")
+    billing: Mapping[str, Any] = raw or {}
     street = " ".join(part for part in (_soft_text(billing, "address_1") or "",
                                          _soft_text(billing, "address_2") or "") if part)
     return Customer(
@@ -472,7 +497,7 @@ def _weight(payload: Mapping[str, Any]) -> Decimal | None:
         return None
     try:
         weight = _decimal(text, "weight")
-    except MappingError:
+    except MappingError:  # free text in the weight box ("ok. 2 kg"): the ERP keeps its own
         return None
     return weight if weight >= 0 else None
 
@@ -507,6 +532,11 @@ def product_payload(product: Product, *, with_id: bool) -> dict[str, Any]:
         # The shop would store another SKU than the ERP's; binding and import would then
         # disagree with the ERP forever (see wc_clean_problem).
         raise MappingError(f"SKU {product.sku!r} {sku_problem}")
+    if product.ean and not _GTIN.fullmatch(product.ean):
+        # WC_Product::set_global_unique_id strips all but digits, hyphens and a final X (or
+        # refuses the X elsewhere): the EAN would come home changed.
+        raise MappingError(f"EAN {product.ean!r} has characters WooCommerce strips from a GTIN "
+                           "(only digits, hyphens and a final X are kept)")
     payload: dict[str, Any] = {
         "sku": product.sku,
         "name": shop_text(product.name, markup=False),
@@ -516,6 +546,13 @@ def product_payload(product: Product, *, with_id: bool) -> dict[str, Any]:
         "weight": format_decimal(product.weight_kg) if product.weight_kg is not None else "",
         "global_unique_id": product.ean or "",
     }
+    variation = variation_ref(product.shop_id) if with_id else None
+    if variation is not None:
+        # A variation's name is its parent's plus its attributes (no name of its own); its
+        # "disabled" state is `private` (the admin's Enabled box), not `draft`.
+        del payload["name"]
+        payload["status"] = "publish" if product.is_active else "private"
+        return {"id": variation[1], **payload}
     if with_id:
         payload = {"id": shop_int_id(product.shop_id), **payload}
     return payload
@@ -532,8 +569,28 @@ def stock_payload(quantity: StockQuantity) -> dict[str, Any]:
     """StockQuantity → one `products/batch` update item. WooCommerce stock is whole units."""
     if quantity.quantity < 0:
         raise MappingError(f"negative stock quantity {quantity.quantity}")
-    return {"id": shop_int_id(quantity.shop_id), "manage_stock": True,
-            "stock_quantity": int(quantity.quantity)}
+    variation = variation_ref(quantity.shop_id)
+    target = variation[1] if variation is not None else shop_int_id(quantity.shop_id)
+    return {"id": target, "manage_stock": True, "stock_quantity": int(quantity.quantity)}
+
+
+def variation_ref(shop_id: str | None) -> tuple[int, int] | None:
+    """(parent id, variation id) of a shop id written `parent/variation`, else None.
+
+    `GET products?sku=` also finds variations (ProductsV2::prepare_objects_query adds the
+    product_variation post type), but `products/batch` refuses a variation id; it is written
+    through `products/{parent}/variations/batch`, so the binding keeps both ids."""
+    parent, slash, child = str(shop_id or "").partition("/")
+    if not slash or not (is_shop_id(parent) and is_shop_id(child)):
+        return None
+    return int(parent), int(child)
+
+
+def variation_shop_id(row: Mapping[str, Any]) -> str | None:
+    """`parent/variation` for a variation row of a `products?sku=` answer, else None."""
+    if row.get("type") != "variation" or not is_shop_id(row.get("parent_id")):
+        return None
+    return f"{row['parent_id']}/{row.get('id')}" if is_shop_id(row.get("id")) else None
 
 
 def shop_int_id(shop_id: str | None) -> int:
@@ -572,7 +629,10 @@ def batch_item_error(item: Mapping[str, Any]) -> tuple[str, str | None] | None:
     message = " ".join(str(error.get("message") or "").split())
     data = error.get("data")
     owner = data.get("resource_id") if isinstance(data, Mapping) else None
-    owner_id = str(owner) if is_shop_id(owner) else None
+    # Only a duplicate SKU names a product to bind to: a duplicate GTIN
+    # (`product_invalid_global_unique_id`, WC_Product::set_global_unique_id) also carries a
+    # `resource_id`, but that product has another SKU.
+    owner_id = str(owner) if is_shop_id(owner) and code == "product_invalid_sku" else None
     return f"{code}: {message}".rstrip(": "), owner_id
 
 

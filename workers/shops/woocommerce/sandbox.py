@@ -5,7 +5,8 @@ Public API:
     WooCommerceSandbox(consumer_key="ck_sandbox", consumer_secret="cs_sandbox", *,
                        site_timezone="Europe/Warsaw", tls=False, permissions="read_write",
                        currency="PLN", vat_rate="23", prices_include_tax=True,
-                       stock_write_bumps_modified=False, faults=None, seed=0)
+                       stock_write_bumps_modified=False, wc_version="9.4.0", faults=None,
+                       seed=0)
         .serve(host="127.0.0.1", port=0) -> SandboxHandle      (from workers.shops.sandbox)
         .api_url(handle) -> str                                  ".../wp-json/wc/v3/"
         .add_product(**fields) -> dict          (fields as in POST /products; plus created=,
@@ -50,8 +51,16 @@ Behaviour reproduced (sources: woocommerce/woocommerce `WC_REST_Authentication`,
 - orders: `date_paid` set on the move to processing/completed, `date_completed` on completed;
   every REST save bumps `date_modified`; `update_order(..., bump_modified=False)` imitates edits
   that do not (woocommerce/woocommerce#34798).
-Left out: variations writes, coupons/fees/refunds logic, customers, `_fields`, `context=edit`,
-OPTIONS discovery, PHP array query params (`a[b]=`).
+- reads: `context=view` (default) renders product descriptions through wpautop, `edit` answers
+  the stored text; writes answer in `edit`. `_fields` limits answers. `include` keeps `per_page`.
+- writes: name/description/short_description stored through `wp_filter_post_kses` (stripslashes,
+  entities normalised, disallowed tags and `<…>` junk dropped), SKU and GTIN through `wc_clean`.
+- orders over REST: a line whose SKU/id finds no product has product_id 0, `sku` null and the
+  posted name (or ""); a line with no reference at all is 400.
+- `wc_version`: below 9.2 there is no `global_unique_id`.
+Every behaviour is cited in docs/fidelity/woocommerce.md.
+Left out: variations writes, coupons/fees/refunds logic, customers, OPTIONS discovery, PHP array
+query params (`a[b]=`).
 """
 
 from __future__ import annotations
@@ -627,6 +636,7 @@ _ROUTES = (
     (re.compile(r"^wc/v3/(orders|products)/batch$", re.IGNORECASE), "batch"),
     (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.IGNORECASE), "item"),
     (re.compile(r"^wc/v3/products/(\d+)/variations$", re.IGNORECASE), "variations"),
+    (re.compile(r"^wc/v3/products/(\d+)/variations/batch$", re.IGNORECASE), "variations_batch"),
 )
 _METHODS = {
     "list": {"GET": "list", "POST": "create"},
@@ -639,6 +649,7 @@ _METHODS = {
     },
     "batch": {"POST": "batch", "PUT": "batch", "PATCH": "batch"},
     "variations": {"GET": "list"},
+    "variations_batch": {"POST": "batch", "PUT": "batch", "PATCH": "batch"},
 }
 _LOGIN_REQUIRED = {
     "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
@@ -721,6 +732,8 @@ class WooCommerceSandbox(Sandbox):
         # SKU -> ids that held it: a hint that spares a scan of the whole catalogue per lookup
         # (entries are re-checked against the record, so stale ones do no harm).
         self._sku_ids: dict[str, set[int]] = {}
+        self._gtin_ids: dict[str, set[int]] = {}  # the same kind of hint for GTINs
+        self._slug_ids: dict[str, set[int]] = {}  # and for product slugs
 
     # -- clock and ids -------------------------------------------------------------------------
 
@@ -824,8 +837,8 @@ class WooCommerceSandbox(Sandbox):
             action = _METHODS[kind].get(method)
             if action is None:
                 break
-            if kind == "variations":
-                return _Route("variations", "list", int(found.group(1))), action
+            if kind in ("variations", "variations_batch"):
+                return _Route("variations", action, int(found.group(1))), action
             object_id = int(found.group(2)) if kind == "item" else None
             return _Route(found.group(1).lower(), kind, object_id), action
         raise WooError(
@@ -836,6 +849,8 @@ class WooCommerceSandbox(Sandbox):
         self, request: SandboxRequest, target: _Route, action: str, args: Json, body: Json
     ) -> SandboxResponse:
         api = self._api_base(request)
+        if target.collection == "variations" and action == "batch":
+            return json_response(200, self._variations_batch(target.object_id or 0, body, api))
         if target.collection == "variations":
             return self._list_variations(request, target.object_id or 0, args, api)
         if action == "list":
@@ -1020,7 +1035,20 @@ class WooCommerceSandbox(Sandbox):
             for record in self._store(collection).values()
             if self._matches(collection, record, filters)
         ]
+        if collection == "products" and args.get("sku"):
+            # ProductsV2::prepare_objects_query: with `sku` the query covers post types product
+            # *and* product_variation, so a variation's SKU is found here too.
+            records += [v for v in self.variations.values() if self._variation_matches(v, filters)]
         return self._page(request, collection, records, args, api, f"{api}{collection}")
+
+    def _variation_matches(self, record: Json, args: Json) -> bool:
+        status = args.get("status", "any")
+        if (status == "any" and record["status"] == "trash") or (
+                status != "any" and record["status"] != status):
+            return False
+        skus = args["sku"].split(",")
+        return self._common_filters(record, args) and record["sku"] in (
+            [*skus, args["sku"]] if len(skus) > 1 else skus)
 
     def _list_variations(
         self, request: SandboxRequest, product_id: int, args: Json, api: str
@@ -1189,6 +1217,8 @@ class WooCommerceSandbox(Sandbox):
         return record
 
     def _render(self, collection: str, record: Json, api: str, context: str = "edit") -> Json:
+        if collection == "products" and record.get("type") == "variation":
+            collection = "variations"  # a variation found by `sku` renders as itself
         """The API's view of a stored record. Writes answer in `edit` (WC_REST_CRUD_Controller::
         create_item/update_item set context=edit); reads default to `view`, where
         WC_REST_Products_V2_Controller::get_product_data renders the description as
@@ -1294,12 +1324,70 @@ class WooCommerceSandbox(Sandbox):
         return result or []  # PHP encodes an empty array as []
 
     def _batch_update(self, collection: str, item: Json) -> Json:
+        if collection == "products" and intval(item.get("id") or 0) in self.variations:
+            # ProductsV3::prepare_object_for_database refuses a variation id.
+            raise WooError(
+                "woocommerce_rest_invalid_product_id",
+                "To manipulate product variations you should use the "
+                "/products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint.",
+                404,
+            )
         record = self._get(collection, intval(item.get("id") or 0), 400)
         if collection == "orders":
             self._apply_order_update(record, item, bump=True, strict=True)
         else:
             self._apply_product_update(record, item)
         return record
+
+    def _variations_batch(self, parent_id: int, body: Json, api: str) -> Json | list[Any]:
+        """`products/{id}/variations/batch`, updates only (what the connector uses): the same
+        100-item limit and per-item errors; fields stored as for products (description through
+        kses — **unverified** for variations, where WooCommerce may use wp_kses_post)."""
+        updates = _as_list(body.get("update"))
+        if len(updates) + len(_as_list(body.get("create"))) + len(_as_list(body.get("delete"))) \
+                > BATCH_LIMIT:
+            raise WooError("woocommerce_rest_request_entity_too_large",
+                           f"Unable to accept more than {BATCH_LIMIT} items for this request.", 413)
+        answers: list[Json] = []
+        for raw in updates:
+            item = _as_dict(raw)
+            variation = self.variations.get(intval(item.get("id") or 0))
+            try:
+                if variation is None or variation["parent_id"] != parent_id:
+                    raise WooError("woocommerce_rest_product_variation_invalid_id",
+                                   "Invalid ID.", 400)
+                self._apply_variation_update(variation, item)
+                answers.append(self._render("variations", variation, api))
+            except WooError as error:
+                answers.append({"id": item.get("id"), "error": error.item()})
+        return {"update": answers} if answers else []
+
+    def _apply_variation_update(self, record: Json, data: Mapping[str, Any]) -> None:
+        draft = copy.deepcopy(record)
+        if "sku" in data:
+            draft["sku"] = self._checked_sku(wc_clean(str(data["sku"] or "")), record["id"])
+        if data.get("description") is not None:
+            draft["description"] = filter_post_kses(str(data["description"]))
+        for name in ("status", "weight", "backorders", "stock_status"):
+            if name in data:
+                draft[name] = data[name]
+        if "global_unique_id" in data and self.has_global_unique_id:
+            draft["global_unique_id"] = self._checked_gtin(
+                str(data["global_unique_id"] or ""), record["id"], False)
+        for name in ("regular_price", "sale_price"):
+            if name in data:
+                draft[name] = "" if data[name] is None else str(data[name]).strip()
+        if "manage_stock" in data:
+            draft["manage_stock"] = php_bool(data["manage_stock"])
+        if "stock_quantity" in data and data["stock_quantity"] is not None:
+            draft["stock_quantity"] = intval(data["stock_quantity"])
+        self._derive_product_props(draft)
+        touched = {name for name in data if name != "id"}
+        if self.stock_write_bumps_modified or not touched <= STOCK_FIELDS:
+            draft.update(self._dates("date_modified", self._now()))
+        record.clear()
+        record.update(draft)
+        self._index_sku(record)
 
     # -- products ------------------------------------------------------------------------------
 
@@ -1449,13 +1537,16 @@ class WooCommerceSandbox(Sandbox):
             if name in data and data[name] is not None:
                 record[name] = filter_post_kses(str(data[name]))
         if "global_unique_id" in data:
-            # Since 9.2 (set_global_unique_id(wc_clean(…))); an older shop has no such field
-            # and WordPress drops the unknown property.
+            # Since 9.2 in REST (set_global_unique_id(wc_clean(…))); an older shop has no such
+            # field and WordPress drops the unknown property.
             record["global_unique_id"] = (
-                wc_clean(str(data["global_unique_id"] or "")) if self.has_global_unique_id else "")
+                self._checked_gtin(str(data["global_unique_id"] or ""), record["id"], trusted)
+                if self.has_global_unique_id else "")
+            self._index_sku(record)
         if data.get("slug"):
             slug = slugify(str(data["slug"]))
             record["slug"] = slug if trusted else self._unique_slug(slug, record["id"])
+            self._index_sku(record)
         if "dimensions" in data and isinstance(data["dimensions"], Mapping):
             record["dimensions"] = {
                 **record["dimensions"],
@@ -1526,9 +1617,38 @@ class WooCommerceSandbox(Sandbox):
             )
         return sku
 
+    def _checked_gtin(self, raw: str, own_id: int, trusted: bool) -> str:
+        """WC_Product::set_global_unique_id after wc_clean: characters other than digits,
+        hyphens and X/x are stripped; an X anywhere but last is 400 ..._format; a GTIN another
+        product holds is 400 product_invalid_global_unique_id with its `resource_id`."""
+        gtin = re.sub(r"[^0-9Xx-]", "", wc_clean(raw))
+        if not gtin or trusted:
+            return gtin
+        if not re.fullmatch(r"[0-9-]*[0-9Xx]?", gtin):
+            raise WooError("product_invalid_global_unique_id_format",
+                           "Invalid GTIN, UPC, EAN, or ISBN. The letter X is only valid as the "
+                           "final ISBN-10 check digit.", 400)
+        for holder_id in sorted(self._gtin_ids.get(gtin, ())):
+            record = self.products.get(holder_id) or self.variations.get(holder_id)
+            if (record is not None and holder_id != own_id
+                    and record.get("global_unique_id") == gtin and record["status"] != "trash"):
+                raise WooError("product_invalid_global_unique_id",
+                               "Invalid or duplicated GTIN, UPC, EAN or ISBN.", 400,
+                               resource_id=holder_id)
+        return gtin
+
     def _index_sku(self, record: Json) -> None:
+        """Index the record's SKU and GTIN (hints: entries are re-checked when read)."""
         if record.get("sku"):
             self._sku_ids.setdefault(record["sku"], set()).add(int(record["id"]))
+        if record.get("global_unique_id"):
+            self._gtin_ids.setdefault(record["global_unique_id"], set()).add(int(record["id"]))
+        if record.get("slug"):
+            self._slug_ids.setdefault(record["slug"], set()).add(int(record["id"]))
+
+    def _slug_holders(self, slug: str) -> list[Json]:
+        found = (self.products.get(record_id) for record_id in self._slug_ids.get(slug, ()))
+        return [record for record in found if record is not None]
 
     def _sku_holders(self, sku: str) -> list[Json]:
         """Non-trashed products and variations holding `sku` now, in id order."""
@@ -1553,9 +1673,14 @@ class WooCommerceSandbox(Sandbox):
         return f"{sku}-{index}"
 
     def _unique_slug(self, slug: str, own_id: int) -> str:
-        taken = {record["slug"] for record in self.products.values() if record["id"] != own_id}
+        def taken(candidate: str) -> bool:
+            # Products are few per slug stem, so look the candidates up instead of collecting
+            # every slug of the catalogue per write (50,000-product exports were quadratic).
+            return any(record["id"] != own_id and record["slug"] == candidate
+                       for record in self._slug_holders(candidate))
+
         candidate, index = slug, 2
-        while candidate in taken:
+        while taken(candidate):
             candidate, index = f"{slug}-{index}", index + 1
         return candidate
 
@@ -1983,21 +2108,25 @@ class WooCommerceSandbox(Sandbox):
         modified: datetime | None = None,
         shipping_cost: Decimal | str | None = "14.99",
         shipping_method: str = "Kurier InPost",
+        fees: Sequence[tuple[str, Decimal | str]] = (),
         **fields: Any,
     ) -> Json:
         """A realistic order: Polish customer, VAT split, shipping line, consistent totals.
 
-        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax); an unknown
-        SKU gives a line with product_id 0 and `sku` null, named as given (a product deleted
-        since: the item keeps its stored name, its SKU came from the product). `fields` override
+        `sku_lines` are (sku, quantity, unit price incl. tax when prices include tax). A SKU the
+        shop does not carry is a product deleted since the order was placed: its line has
+        product_id 0 and `sku` null and keeps its stored name (the SKU), as
+        WC_REST_Orders_V2_Controller::get_order_item_data answers it — add the product first for
+        an ordinary line. `fees` are (name, gross) fee lines (a COD fee; negative for a discount
+        given as a fee), taxed like everything else and inside `total`. `fields` override
         top-level keys (billing/shipping are merged). Paid statuses get `date_paid`, completed also
         `date_completed`.
         """
         with self.lock:
             lines = []
             for sku, quantity, price in sku_lines:
-                product = self._product_by_sku(sku)
                 unit = Decimal(str(price))
+                product = self._product_by_sku(sku)
                 if product is None:
                     lines.append(_Line(0, 0, sku, None, int(quantity), unit))
                 else:
@@ -2012,7 +2141,24 @@ class WooCommerceSandbox(Sandbox):
                 shipping_method=shipping_method,
                 fields=fields,
             )
+            for name, gross in fees:
+                self._add_fee(order, name, Decimal(str(gross)))
             return copy.deepcopy(order)
+
+    def _add_fee(self, order: Json, name: str, gross: Decimal) -> None:
+        """A fee line as get_order_item_data renders WC_Order_Item_Fee (no sku, own taxes)."""
+        net, tax = self._split_tax(gross)
+        taxed = self.vat_rate != 0
+        order["fee_lines"].append({
+            "id": self._item_id(), "name": name, "tax_class": "", "tax_status": "taxable",
+            "amount": money(net), "total": money(net), "total_tax": money(tax),
+            "taxes": [{"id": 1, "total": trimmed(tax), "subtotal": ""}] if taxed else [],
+            "meta_data": []})
+        for key, amount in (("total", net + tax), ("total_tax", tax), ("cart_tax", tax)):
+            order[key] = money(Decimal(order[key]) + amount)
+        for tax_line in order["tax_lines"]:
+            tax_line["tax_total"] = money(Decimal(tax_line["tax_total"]) + tax)
+        self._derive_order_flags(order)
 
     def _insert_order(
         self,
