@@ -9,8 +9,9 @@ Built in one place so every process agrees on what matters (lessons.md part b):
   quietly before the next publish (`ServiceBroker`): RabbitMQ may have dropped it meanwhile,
   and reconnecting through pika's failure path logs tracebacks at ERROR for a publish that
   then works;
-- prefetch = threads (`dramatiq_queue_prefetch`): a prefetched message waits unacked, and
-  RabbitMQ's 30-minute consumer timeout counts from delivery, not from the start of work;
+- prefetch fitted to threads over queues (workers.middleware.prefetch): a prefetched message
+  waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not from the
+  start of work;
 - a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
@@ -170,7 +171,13 @@ def init_error_reporting(settings: Settings | None = None) -> None:
 def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
     """Our middleware stack, in order; the control DB is reached through the process registry."""
     from shared.control.runtime import get_registry
-    from workers.middleware import DeliveryLimit, GracefulStop, Metrics, WorkerHeartbeat
+    from workers.middleware import (
+        DeliveryLimit,
+        GracefulStop,
+        Metrics,
+        PrefetchFit,
+        WorkerHeartbeat,
+    )
     from workers.middleware.delivery_limit import MAX_DELIVERIES
 
     def control_engine():  # type: ignore[no-untyped-def]
@@ -187,6 +194,7 @@ def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
         GracefulStop(),
         CurrentMessage(),  # lets an actor name the message it refuses
         WorkerHeartbeat(control_engine),
+        PrefetchFit(),  # before the consumers start: no message waits behind long runs
     ]
 
 
@@ -243,7 +251,8 @@ def ensure_broker() -> Broker:
 
 
 def prefetch_env(threads: int) -> dict[str, str]:
-    """Environment for a dramatiq worker process: prefetch equal to threads (see above)."""
+    """Environment for a dramatiq worker process: prefetch equal to threads, which PrefetchFit
+    then divides over the queues the worker consumes (see above)."""
     return {"dramatiq_queue_prefetch": str(max(1, threads))}
 
 
