@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
@@ -187,8 +188,12 @@ def _odbc_query_timeout(engine: Engine, seconds: int) -> None:
 class EngineCache:
     """A bounded LRU of engines keyed by (key, url); evicted engines are disposed."""
 
-    def __init__(self, maxsize: int = 64, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, maxsize: int = 64, *, on_create: Callable[[Engine], None] | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.maxsize = maxsize
+        self._on_create = on_create  # e.g. the hosted mode's address guard
         self._engine_kwargs = engine_kwargs
         self._engines: OrderedDict[tuple[object, str], Engine] = OrderedDict()
         self._lock = threading.Lock()
@@ -201,6 +206,8 @@ class EngineCache:
                 self._engines.move_to_end(cache_key)
                 return engine
             engine = make_engine(url, **self._engine_kwargs)
+            if self._on_create is not None:
+                self._on_create(engine)
             self._engines[cache_key] = engine
             while len(self._engines) > self.maxsize:
                 _, old = self._engines.popitem(last=False)

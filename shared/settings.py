@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     hosted: bool = False
     # Hosts or CIDRs the hosted mode may reach anyway, comma-separated ("10.2.0.0/16,shop.lan").
     shop_allowlist: str = ""
+    # Hosts or CIDRs a tenant database may be at in the hosted mode although they are loopback,
+    # link-local or metadata addresses (shared.control.tenant_hosts; private ones are allowed).
+    tenant_db_allowlist: str = ""
     # Alerts (shared.control.alerts): after this many failed runs in a row of one operation, or
     # after this many of its intervals without a successful run; one alert per episode.
     alert_after_failures: int = Field(default=3, ge=1)

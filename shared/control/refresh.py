@@ -42,7 +42,7 @@ def refresh_tenant(
         engine = registry.tenant_engine(tenant)
         with engine.connect() as conn:
             configs = load_integrations(conn)
-    except (SQLAlchemyError, UserError) as exc:
+    except (SQLAlchemyError, UserError, OSError) as exc:  # OSError: the hosted mode refused
         line = f"cannot read tenant {tenant.name}'s settings: {_line(exc)}"
         log.warning(line)
         with registry.engine.begin() as conn:
@@ -105,4 +105,4 @@ def record_config_errors(
 
 
 def _line(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, UserError) else db_error_line(exc)
+    return str(exc) if isinstance(exc, UserError | OSError) else db_error_line(exc)
