@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
     # How many tenant database engines stay open at once (least recently used are closed).
     engine_cache_size: int = 64
+    # Connections each cached tenant engine keeps open between runs (a run uses one at a time;
+    # more are opened while needed and closed after). Per worker process at most
+    # engine_cache_size × tenant_pool_size stay open: see README, "Hosted at scale".
+    tenant_pool_size: int = Field(default=1, ge=1)
     # Seconds to wait for a database server to answer a connect, and for one statement.
     db_connect_timeout: int = 10
     db_statement_timeout: int = 120

@@ -96,6 +96,7 @@ class Registry:
         self.engines = EngineCache(
             self.settings.engine_cache_size,
             on_create=self.tenant_hosts.guard,
+            pool_size=self.settings.tenant_pool_size,
             connect_timeout=self.settings.db_connect_timeout,
             statement_timeout=self.settings.db_statement_timeout,
         )
