@@ -114,12 +114,13 @@ def seed(registry: Registry, count: int) -> None:
                      consecutive_failures=0) for i in ids for op in Operation])
 
 
-def purge(connection: Any, queues: Any) -> None:
+def purge(url: str, queues: Any) -> None:
     """Empty the queues declared so far (the bench's messages are never consumed)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     for queue in queues:
         channel.queue_purge(queue)
-    channel.close()
+    connection.close()
 
 
 def make_due(registry: Registry) -> None:
@@ -147,9 +148,12 @@ def run(db: str, count: int) -> Result:
 
         body = SyncJob(1, 1, Operation.IMPORT_ORDERS, now_s()).message()
         broker.declare_queue(body.queue_name, ensure=True)
-        connection = pika.BlockingConnection(pika.URLParameters(RABBIT + name))
+        def connect() -> Any:
+            # A connection per use: one left idle through a long tick misses its heartbeats.
+            return pika.BlockingConnection(pika.URLParameters(RABBIT + name))
 
         def pika_rate(count: int, confirm: bool) -> float:
+            connection = connect()
             channel = connection.channel()
             if confirm:
                 channel.confirm_delivery()
@@ -161,7 +165,7 @@ def run(db: str, count: int) -> Result:
             connection.process_data_events(0)
             took = time.perf_counter() - started
             channel.queue_purge(body.queue_name)
-            channel.close()
+            connection.close()
             return count / took
 
         def dramatiq_rate(count: int) -> float:
@@ -169,7 +173,7 @@ def run(db: str, count: int) -> Result:
             for _ in range(count):
                 broker.enqueue(body)
             took = time.perf_counter() - started
-            purge(connection, broker.get_declared_queues())
+            purge(RABBIT + name, broker.get_declared_queues())
             return count / took
 
         ceiling_before = pika_rate(rows, confirm=False)
@@ -193,11 +197,10 @@ def run(db: str, count: int) -> Result:
         claimed, published = publish_due(registry.engine, broker, now_s(), config)
         tick_s = time.perf_counter() - started
         assert claimed == published == rows, (claimed, published, rows)
-        purge(connection, broker.get_declared_queues())
+        purge(RABBIT + name, broker.get_declared_queues())
         # The ceiling again after the tick, so a broker that speeds up or slows down during the
         # run (other load on the machine) weighs on both sides alike.
         ceiling = (ceiling_before + pika_rate(rows, confirm=False)) / 2
-        connection.close()
         return Result(db, count, rows, ceiling, confirm_each, via_dramatiq, claim_s, tick_s)
     finally:
         broker.close()
