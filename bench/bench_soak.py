@@ -1,7 +1,10 @@
 """Soak: the whole service on one box for a while, at N tenants — where does it stop keeping up?
 
     .venv/bin/python bench/bench_soak.py [--tenants 1000 --tenants 3000] [--minutes 15]
-        [--interval 5] [--shops 2] [--png docs/soak.png] [--json]
+        [--interval 5] [--shops 2] [--png docs/soak.png] [--code DIR] [--json]
+
+`--code DIR` runs the service processes on another checkout of the code (e.g. a worktree of an
+older commit), for a before/after comparison on the same machine.
 
 Per N (each its own control database and RabbitMQ vhost, deleted afterwards):
 - N tenants, each its own ERP: a SQLite file (copies of one template: 3 products in two
@@ -245,7 +248,7 @@ def queue_depth(vhost: str) -> int:
 
 
 def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
-         processes: int, logs: Path) -> Soak:
+         processes: int, logs: Path, code: Path | None = None) -> Soak:
     name = f"iluo_soak_{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix=name))
     admin(f'CREATE DATABASE "{name}"')
@@ -263,12 +266,14 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
         env = {**os.environ, "ILUO_SYNC_CONTROL_DB": settings.control_db,
                "ILUO_SYNC_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
                "ILUO_SYNC_BROKER_URL": RABBIT + name, "PYTHONUNBUFFERED": "1"}
+        if code is not None:  # ahead of the installed (editable) checkout
+            env["PYTHONPATH"] = str(code.resolve())
         logs.mkdir(parents=True, exist_ok=True)
         for label, argv in (
             ("producer", [ILUO_SYNC, "producer"]),
-            ("ticks", [ILUO_SYNC, "worker", "ticks", "-p", "1", "-t", "2"]),
-            ("sync", [ILUO_SYNC, "worker", "orders", "stock", "catalog", "-p", str(processes),
-                      "-t", str(threads)]),
+            ("ticks", [ILUO_SYNC, "worker", "-p", "1", "-t", "2", "--queues", "ticks"]),
+            ("sync", [ILUO_SYNC, "worker", "-p", str(processes), "-t", str(threads),
+                      "--queues", "orders", "stock", "catalog"]),
         ):
             out = (logs / f"{count}-{label}.log").open("wb")
             procs.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -372,11 +377,12 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--png", type=Path, default=Path("docs/soak.png"))
     parser.add_argument("--logs", type=Path, default=Path(tempfile.gettempdir()) / "iluo-soak")
+    parser.add_argument("--code", type=Path)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     quiet_libraries()
     results = [soak(n, args.minutes, args.interval, args.shops, args.threads, args.processes,
-                    args.logs) for n in (args.tenants or [1000])]
+                    args.logs, args.code) for n in (args.tenants or [1000])]
     plot(results, args.png)
     rows = [r.row() for r in results]
     if args.json:
