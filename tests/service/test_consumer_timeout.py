@@ -11,8 +11,8 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 
-from shared.broker import build_broker
 from tests.service.conftest import Control, rabbitmqctl, wait_for
+from workers.broker import build_broker
 
 QUEUES = ("long_a", "long_b")
 THREADS = 2
