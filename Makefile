@@ -40,7 +40,7 @@ test: install
 
 # Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
 bench: install
-	for p in woocommerce prestashop shoper idosell; do $(BIN)/python bench/bench_calls.py --platform $$p; done
+	for p in woocommerce prestashop shoper idosell allegro; do $(BIN)/python bench/bench_calls.py --platform $$p; done
 	$(BIN)/python bench/bench_shoper_bucket.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_tick.py --db postgresql --db sqlite

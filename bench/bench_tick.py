@@ -1,16 +1,18 @@
-"""The tick at scale: claim and publish a whole minute for many tenants, against raw dramatiq.
+"""The tick at scale: claim and publish a whole minute for many tenants, against RabbitMQ's rate.
 
     .venv/bin/python bench/bench_tick.py [--tenants 10000] [--db postgresql|mariadb|sqlite]
         [--json]
 
 10,000 tenants x 5 operations = 50,000 schedule rows, all due. Measured in the same run, on the
 same RabbitMQ (a private vhost, deleted afterwards) and the same broker set-up as production
-(confirm_delivery, orjson):
-- raw:   dramatiq's own publish rate — `actor.send()` of a no-op actor, 50,000 times (before
-         and after the tick; the mean is used);
-- claim: the tick's atomic claims alone (batches of 1,000), no publishing;
-- tick:  `publish_due`, what the tick does: claim a batch, publish it, claim the next.
-The ratio tick/raw says how much of the broker's publish rate the schedule costs (aim ≥ 0.5).
+(confirm_delivery, orjson), publishing the same bytes (a sync message of ~200 bytes):
+- ceiling:   pika `basic_publish` without confirms, 50,000 times (before and after the tick;
+             the mean is used) — what RabbitMQ takes from one publisher;
+- confirm/1: pika with a confirm per message (`confirm_delivery()`), 5,000 times;
+- dramatiq:  `broker.enqueue`, dramatiq's own publish (a confirm per message), 5,000 times;
+- claim:     the tick's atomic claims alone (batches of 1,000), no publishing;
+- tick:      `publish_due`, what the tick does: claim a batch, publish it, claim the next.
+The ratio tick/ceiling says how much of the broker's publish rate the schedule costs (aim ≥ 0.5).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dramatiq
+import pika
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, insert, text, update
 
@@ -36,6 +39,7 @@ from shared.broker import build_broker
 from shared.control.registry import Registry
 from shared.control.schedule import ScheduleConfig, claim_due, now_s
 from shared.control.tables import schedules, tenants
+from shared.jobs import SyncJob
 from shared.settings import Settings
 from workers.domain import Operation
 
@@ -51,13 +55,11 @@ class Result:
     db: str
     tenants: int
     rows: int
-    raw_s: float
+    ceiling_rate: float  # msg/s, pika without confirms
+    confirm_each_rate: float  # msg/s, pika with a confirm per message
+    dramatiq_rate: float  # msg/s, broker.enqueue
     claim_s: float
     tick_s: float
-
-    @property
-    def raw_rate(self) -> float:
-        return self.rows / self.raw_s
 
     @property
     def claim_rate(self) -> float:
@@ -69,7 +71,7 @@ class Result:
 
     @property
     def ratio(self) -> float:
-        return self.tick_rate / self.raw_rate
+        return self.tick_rate / self.ceiling_rate
 
 
 def rabbitmqctl(*args: str) -> None:
@@ -112,6 +114,15 @@ def seed(registry: Registry, count: int) -> None:
                      consecutive_failures=0) for i in ids for op in Operation])
 
 
+def purge(url: str, queues: Any) -> None:
+    """Empty the queues declared so far (the bench's messages are never consumed)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for queue in queues:
+        channel.queue_purge(queue)
+    connection.close()
+
+
 def make_due(registry: Registry) -> None:
     with registry.engine.begin() as conn:
         conn.execute(update(schedules).values(
@@ -135,20 +146,39 @@ def run(db: str, count: int) -> Result:
         def noop(tenant_id: int, integration_id: int, operation: str, due_at: str) -> None:
             """Never run: only published."""
 
-        raw_actor = dramatiq.actor(noop, broker=broker, actor_name="bench_raw", queue_name="orders")
-        due = now_s().isoformat()
-        raw_actor.send(0, 1, "import_orders", due)  # connect and declare outside the clock
-        broker.flush_all()
+        body = SyncJob(1, 1, Operation.IMPORT_ORDERS, now_s()).message()
+        broker.declare_queue(body.queue_name, ensure=True)
+        def connect() -> Any:
+            # A connection per use: one left idle through a long tick misses its heartbeats.
+            return pika.BlockingConnection(pika.URLParameters(RABBIT + name))
 
-        def raw() -> float:
+        def pika_rate(count: int, confirm: bool) -> float:
+            connection = connect()
+            channel = connection.channel()
+            if confirm:
+                channel.confirm_delivery()
+            data = body.encode()
+            props = pika.BasicProperties(delivery_mode=2)
             started = time.perf_counter()
-            for i in range(rows):
-                raw_actor.send(i, 1, "import_orders", due)
+            for _ in range(count):
+                channel.basic_publish("", body.queue_name, data, props)
+            connection.process_data_events(0)
             took = time.perf_counter() - started
-            broker.flush_all()
-            return took
+            channel.queue_purge(body.queue_name)
+            connection.close()
+            return count / took
 
-        raw_before = raw()
+        def dramatiq_rate(count: int) -> float:
+            started = time.perf_counter()
+            for _ in range(count):
+                broker.enqueue(body)
+            took = time.perf_counter() - started
+            purge(RABBIT + name, broker.get_declared_queues())
+            return count / took
+
+        ceiling_before = pika_rate(rows, confirm=False)
+        confirm_each = pika_rate(min(rows, 5000), confirm=True)
+        via_dramatiq = dramatiq_rate(min(rows, 5000))
 
         make_due(registry)
         started = time.perf_counter()
@@ -167,11 +197,11 @@ def run(db: str, count: int) -> Result:
         claimed, published = publish_due(registry.engine, broker, now_s(), config)
         tick_s = time.perf_counter() - started
         assert claimed == published == rows, (claimed, published, rows)
-        broker.flush_all()
-        # Raw again after the tick, so a broker that speeds up or slows down during the run
-        # (other load on the machine) weighs on both sides alike.
-        raw_s = (raw_before + raw()) / 2
-        return Result(db, count, rows, raw_s, claim_s, tick_s)
+        purge(RABBIT + name, broker.get_declared_queues())
+        # The ceiling again after the tick, so a broker that speeds up or slows down during the
+        # run (other load on the machine) weighs on both sides alike.
+        ceiling = (ceiling_before + pika_rate(rows, confirm=False)) / 2
+        return Result(db, count, rows, ceiling, confirm_each, via_dramatiq, claim_s, tick_s)
     finally:
         broker.close()
         registry.close()
@@ -192,11 +222,12 @@ def main() -> None:
     if args.json:
         print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in results], indent=2))
         return
-    print(f"{'control DB':<11} {'rows':>7} {'raw publish':>13} {'claim only':>13} "
-          f"{'tick (claim+publish)':>22} {'tick/raw':>9}")
+    print(f"{'control DB':<11} {'rows':>7} {'pika, no confirm':>17} {'confirm/msg':>12} "
+          f"{'dramatiq':>10} {'claim only':>12} {'tick (claim+publish)':>22} {'tick/ceiling':>12}")
     for r in results:
-        print(f"{r.db:<11} {r.rows:>7} {r.raw_rate:>9.0f} m/s {r.claim_rate:>9.0f} r/s "
-              f"{r.tick_rate:>11.0f} m/s ({r.tick_s:5.1f} s) {r.ratio:>9.2f}")
+        print(f"{r.db:<11} {r.rows:>7} {r.ceiling_rate:>13.0f} m/s {r.confirm_each_rate:>8.0f} m/s "
+              f"{r.dramatiq_rate:>6.0f} m/s {r.claim_rate:>8.0f} r/s "
+              f"{r.tick_rate:>11.0f} m/s ({r.tick_s:5.1f} s) {r.ratio:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -1,28 +1,37 @@
 """A worker's overhead per run, with nothing to sync, against a bare dramatiq no-op actor.
 
     .venv/bin/python bench/bench_worker_overhead.py [--runs 300] [--threads 1 --threads 4]
-        [--json]
+        [--operation update_order_statuses|import_orders|update_stock] [--profile] [--json]
 
 Same RabbitMQ (a private vhost, deleted afterwards), same broker and middleware as production,
 same in-process dramatiq Worker, same run:
 - no-op: a bare actor that returns at once — dramatiq's own cost per message (deliver, ack);
-- sync:  `sync_orders` messages for `update_order_statuses` of integrations whose ERP has no
-  order to send, so all that is left is the service's own work per run: tenant lookup, the
-  schedule row (start, refresh from the ERP settings, report) in the control DB, and in the
-  tenant DB the settings, the run record, the lease (take, renew, release) and the history.
+- sync:  sync messages for one operation of integrations with nothing to do, so all that is
+  left is the service's own work per run: tenant lookup, the schedule row (start, refresh from
+  the ERP settings, report) in the control DB, and in the tenant DB the settings, the run
+  record, the lease (take, release) and the history. `update_order_statuses` (default) has no
+  order to send and makes no shop call; `import_orders` asks its retry set for due items and
+  makes its one shop call (a WooCommerce sandbox on 127.0.0.1 with no new order) and reads the
+  retry-set summary; `update_stock` runs its safety valve's counting pass with nothing changed.
 Messages are published before the worker starts; the clock runs from `Worker.start()` until the
 last message has been processed. Control and tenant databases are PostgreSQL on 127.0.0.1.
+
+`--profile` runs the same idle runs once more, in this thread under cProfile, and prints the
+statements per run (SQLAlchemy events, per database) and the profile's top lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,21 +41,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dramatiq
 from cryptography.fernet import Fernet
 from dramatiq import Middleware, Worker
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, event, insert, text, update
 
 from producers.tick import publish_due
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.runtime import use_registry
 from shared.control.schedule import ScheduleConfig, now_s
+from shared.control.tables import schedules
 from shared.db import make_engine
 from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo
+from shared.jobs import SYNC_ACTORS
 from shared.redact import quiet_libraries
 from shared.settings import Settings
 from workers.broker import build_broker
+from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
+KEY, SECRET = "ck_bench", "cs_bench"
+QUEUE_OF = {"update_order_statuses": "orders", "import_orders": "orders",
+            "update_stock": "stock"}
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 
@@ -102,21 +117,22 @@ def drop(name: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def tenant_erp(url: str, integrations: int) -> None:
-    """One ERP with `integrations` shop integrations, each with only update_order_statuses on
-    (every minute) and a status map, and no imported order: nothing to send."""
+def tenant_erp(url: str, integrations: int, operation: str, base_url: str) -> None:
+    """One ERP with `integrations` shop integrations, each with only `operation` on (every
+    minute) and a status map, and no imported order: nothing to send, nothing new to import."""
     engine = make_engine(url)
     create_erp_schema(engine)
-    fill_demo(engine, products=5, operations={"update_order_statuses": (True, 1)})
+    fill_demo(engine, products=5, operations={operation: (True, 1)}, base_url=base_url,
+              api_key=KEY, api_secret=SECRET)
     now = now_s()
     with engine.begin() as conn:
         conn.execute(insert(erp.shop_integrations), [dict(
-            id=i, name=f"Sklep {i}", platform="woocommerce", base_url="http://127.0.0.1:9",
-            api_key="ck_x", api_secret="cs_x", is_active=True, auto_sync=True,
+            id=i, name=f"Sklep {i}", platform="woocommerce", base_url=base_url,
+            api_key=KEY, api_secret=SECRET, is_active=True, auto_sync=True,
             shop_timezone="Europe/Warsaw", orders_since=None, updated_at=now,
         ) for i in range(2, integrations + 1)])
         conn.execute(insert(erp.shop_integration_operations), [
-            dict(integration_id=i, operation="update_order_statuses", enabled=True,
+            dict(integration_id=i, operation=operation, enabled=True,
                  interval_minutes=1) for i in range(2, integrations + 1)])
         conn.execute(insert(erp.shop_status_map), [
             dict(integration_id=i, erp_status_id=1, shop_status="pending")
@@ -132,7 +148,8 @@ def _stop(broker: Any, worker: Worker) -> None:
     broker.middleware = [m for m in broker.middleware if not isinstance(m, _WorkerMiddleware)]
 
 
-def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int) -> Result:
+def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int,
+            operation: str) -> Result:
     import workers.runner as runner
 
     noop = broker.actors["bench_noop"]
@@ -148,10 +165,6 @@ def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int
     _stop(broker, worker)
 
     # Make every integration's row due and let the tick claim and publish them.
-    from sqlalchemy import update
-
-    from shared.control.tables import schedules
-
     with registry.engine.begin() as conn:
         conn.execute(update(schedules).values(next_due_at=now_s(), queued_at=None,
                                               queued_due_at=None))
@@ -174,25 +187,80 @@ def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int
         return result
 
     runner.run_operation = timed
-    worker = Worker(broker, worker_threads=threads, queues={"orders"})
+    queue = QUEUE_OF[operation]
+    worker = Worker(broker, worker_threads=threads, queues={queue})
     worker.queue_prefetch = threads
-    base = done.counts.get("sync_orders", 0)
+    base = done.counts.get(SYNC_ACTORS[queue], 0)
     started = time.perf_counter()
     worker.start()
-    done.wait("sync_orders", base + runs)
+    done.wait(SYNC_ACTORS[queue], base + runs)
     sync_s = time.perf_counter() - started
     _stop(broker, worker)
     runner.run_operation = real_run
     return Result(threads, runs, noop_s, sync_s, inside[0])
 
 
+def profile(registry: Registry, tenant_id: int, runs: int, operation: str) -> None:
+    """The idle runs again, in this thread: statements per run, then cProfile's top lines."""
+    from workers.actors import process_sync
+    from workers.middleware.graceful_stop import stopping
+
+    stopping.clear()  # set by the bench's last Worker.stop(); these runs have no worker
+    tenant = registry.get_by_id(tenant_id)
+    assert tenant is not None
+    engines = {"control": registry.engine, "tenant": registry.tenant_engine(tenant)}
+    statements: Counter[str] = Counter()
+    shown: list[str] = []
+
+    def counter(name: str) -> Any:
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements[name] += 1
+            shown.append(f"  {name:<8}{' '.join(statement.split())[:100]}")
+        return count
+
+    def queue_all() -> str:
+        due = now_s()
+        with registry.engine.begin() as conn:
+            conn.execute(update(schedules).values(queued_at=due, queued_due_at=due))
+        return due.isoformat()
+
+    due = queue_all()
+    process_sync(tenant_id, 1, operation, due)  # warm: settings, engines, the lease row
+    due = queue_all()
+    listeners = [(engine, counter(name)) for name, engine in engines.items()]
+    for engine, listener in listeners:
+        event.listen(engine, "before_cursor_execute", listener)
+    outcome = process_sync(tenant_id, 2, operation, due)
+    for engine, listener in listeners:
+        event.remove(engine, "before_cursor_execute", listener)
+    print(f"statements in one idle {operation} run ({outcome}): "
+          + ", ".join(f"{n} {c}" for n, c in statements.items())
+          + f" (total {sum(statements.values())})")
+    print("\n".join(shown))
+    prof = cProfile.Profile()
+    due = queue_all()
+    started = time.perf_counter()
+    prof.enable()
+    for integration in range(1, runs + 1):
+        process_sync(tenant_id, integration, operation, due)
+    prof.disable()
+    print(f"{1000 * (time.perf_counter() - started) / runs:.1f} ms per run under cProfile")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(18)
+    stats.sort_stats("tottime").print_stats(12)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--threads", type=int, action="append")
+    parser.add_argument("--operation", choices=sorted(QUEUE_OF), default="update_order_statuses")
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     quiet_libraries()
+    # The shop of every integration: an idle import_orders makes its one call here.
+    shop = WooCommerceSandbox(KEY, SECRET).serve("127.0.0.1", 0)
     name = f"iluo_bench_{uuid.uuid4().hex[:8]}"
     subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
     subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*",
@@ -210,12 +278,15 @@ def main() -> None:
     dramatiq.actor(lambda: None, broker=broker, actor_name="bench_noop", queue_name="bench_noop")
     results = []
     try:
-        tenant_erp(erp_url, args.runs)
+        tenant_erp(erp_url, args.runs, args.operation, shop.base_url)
         tenant = registry.add("bench", erp_url)
         refresh_tenant(registry, tenant.id)
-        results.extend(measure(broker, done, registry, args.runs, threads)
+        results.extend(measure(broker, done, registry, args.runs, threads, args.operation)
                        for threads in args.threads or [1, 4])
+        if args.profile:
+            profile(registry, tenant.id, args.runs, args.operation)
     finally:
+        shop.stop()
         broker.close()
         registry.close()
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
@@ -224,6 +295,7 @@ def main() -> None:
     if args.json:
         print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in results], indent=2))
         return
+    print(f"{args.operation}, nothing to do:")
     print(f"{'threads':>7} {'runs':>5} {'no-op actor':>14} {'sync run, nothing to sync':>27} "
           f"{'of which engine':>16} {'ratio':>7}")
     for r in results:

@@ -7,8 +7,10 @@ missed minute); the control database decides what is due. So a tick:
 2. claims the tenants whose settings are due to be re-read (each on its own slot, every
    `refresh_minutes`) and publishes one `refresh_settings` message each, so 10,000 tenants are
    read a third at a time by the tick worker group, never all in one minute;
-3. claims due schedule rows in atomic batches and publishes one message per row; a batch whose
-   messages cannot all be published is un-claimed (due again), so no work is lost;
+3. claims due schedule rows in atomic batches and publishes one message per row, a whole batch
+   in flight on one confirm-mode channel (shared.publisher): a row stays claimed only when
+   RabbitMQ confirmed its message; one it refused or never answered is un-claimed (due
+   again) while its batch neighbours stand, and the tick stops claiming for this minute;
 4. raises the alerts that are due (shared.control.alerts: N failures in a row, or no success
    for M intervals; one per episode), reports the integrations blocked by a configuration
    error, and beats its heartbeat.
@@ -23,12 +25,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
+from dramatiq import Message
 from dramatiq.broker import Broker
 from sqlalchemy import Connection, func, select, true
 
@@ -50,10 +53,12 @@ from shared.control.schedule import (
 from shared.control.service_log import beat
 from shared.control.tables import schedules
 from shared.jobs import refresh_message
+from shared.publisher import Publisher, publisher_for
 from shared.telemetry.alerting import raise_alerts
 from shared.telemetry.metrics import CLAIMED, FAILING, SCHEDULE_LAG, TICKS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -97,8 +102,10 @@ def run_tick(
         with engine.begin() as conn:
             report.disabled = disable_inactive_tenants(conn)
             forget_old_deliveries(conn, report.at, older_than=timedelta(days=1))
-        report.refreshes = _refresh_stale_tenants(engine, broker, report.at, config)
-        report.claimed, report.published = publish_due(engine, broker, report.at, config)
+        with publisher_for(broker) as publisher:  # one connection for the tick's batches
+            report.refreshes = _refresh_stale_tenants(engine, publisher, report.at, config)
+            report.claimed, report.published = publish_due(
+                engine, broker, report.at, config, publisher=publisher)
     except PublishFailed as exc:
         report.claimed, report.published = exc.claimed, exc.published
         report.error = str(exc)
@@ -123,11 +130,29 @@ def run_tick(
 
 def publish_due(
     engine: Any, broker: Broker, now: datetime, config: ScheduleConfig, *,
-    tenant_id: int | None = None,
+    tenant_id: int | None = None, publisher: Publisher | None = None,
 ) -> tuple[int, int]:
-    """Claim due rows batch by batch, publishing each batch before claiming the next."""
+    """Claim due rows batch by batch and publish each batch; while RabbitMQ confirms one batch
+    the next is claimed (at most two in flight). A row whose message is not confirmed is due
+    again, and then no further batch is claimed this time (PublishFailed says how many)."""
+    if publisher is None:
+        with publisher_for(broker) as own:
+            return publish_due(engine, broker, now, config, tenant_id=tenant_id, publisher=own)
     claimed = published = 0
-    while claimed < config.max_claims_per_tick:
+    refused: list[str] = []
+    flight: list[tuple[list[Claimed], int | None]] = []
+
+    def land() -> None:
+        nonlocal published
+        batch, ticket = flight.pop(0)
+        done, problem = _settle(publisher, ticket, batch, partial(_unclaim, engine),
+                                "claimed row(s)")
+        CLAIMED.inc(done)
+        published += done
+        if problem:
+            refused.append(problem)
+
+    while claimed < config.max_claims_per_tick and not refused:
         limit = min(config.claim_batch, config.max_claims_per_tick - claimed)
         batch = in_claim_transaction(engine, partial(
             claim_due, now=now, limit=limit, config=config, tenant_id=tenant_id))
@@ -136,16 +161,17 @@ def publish_due(
         claimed += len(batch)
         for row in batch:
             SCHEDULE_LAG.observe(max(0.0, (now - row.job.due_at).total_seconds()))
-        try:
-            done = _publish_or_unclaim(engine, broker, batch)
-        except PublishFailed as exc:
-            CLAIMED.inc(exc.published)
-            exc.claimed, exc.published = claimed, published + exc.published
-            raise
-        CLAIMED.inc(done)
-        published += done
+        flight.append((batch, _send(publisher, [row.job.message() for row in batch], refused)))
+        if len(flight) > 1 or refused:
+            land()
         if len(batch) < config.claim_batch:
             break
+    while flight:
+        land()
+    if refused:
+        failure = PublishFailed("; ".join(refused))
+        failure.claimed, failure.published = claimed, published
+        raise failure
     return claimed, published
 
 
@@ -163,35 +189,60 @@ def refresh_and_publish(registry: Registry, broker: Broker, tenant_id: int) -> N
             log.error("refresh of tenant #%s: %s; the tick will publish them", tenant_id, exc)
 
 
-def _publish_or_unclaim(engine: Any, broker: Broker, batch: Sequence[Claimed]) -> int:
-    for index, claimed in enumerate(batch):
-        try:
-            broker.enqueue(claimed.job.message())
-        except Exception as exc:
-            rest = batch[index:]
-            with engine.begin() as conn:
-                unclaim(conn, rest)
-            failure = PublishFailed(
-                f"publishing to {claimed.job.queue} failed ({type(exc).__name__}: {exc}); "
-                f"{len(rest)} claimed row(s) released"
-            )
-            failure.published = index
-            raise failure from exc
-    return len(batch)
+def _send(publisher: Publisher, messages: Sequence[Message[Any]], problems: list[str],
+          ) -> int | None:
+    """A batch's ticket, or None (and the problem noted) when it could not even be sent."""
+    try:
+        return publisher.send(messages)
+    except Exception as exc:  # no connection: nothing of this batch counts as published
+        problems.append(f"publishing failed ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _settle(
+    publisher: Publisher, ticket: int | None, items: Sequence[T],
+    release: Callable[[list[T]], None], what: str,
+) -> tuple[int, str | None]:
+    """Wait for a batch's confirms; the items whose messages RabbitMQ did not confirm are
+    released (due again). Answers how many stand, and what went wrong if anything did."""
+    try:
+        confirmed = [False] * len(items) if ticket is None else publisher.settle(ticket)
+    except Exception:
+        log.warning("publishing: waiting for confirms failed", exc_info=True)
+        confirmed = [False] * len(items)
+    refused = [item for item, ok in zip(items, confirmed, strict=True) if not ok]
+    if not refused:
+        return len(items), None
+    release(refused)
+    return len(items) - len(refused), (
+        f"{len(refused)} of {len(items)} message(s) not confirmed by RabbitMQ; "
+        f"{len(refused)} {what} released, due again")
+
+
+def _unclaim(engine: Any, rows: list[Claimed]) -> None:
+    with engine.begin() as conn:
+        unclaim(conn, rows)
+
+
+def _unclaim_refreshes(engine: Any, tenant_ids: list[int]) -> None:
+    with engine.begin() as conn:
+        unclaim_refreshes(conn, tenant_ids)
 
 
 def _refresh_stale_tenants(
-    engine: Any, broker: Broker, now: datetime, config: ScheduleConfig
+    engine: Any, publisher: Publisher, now: datetime, config: ScheduleConfig
 ) -> int:
     tenant_ids = in_claim_transaction(engine, lambda conn: claim_refreshes(
         conn, now, limit=config.max_refreshes_per_tick, config=config))
-    for index, tenant_id in enumerate(tenant_ids):
-        try:
-            broker.enqueue(refresh_message(tenant_id))
-        except Exception as exc:
-            with engine.begin() as conn:
-                unclaim_refreshes(conn, tenant_ids[index:])
-            raise PublishFailed(f"publishing settings refreshes failed ({exc})") from exc
+    if tenant_ids:
+        problems: list[str] = []
+        ticket = _send(publisher, [refresh_message(t) for t in tenant_ids], problems)
+        _, problem = _settle(publisher, ticket, tenant_ids, partial(_unclaim_refreshes, engine),
+                             "settings refresh(es)")
+        if problem:
+            problems.append(problem)
+        if problems:
+            raise PublishFailed("; ".join(problems))
     return len(tenant_ids)
 
 

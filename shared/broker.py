@@ -3,9 +3,15 @@
 Built in one place so every process agrees on what matters (lessons.md part b):
 - the orjson encoder, set globally before any message is sent or decoded;
 - the periodiq middleware, on the broker before any actor is declared (producer and workers);
-- `confirm_delivery=True`: a publish that RabbitMQ did not take raises instead of vanishing;
-- prefetch = threads (`dramatiq_queue_prefetch`): a prefetched message waits unacked, and
-  RabbitMQ's 30-minute consumer timeout counts from delivery, not from the start of work;
+- `confirm_delivery=True`: a publish that RabbitMQ did not take raises instead of vanishing
+  (the tick publishes its batches through shared.publisher: many in flight, one wait);
+- a thread's publishing connection that sat idle longer than its heartbeat is re-opened
+  quietly before the next publish (`ServiceBroker`): RabbitMQ may have dropped it meanwhile,
+  and reconnecting through pika's failure path logs tracebacks at ERROR for a publish that
+  then works;
+- prefetch fitted to threads over queues (workers.middleware.prefetch): a prefetched message
+  waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not from the
+  start of work;
 - a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
@@ -19,6 +25,10 @@ point calls before the broker exists: sentry's dramatiq integration patches `Bro
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,6 +69,11 @@ CONNECTION_DEFAULTS = {
 
 _error_reporting_ready = False
 
+#: Seconds a thread's publishing connection may sit unused before it is re-opened rather than
+#: used: RabbitMQ drops a connection that sent no heartbeat for about twice the heartbeat
+#: (60 s), and a BlockingConnection sends none while its thread does not publish.
+PUBLISH_IDLE_S = 45.0
+
 
 class OrjsonEncoder(Encoder):
     """Messages as compact JSON via orjson (ids and ISO strings only: see shared.jobs)."""
@@ -73,6 +88,70 @@ class OrjsonEncoder(Encoder):
             raise DecodeError(  # type: ignore[no-untyped-call]  # dramatiq leaves it unannotated
                 f"failed to decode message {data[:200]!r}", data, exc) from None
         return decoded
+
+
+class _Closing(threading.local):
+    stale = False
+
+
+_closing = _Closing()
+
+
+class _WhileClosingStale(logging.Filter):
+    """Drops pika's records in the thread that is closing a connection it knows may be dead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _closing.stale
+
+
+@contextmanager
+def _quiet_pika() -> Iterator[None]:
+    _closing.stale = True
+    try:
+        yield
+    finally:
+        _closing.stale = False
+
+
+def _install_quiet_filter() -> None:
+    # On every pika logger (a logger's filters see only its own records), once per process.
+    names = [n for n in logging.Logger.manager.loggerDict if n == "pika" or n.startswith("pika.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _WhileClosingStale) for f in logger.filters):
+            logger.addFilter(_WhileClosingStale())
+
+
+class ServiceBroker(RabbitmqBroker):
+    """dramatiq's RabbitMQ broker whose per-thread publishing connection is re-opened before a
+    publish when it sat idle past `idle_s` (closed quietly: it may be dead already)."""
+
+    def __init__(self, *, idle_s: float = PUBLISH_IDLE_S, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.idle_s = idle_s
+        _install_quiet_filter()
+
+    def enqueue(self, message: Any, *, delay: int | None = None) -> Any:
+        last = getattr(self.state, "last_publish", None)
+        if last is not None and time.monotonic() - last > self.idle_s:
+            self._drop_thread_connection()
+        try:
+            return super().enqueue(message, delay=delay)
+        finally:
+            self.state.last_publish = time.monotonic()
+
+    def _drop_thread_connection(self) -> None:
+        channel = self.state.__dict__.pop("channel", None)
+        connection = self.state.__dict__.pop("connection", None)
+        self.channels.discard(channel)
+        self.connections.discard(connection)
+        if connection is None or not connection.is_open:
+            return
+        with _quiet_pika():
+            try:
+                connection.close()
+            except Exception:  # dead already: that is why it is being replaced
+                log.debug("closing an idle publishing connection failed", exc_info=True)
 
 
 def init_error_reporting(settings: Settings | None = None) -> None:
@@ -112,14 +191,14 @@ def connection_url(url: str) -> str:
 def build_broker(
     settings: Settings | None = None, *, url: str | None = None,
     middleware: list[Middleware] | None = None,
-) -> RabbitmqBroker:
+) -> ServiceBroker:
     """The RabbitMQ broker of a process (not yet made the global one); `middleware` defaults to
     a publisher's (`message_middleware`)."""
     settings = settings or get_settings()
     if not _error_reporting_ready:
         init_error_reporting(settings)
     dramatiq.set_encoder(OrjsonEncoder())
-    return RabbitmqBroker(
+    return ServiceBroker(
         url=connection_url(url or settings.broker_url.get_secret_value()),
         confirm_delivery=True,
         middleware=message_middleware() if middleware is None else middleware,
@@ -154,7 +233,8 @@ def ensure_broker() -> Broker:
 
 
 def prefetch_env(threads: int) -> dict[str, str]:
-    """Environment for a dramatiq worker process: prefetch equal to threads (see above)."""
+    """Environment for a dramatiq worker process: prefetch equal to threads, which PrefetchFit
+    then divides over the queues the worker consumes (see above)."""
     return {"dramatiq_queue_prefetch": str(max(1, threads))}
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 
 from shared.errors import UserError
 
@@ -122,11 +124,11 @@ def make_engine(
     url = parse_db_url(url) if isinstance(url, str) else url
     kwargs: dict[str, Any] = {
         "connect_args": _connect_args(url, connect_timeout, statement_timeout),
-        "pool_pre_ping": True,
     }
     if url.get_backend_name() != "sqlite":
         kwargs.update(pool_size=pool_size, max_overflow=4, pool_recycle=1800, pool_timeout=30)
     engine = create_engine(url, **kwargs)
+    _ping_when_idle(engine)
     if url.get_backend_name() == "sqlite":
         _sqlite_pragmas(engine)
     elif url.get_driver_name() == "pyodbc":
@@ -152,6 +154,31 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: A pooled connection unused for longer than this is pinged before it is handed out (a server
+#: restart or an idle timeout may have closed it meanwhile). One used moments ago is not:
+#: `pool_pre_ping` would add a round trip to every checkout, ~a dozen per idle sync run.
+PING_IDLE_S = 10.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= PING_IDLE_S:
+            return  # new, or just used
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:
+            alive = False
+        if not alive:  # the pool throws it away and connects afresh
+            raise DisconnectionError("a pooled connection died while idle")
+
+
 def _odbc_query_timeout(engine: Engine, seconds: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -161,8 +188,12 @@ def _odbc_query_timeout(engine: Engine, seconds: int) -> None:
 class EngineCache:
     """A bounded LRU of engines keyed by (key, url); evicted engines are disposed."""
 
-    def __init__(self, maxsize: int = 64, **engine_kwargs: Any) -> None:
+    def __init__(
+        self, maxsize: int = 64, *, on_create: Callable[[Engine], None] | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.maxsize = maxsize
+        self._on_create = on_create  # e.g. the hosted mode's address guard
         self._engine_kwargs = engine_kwargs
         self._engines: OrderedDict[tuple[object, str], Engine] = OrderedDict()
         self._lock = threading.Lock()
@@ -175,6 +206,8 @@ class EngineCache:
                 self._engines.move_to_end(cache_key)
                 return engine
             engine = make_engine(url, **self._engine_kwargs)
+            if self._on_create is not None:
+                self._on_create(engine)
             self._engines[cache_key] = engine
             while len(self._engines) > self.maxsize:
                 _, old = self._engines.popitem(last=False)

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias="SENTRY_DSN")
     # How many tenant database engines stay open at once (least recently used are closed).
     engine_cache_size: int = 64
+    # Connections each cached tenant engine keeps open between runs (a run uses one at a time;
+    # more are opened while needed and closed after). Per worker process at most
+    # engine_cache_size × tenant_pool_size stay open: see README, "Hosted at scale".
+    tenant_pool_size: int = Field(default=1, ge=1)
     # Seconds to wait for a database server to answer a connect, and for one statement.
     db_connect_timeout: int = 10
     db_statement_timeout: int = 120
@@ -29,6 +33,9 @@ class Settings(BaseSettings):
     hosted: bool = False
     # Hosts or CIDRs the hosted mode may reach anyway, comma-separated ("10.2.0.0/16,shop.lan").
     shop_allowlist: str = ""
+    # Hosts or CIDRs a tenant database may be at in the hosted mode although they are loopback,
+    # link-local or metadata addresses (shared.control.tenant_hosts; private ones are allowed).
+    tenant_db_allowlist: str = ""
     # Alerts (shared.control.alerts): after this many failed runs in a row of one operation, or
     # after this many of its intervals without a successful run; one alert per episode.
     alert_after_failures: int = Field(default=3, ge=1)

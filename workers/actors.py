@@ -19,14 +19,23 @@ from typing import Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.control.refresh import refresh_integration
-from shared.control.registry import Registry, Tenant, db_error_line
+from shared.control.registry import Registry, Tenant, db_error_line, tenant_of
 from shared.control.runtime import get_registry
-from shared.control.schedule import Start, disable_tenant, now_s, report_run, start_run
+from shared.control.schedule import (
+    Start,
+    Started,
+    disable_tenant,
+    now_s,
+    report_run,
+    start_job,
+)
 from shared.control.service_log import REFUSED, record_event
 from shared.control.service_state import write_state
+from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
@@ -65,23 +74,24 @@ def process_sync(
     except (TypeError, ValueError) as exc:
         return _refuse(registry, f"malformed sync message: {exc}", now)
 
-    tenant = registry.get_by_id(job.tenant_id)
-    if tenant is None:
+    # The tenant, its schedule row and the row marked running: one statement and an update.
+    with registry.engine.begin() as conn:
+        started = start_job(conn, job, now)
+        if started.status is Start.INACTIVE:
+            disable_tenant(conn, job.tenant_id)  # the tick would too; no need to wait for it
+    if started.status is Start.NO_TENANT:
         return _refuse(registry, f"tenant #{job.tenant_id} is not registered", now, job)
-    if not tenant.is_active:
-        with registry.engine.begin() as conn:
-            disable_tenant(conn, tenant.id)  # the tick would too; no need to wait for it
+    tenant = tenant_of(started.tenant)
+    if started.status is Start.INACTIVE:
         return _refuse(registry, f"tenant {tenant.name} is inactive", now, job)
     with run_scope(tenant.name, job.integration_id, job.operation.value):
-        return _run_job(registry, tenant, job, now, run=run, holder=holder)
+        return _run_job(registry, tenant, job, started, now, run=run, holder=holder)
 
 
 def _run_job(
-    registry: Registry, tenant: Tenant, job: SyncJob, now: datetime, *, run: RunFn | None,
-    holder: str | None,
+    registry: Registry, tenant: Tenant, job: SyncJob, started: Started, now: datetime, *,
+    run: RunFn | None, holder: str | None,
 ) -> str:
-    with registry.engine.begin() as conn:
-        started = start_run(conn, job, now)
     if started.status is Start.MISSING:
         return _refuse(
             registry, f"integration #{job.integration_id} is not one of tenant {tenant.name}'s "
@@ -115,15 +125,16 @@ def _run_job(
     except (SQLAlchemyError, OSError) as exc:  # the tenant DB is unreachable: nothing recorded
         outcome, error, finished = "failed", f"cannot run: {db_error_line(exc)}", now_s()
 
-    try:
-        # The settings this run read, rather than a second read of the tenant database.
-        read = (result.config,) if result is not None and result.config_read else None
-        refresh_integration(registry, tenant, engine, job.integration_id, now=finished, read=read)
-    except SQLAlchemyError as exc:
-        log.warning("could not re-read integration %s's settings: %s", job.integration_id,
-                    db_error_line(exc))
+    # The settings this run read, rather than a second read of the tenant database.
+    read = (result.config,) if result is not None and result.config_read else None
+    if read is None:
+        read = _reread(engine, job.integration_id)
     error = redact(error) if error else error  # a driver may echo the URL it could not reach
+    # The schedule rows follow the settings, and the run is reported, in one transaction.
     with registry.engine.begin() as conn:
+        if read is not None:
+            refresh_integration(registry, tenant, engine, job.integration_id, now=finished,
+                                read=read, conn=conn)
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
                    due_again_now=interrupted, kept=result.kept if result is not None else None)
     write_state(registry, tenant, engine, finished)  # for the ERP; at most once a minute
@@ -131,10 +142,22 @@ def _run_job(
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
                         interrupted=interrupted,
-                        safety_stop=result is not None and result.safety_stop)
+                        safety_stop=result is not None and result.safety_stop,
+                        config_error=result is not None and result.config_error)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome
+
+
+def _reread(engine: Engine, integration_id: int) -> tuple[IntegrationConfig | None] | None:
+    """The integration's settings when the run did not read them; None if they cannot be."""
+    try:
+        with engine.connect() as conn:
+            return (load_integration(conn, integration_id),)
+    except SQLAlchemyError as exc:
+        log.warning("could not re-read integration %s's settings: %s", integration_id,
+                    db_error_line(exc))
+        return None
 
 
 def _refuse(registry: Registry, reason: str, now: datetime, job: SyncJob | None = None) -> str:

@@ -6,7 +6,9 @@ carries (shared.broker), and `setup`, the entry point of `dramatiq workers.broke
 - WorkerHeartbeat feeds `status`;
 - Metrics counts messages for Prometheus and serves ILUO_SYNC_METRICS_PORT in each worker
   process;
-- CurrentMessage lets an actor name the message it refuses.
+- CurrentMessage lets an actor name the message it refuses;
+- PrefetchFit divides the prefetch over the queues a worker consumes, so no delivered message
+  waits unacked behind long runs (RabbitMQ's consumer timeout counts from delivery).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy import Engine
 from shared import broker as shared_broker
 from shared.control.runtime import get_registry
 from shared.settings import Settings, get_settings
-from workers.middleware import DeliveryLimit, GracefulStop, Metrics, WorkerHeartbeat
+from workers.middleware import DeliveryLimit, GracefulStop, Metrics, PrefetchFit, WorkerHeartbeat
 from workers.middleware.delivery_limit import MAX_DELIVERIES
 
 
@@ -42,6 +44,7 @@ def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
         GracefulStop(),
         CurrentMessage(),
         WorkerHeartbeat(_control_engine),
+        PrefetchFit(),  # before the consumers start: no message waits behind long runs
     ]
 
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.erp import retry_set
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.erp.retry_set import OPERATIONS as KEPT_OPERATIONS
 from shared.erp.retry_set import Summary
@@ -36,6 +37,7 @@ from shared.redact import redact
 from shared.settings import get_settings
 from workers.domain import Operation
 from workers.engine import leases
+from workers.engine.connector_state import with_state
 from workers.engine.context import Limits, Progress, RunContext, TimeLimitReached
 from workers.engine.dry_run import DryRunShop
 from workers.engine.leases import Heartbeat, Lease, LeaseHeld, LeaseLost
@@ -43,7 +45,7 @@ from workers.engine.runs import ERROR, RunRecorder
 from workers.engine.safety import SafetyLimits, SafetyStop
 from workers.engine.store import SqlErpStore
 from workers.operations import OPERATIONS
-from workers.ports import ShopClient, ShopConnection, ShopError
+from workers.ports import ShopClient, ShopConfigError, ShopConnection, ShopError
 from workers.shops import connect
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,9 @@ class RunResult:
     kept: Summary | None = field(default=None, hash=False, compare=False)
     #: The run stopped at a safety valve before writing (outcome failed): it alerts at once.
     safety_stop: bool = False
+    #: The run failed on a configuration only a person can fix (ShopConfigError): the worker
+    #: alerts at once instead of after several failures.
+    config_error: bool = False
 
     @property
     def ok(self) -> bool:
@@ -128,36 +133,38 @@ def run_operation(
     deadline = time.monotonic() + time_limit_s
     recorder = RunRecorder(engine, integration_id, operation.value, trigger=trigger, full=full,
                            dry_run=dry_run, worker=holder, event_history=event_history)
-    with engine.connect() as conn:
+    # One transaction opens the run: the settings, the lease (a dry run writes nothing, so it
+    # needs no exclusion) and the run record, which names the lease's fencing token.
+    lease: Lease | None = None
+    held: LeaseHeld | None = None
+    with engine.begin() as conn:
         cfg = load_integration(conn, integration_id)
-    recorder.start()
+        refusal = _refusal(cfg, integration_id, operation, trigger)
+        if refusal is None and not dry_run:
+            taken = leases.take(conn, integration_id, operation.resource, holder)
+            if isinstance(taken, LeaseHeld):
+                held = taken
+            else:
+                lease = taken
+                recorder.lease_token = lease.token
+        recorder.start(conn)
 
-    refusal = _refusal(cfg, integration_id, operation, trigger)
     if refusal is not None:
         outcome, message = refusal
         if outcome == FAILED:
             recorder.event(ERROR, "config_error", message=message)
         return _result(recorder, operation, outcome, message, config=cfg)
     assert cfg is not None
-
-    lease: Lease | None = None
-    if not dry_run:  # a dry run writes nothing, so it needs no exclusion
-        try:
-            lease = leases.acquire(engine, integration_id, operation.resource, holder)
-        except LeaseHeld as exc:
-            return _result(recorder, operation, SKIPPED, str(exc), config=cfg)
-        except Exception as exc:  # the run row exists: never leave it "running"
-            return _result(recorder, operation, FAILED, f"cannot take the lease: {exc}",
-                           config=cfg)
-        recorder.lease_token = lease.token
+    if held is not None:
+        return _result(recorder, operation, SKIPPED, str(held), config=cfg)
     heartbeat = Heartbeat(engine, lease).start() if lease else None
 
     error: str | None
     outcome, error = FAILED, "the run did not finish"
-    stopped = False
+    stopped = configuration = False
     shop: ShopClient | None = None
     try:
-        shop = shop_factory(ShopConnection.of(cfg))
+        shop = shop_factory(with_state(ShopConnection.of(cfg), engine))
         ctx = RunContext(
             integration=cfg,
             operation=operation,
@@ -181,15 +188,19 @@ def run_operation(
         error, stopped = str(exc), True
     except (ShopError, LeaseLost, TimeLimitReached) as exc:
         error = str(exc) or type(exc).__name__
+        if isinstance(exc, ShopConfigError):  # a person must act: say so in the history too
+            recorder.event(ERROR, "config_error", message=error)
+            configuration = True
     except Exception as exc:
         log.exception("%s of integration %s failed", operation.value, integration_id)
         error = _error_line(exc)
     except BaseException as exc:  # an interrupt (worker shutdown, time limit): record, re-raise
-        _cleanup(engine, shop, heartbeat, lease)
-        _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})")
+        _cleanup(shop, heartbeat)
+        _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})", lease=lease)
         raise
-    _cleanup(engine, shop, heartbeat, lease)
-    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped)
+    _cleanup(shop, heartbeat)
+    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped,
+                   config_error=configuration, lease=lease)
 
 
 def _refusal(
@@ -213,16 +224,12 @@ def _limits() -> Limits:
                   reconcile_days=timedelta(days=settings.reconcile_days))
 
 
-def _kept(engine: Engine, cfg: IntegrationConfig | None, operation: Operation,
+def _kept(conn: Connection, cfg: IntegrationConfig | None, operation: Operation,
           dry_run: bool) -> Summary | None:
     """The retry set's summary after an import run (one aggregate query), else None."""
     if cfg is None or dry_run or operation.value not in KEPT_OPERATIONS:
         return None
-    try:
-        return SqlErpStore(engine, cfg.id).retry_summary()
-    except SQLAlchemyError:
-        log.warning("could not read the retry set of integration %s", cfg.id, exc_info=True)
-        return None
+    return retry_set.summary(conn, cfg.id)
 
 
 def _lease_check(heartbeat: Heartbeat | None) -> Callable[[], None]:
@@ -233,9 +240,7 @@ def _lease_check(heartbeat: Heartbeat | None) -> Callable[[], None]:
     return check
 
 
-def _cleanup(
-    engine: Engine, shop: ShopClient | None, heartbeat: Heartbeat | None, lease: Lease | None
-) -> None:
+def _cleanup(shop: ShopClient | None, heartbeat: Heartbeat | None) -> None:
     if shop is not None:
         try:
             shop.close()
@@ -243,11 +248,6 @@ def _cleanup(
             log.warning("closing the shop client failed", exc_info=True)
     if heartbeat is not None:
         heartbeat.stop()
-    if lease is not None:
-        try:
-            leases.release(engine, lease)
-        except Exception:  # it expires by itself
-            log.warning("releasing lease %s failed", lease, exc_info=True)
 
 
 def _error_line(exc: Exception) -> str:
@@ -275,14 +275,24 @@ def _result(
     *,
     config: IntegrationConfig | None = None,
     safety_stop: bool = False,
+    config_error: bool = False,
+    lease: Lease | None = None,
 ) -> RunResult:
     # Masked once here, so the history, the schedule row, the CLI and Sentry all get the same
     # text: a shop may echo its key in an error, a driver the URL it could not reach.
     error = redact(error) if error else error
-    finished = recorder.finish(outcome, error)
+    kept: list[Summary | None] = [None]
+
+    def closing(conn: Connection) -> None:
+        # In the record's closing transaction: the lease goes free (if still ours; one taken
+        # over is its new holder's) and an import reads the retry set it leaves.
+        if lease is not None:
+            leases.free(conn, lease)
+        if outcome in (OK, PARTIAL, FAILED):
+            kept[0] = _kept(conn, config, operation, recorder.dry_run)
+
+    finished = recorder.finish(outcome, error, also=closing)
     platform, calls = _shop_calls(shop)
-    kept = (_kept(recorder.engine, config, operation, recorder.dry_run)
-            if outcome in (OK, PARTIAL, FAILED) else None)
     return RunResult(
         run_id=recorder.run_id,
         operation=operation,
@@ -296,7 +306,8 @@ def _result(
         config=config,
         config_read=True,
         safety_stop=safety_stop,
-        kept=kept,
+        config_error=config_error,
+        kept=kept[0],
     )
 
 

@@ -27,6 +27,7 @@ app = typer.Typer(
 # Modules that add commands to `app` when imported.
 COMMAND_MODULES = (
     "tenant", "integrations", "run", "pending", "events", "erp", "sandbox", "service", "status",
+    "integration_auth",
     "console",
 )
 

@@ -14,7 +14,8 @@ from shared.errors import UserError
 SANDBOXES = {"woocommerce": "workers.shops.woocommerce.sandbox",
              "shoper": "workers.shops.shoper.sandbox",
              "prestashop": "workers.shops.prestashop.sandbox",
-             "idosell": "workers.shops.idosell.sandbox"}
+             "idosell": "workers.shops.idosell.sandbox",
+             "allegro": "workers.shops.allegro.sandbox"}
 
 
 @app.command("sandbox")

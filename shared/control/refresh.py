@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.control.registry import Registry, Tenant, db_error_line
@@ -43,7 +43,7 @@ def refresh_tenant(
         engine = registry.tenant_engine(tenant)
         with engine.connect() as conn:
             configs = load_integrations(conn)
-    except (SQLAlchemyError, UserError) as exc:
+    except (SQLAlchemyError, UserError, OSError) as exc:  # OSError: the hosted mode refused
         line = f"cannot read tenant {tenant.name}'s settings: {_line(exc)}"
         log.warning(line)
         with registry.engine.begin() as conn:
@@ -60,19 +60,24 @@ def refresh_tenant(
 def refresh_integration(
     registry: Registry, tenant: Tenant, engine: Engine, integration_id: int, *,
     now: datetime | None = None, read: tuple[IntegrationConfig | None] | None = None,
+    conn: Connection | None = None,
 ) -> None:
     """One integration's settings (after a run of it) into its schedule rows. `read` holds the
     settings the run already read (`(None,)`: the integration is gone); without it they are
-    read from the tenant database."""
+    read from the tenant database. On `conn`: inside the caller's control-DB transaction
+    (the worker's, which then reports the run in it)."""
     now = now or now_s()
     if read is not None:
         (cfg,) = read
     else:
-        with engine.connect() as conn:
-            cfg = load_integration(conn, integration_id)
+        with engine.connect() as tenant_conn:
+            cfg = load_integration(tenant_conn, integration_id)
     desired = desired_rows([cfg] if cfg else [], tenant_active=tenant.is_active)
-    with registry.engine.begin() as conn:
-        sync_rows(conn, tenant.id, desired, now, integration_ids=[integration_id])
+    if conn is None:
+        with registry.engine.begin() as own:
+            sync_rows(own, tenant.id, desired, now, integration_ids=[integration_id])
+        return
+    sync_rows(conn, tenant.id, desired, now, integration_ids=[integration_id])
 
 
 def record_config_errors(
@@ -102,4 +107,4 @@ def record_config_errors(
 
 
 def _line(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, UserError) else db_error_line(exc)
+    return str(exc) if isinstance(exc, UserError | OSError) else db_error_line(exc)

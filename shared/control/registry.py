@@ -19,6 +19,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from shared.control.tables import schedules, tenants
+from shared.control.tenant_hosts import TenantHostPolicy, TenantHostRefused
 from shared.crypto import SecretBox, load_secret_box
 from shared.db import EngineCache, join_password, make_engine, parse_db_url, redact, split_password
 from shared.erp.schema import ERP_TABLES
@@ -91,8 +92,11 @@ class Registry:
             raise UserError(f"cannot open the control database: {db_error_line(exc)}") from None
         self._box: SecretBox | None = None
         self._current: weakref.WeakSet[Engine] = weakref.WeakSet()  # sync_* tables checked
+        self.tenant_hosts = TenantHostPolicy.from_settings(self.settings)
         self.engines = EngineCache(
             self.settings.engine_cache_size,
+            on_create=self.tenant_hosts.guard,
+            pool_size=self.settings.tenant_pool_size,
             connect_timeout=self.settings.db_connect_timeout,
             statement_timeout=self.settings.db_statement_timeout,
         )
@@ -112,19 +116,19 @@ class Registry:
     def list(self) -> list[Tenant]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(tenants).order_by(tenants.c.name)).all()
-        return [_tenant(row) for row in rows]
+        return [tenant_of(row) for row in rows]
 
     def get(self, name: str) -> Tenant:
         with self.engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.name == name)).first()
         if row is None:
             raise UserError(f"no tenant named {name!r} (see: iluo-sync tenant list)")
-        return _tenant(row)
+        return tenant_of(row)
 
     def get_by_id(self, tenant_id: int) -> Tenant | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
-        return _tenant(row) if row else None
+        return tenant_of(row) if row else None
 
     def url_of(self, tenant: Tenant) -> URL:
         """The full URL, password included: for connecting only, never for showing."""
@@ -144,7 +148,7 @@ class Registry:
             try:
                 ensure_current(engine, TENANT)
                 self._current.add(engine)
-            except SQLAlchemyError as exc:  # the caller's own use of it will say what is wrong
+            except (SQLAlchemyError, OSError) as exc:  # the caller's own use of it says more
                 log.warning("could not check the sync tables of tenant %s: %s", tenant.name,
                             db_error_line(exc))
         return engine
@@ -166,6 +170,10 @@ class Registry:
         stored_url, password = split_password(url)
         register_secret(password)
         token = box.encrypt(password) if password is not None else None
+        try:
+            self.tenant_hosts.check(url)
+        except TenantHostRefused as exc:
+            raise UserError(str(exc)) from None
         check_erp_database(url, password, self.settings)
         now = utcnow()
         with self.engine.begin() as conn:
@@ -237,7 +245,8 @@ def check_erp_database(url: URL, password: str | None, settings: Settings) -> No
         engine.dispose()
 
 
-def _tenant(row: object) -> Tenant:
+def tenant_of(row: object) -> Tenant:
+    """A Tenant from a row holding the tenants table's columns."""
     return Tenant(
         id=row.id,  # type: ignore[attr-defined]
         name=row.name,  # type: ignore[attr-defined]

@@ -23,11 +23,12 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Row,
     and_,
@@ -361,12 +362,16 @@ class Start(enum.Enum):
     GO = "go"
     STALE = "stale"  # another due time is queued now, or this one already ran
     MISSING = "missing"  # no such row: the integration is not this tenant's (any more)
+    NO_TENANT = "no_tenant"  # no such tenant
+    INACTIVE = "inactive"  # the tenant is switched off: nothing was marked
 
 
 @dataclass(frozen=True, slots=True)
 class Started:
     status: Start
     schedule_id: int | None = None
+    #: The tenant's row (`start_job`), read in the same statement as the schedule row.
+    tenant: Row[Any] | None = None
 
 
 def start_run(conn: Connection, job: SyncJob, now: datetime) -> Started:
@@ -376,21 +381,43 @@ def start_run(conn: Connection, job: SyncJob, now: datetime) -> Started:
     decides; a duplicate that arrives after its twin finished does not.
     """
     s = schedules
+    row = conn.execute(select(s.c.id, s.c.queued_due_at).where(_row_of(job))).first()
+    return _mark(conn, job, row, now)
+
+
+def start_job(conn: Connection, job: SyncJob, now: datetime) -> Started:
+    """`start_run` for a worker that does not know the tenant yet: the tenant and its schedule
+    row in one statement, then the row marked running when the tenant is active."""
+    s = schedules
     row = conn.execute(
-        select(s.c.id, s.c.queued_due_at).where(
-            s.c.tenant_id == job.tenant_id,
-            s.c.integration_id == job.integration_id,
-            s.c.operation == job.operation.value,
-        )
+        select(tenants, s.c.id.label("schedule_id"), s.c.queued_due_at)
+        .select_from(tenants.outerjoin(s, _row_of(job)))
+        .where(tenants.c.id == job.tenant_id)
     ).first()
     if row is None:
+        return Started(Start.NO_TENANT)
+    if not row.is_active:
+        return Started(Start.INACTIVE, row.schedule_id, row)
+    mark = None if row.schedule_id is None else (row.schedule_id, row.queued_due_at)
+    return replace(_mark(conn, job, mark, now), tenant=row)
+
+
+def _row_of(job: SyncJob) -> ColumnElement[bool]:
+    s = schedules
+    return and_(s.c.tenant_id == job.tenant_id, s.c.integration_id == job.integration_id,
+                s.c.operation == job.operation.value)
+
+
+def _mark(conn: Connection, job: SyncJob, row: Any, now: datetime) -> Started:
+    """`row` = (schedule id, queued due time) or None."""
+    if row is None:
         return Started(Start.MISSING)
-    if row.queued_due_at is None or row.queued_due_at != job.due_at:
-        return Started(Start.STALE, row.id)
-    conn.execute(
-        update(s).where(s.c.id == row.id).values(running_since=now, last_started_at=now)
-    )
-    return Started(Start.GO, row.id)
+    schedule_id, queued_due_at = row
+    if queued_due_at is None or queued_due_at != job.due_at:
+        return Started(Start.STALE, schedule_id)
+    conn.execute(update(schedules).where(schedules.c.id == schedule_id)
+                 .values(running_since=now, last_started_at=now))
+    return Started(Start.GO, schedule_id)
 
 
 def report_run(

@@ -28,7 +28,7 @@ from shared.erp.schema import (
 from shared.operation import Operation
 from shared.redact import register_secret
 
-PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure")
+PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure", "allegro")
 DEFAULT_INTERVAL = 5
 CONFLICT = "product import and product export are both enabled: neither runs until one is off"
 
@@ -157,12 +157,16 @@ def load_integrations(
             op, bool(row.enabled), interval
         )
 
-    label_names = {row.id: row.name for row in conn.execute(select(labels.c.id, labels.c.name))}
+    # The integration's labels with their names in one statement (a label gone: "#id").
+    il = shop_integration_labels
+    named = select(il.c.integration_id, il.c.scope, il.c.label_id, labels.c.name).outerjoin(
+        labels, labels.c.id == il.c.label_id)
+    if integration_id is not None:
+        named = named.where(il.c.integration_id == integration_id)
     scoped: dict[tuple[int, str], dict[int, str]] = {}
-    for row in conn.execute(where(shop_integration_labels)):
-        scoped.setdefault((row.integration_id, row.scope), {})[row.label_id] = label_names.get(
-            row.label_id, f"#{row.label_id}"
-        )
+    for row in conn.execute(named):
+        scoped.setdefault((row.integration_id, row.scope), {})[row.label_id] = (
+            row.name if row.name is not None else f"#{row.label_id}")
 
     stores: dict[int, list[int]] = {}
     for row in conn.execute(where(shop_integration_warehouses)):

@@ -17,10 +17,11 @@ lets every run of this integration go ahead regardless (as `iluo-sync run … --
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
 from shared.erp.sync_tables import sync_integration_options
 
@@ -76,10 +77,24 @@ def is_local_test_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+#: Engines whose database has the options table: a table once created stays, so it is looked
+#: up once per process and engine, not in every run's settings read.
+_seen: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_table(conn: Connection) -> bool:
+    if conn.engine in _seen:
+        return True
+    if not inspect(conn).has_table(sync_integration_options.name):
+        return False
+    _seen.add(conn.engine)
+    return True
+
+
 def read(conn: Connection, integration_id: int | None = None) -> dict[int, dict[str, str]]:
     """{integration id: {option: value}}; empty when the table is not there yet (a tenant
     database not upgraded since t0004 — every option then has its default)."""
-    if not inspect(conn).has_table(sync_integration_options.name):
+    if not _has_table(conn):
         return {}
     t = sync_integration_options.c
     stmt = select(t.integration_id, t.name, t.value)

@@ -434,3 +434,4 @@ class FakeResult:
     config_read: bool = False  # False: the actor reads the settings itself
     kept: Summary | None = None  # the retry set after an import run
     safety_stop: bool = False
+    config_error: bool = False

@@ -283,7 +283,9 @@ def test_tick_makes_unpublished_rows_due_again(control: Control) -> None:
     broker = _FlakyBroker(ok=7)
     report = run_tick(control.registry, broker, now=now, config=ScheduleConfig(claim_batch=5))
     assert report.error and "released" in report.error
-    assert (report.claimed, len(broker.sent)) == (10, 7)  # the second batch broke after 2
+    # The second batch broke after 2; the third, claimed while the second was in flight, is
+    # released whole, and no fourth is claimed.
+    assert (report.claimed, len(broker.sent)) == (15, 7)
     with control.registry.engine.connect() as conn:
         rows = conn.execute(select(schedules)).all()
     queued = [r for r in rows if r.queued_at is not None]

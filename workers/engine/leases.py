@@ -14,10 +14,14 @@ import and export of one integration never overlap.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,7 +79,21 @@ def _key(integration_id: int, resource: str):  # type: ignore[no-untyped-def]
 def acquire(
     engine: Engine, integration_id: int, resource: str, holder: str, *, ttl: timedelta = LEASE_TTL
 ) -> Lease:
-    """Take the lease or raise LeaseHeld. Each successful call grows the fencing token.
+    """Take the lease in a transaction of its own, or raise LeaseHeld."""
+    with engine.begin() as conn:
+        taken = take(conn, integration_id, resource, holder, ttl=ttl)
+    if isinstance(taken, LeaseHeld):
+        raise taken
+    return taken
+
+
+def take(
+    conn: Connection, integration_id: int, resource: str, holder: str, *,
+    ttl: timedelta = LEASE_TTL,
+) -> Lease | LeaseHeld:
+    """Take the lease inside the caller's transaction (a run takes it in the one that opens
+    its run record); answers the LeaseHeld to raise once that transaction is committed.
+    Each successful call grows the fencing token.
 
     A free lease and an expired one are taken by two separate atomic UPDATEs, so that taking
     over from a holder that never released (a killed worker, a lost run) can be counted.
@@ -83,57 +101,50 @@ def acquire(
     now = utc_now()
     c = sync_leases.c
 
-    def grab(conn: Connection, condition: Any) -> bool:
-        return conn.execute(
+    def grab(condition: Any) -> int | None:
+        stmt = (
             update(sync_leases)
             .where(_key(integration_id, resource), condition)
             .values(holder=holder, token=c.token + 1, acquired_at=to_db(now),
                     expires_at=to_db(now + ttl))
-        ).rowcount == 1
+        )
+        if conn.dialect.update_returning:  # the new token in the same round trip
+            token = conn.execute(stmt.returning(c.token)).scalar()
+            return None if token is None else int(token)
+        if conn.execute(stmt).rowcount != 1:
+            return None
+        return int(conn.execute(select(c.token).where(_key(integration_id, resource)))
+                   .scalar_one())
 
-    with engine.begin() as conn:
-        taken = grab(conn, or_(c.holder.is_(None), c.expires_at.is_(None)))
-        if not taken:
-            # Read before the takeover: the dead holder's run is closed as abandoned with it.
-            dead = conn.execute(select(c.holder, c.token, c.acquired_at)
-                                .where(_key(integration_id, resource))).first()
-            if grab(conn, and_(c.holder.is_not(None), c.expires_at <= to_db(now))):
-                taken = True
-                LEASE_TAKEOVERS.inc()
-                log.info("lease %s of integration %s: an expired lease taken over", resource,
-                         integration_id)
-                if dead is not None:
-                    close_abandoned_runs(
-                        conn, integration_id, resource, dead_holder=dead.holder,
-                        dead_token=int(dead.token), dead_acquired_at=dead.acquired_at,
-                        taken_by=holder, at=to_db(now))
-        if taken:
-            token = conn.execute(
-                select(c.token).where(_key(integration_id, resource))
-            ).scalar_one()
-            return Lease(integration_id, resource, holder, int(token))
-    try:
-        with engine.begin() as conn:
-            conn.execute(insert(sync_leases).values(
-                integration_id=integration_id, resource=resource, holder=holder, token=1,
-                acquired_at=to_db(now), expires_at=to_db(now + ttl),
-            ))
-        return Lease(integration_id, resource, holder, 1)
-    except IntegrityError:
-        pass  # the row exists and is held (or was just inserted by a rival)
-    holder_now, expires = _current(engine, integration_id, resource)
-    raise LeaseHeld(holder_now, expires)
-
-
-def _current(
-    engine: Engine, integration_id: int, resource: str
-) -> tuple[str | None, datetime | None]:
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(sync_leases.c.holder, sync_leases.c.expires_at)
-            .where(_key(integration_id, resource))
-        ).first()
-    return (row.holder, from_db(row.expires_at)) if row else (None, None)
+    token = grab(or_(c.holder.is_(None), c.expires_at.is_(None)))
+    if token is None:
+        # Read before the takeover: the dead holder's run is closed as abandoned with it.
+        dead = conn.execute(select(c.holder, c.token, c.acquired_at, c.expires_at)
+                            .where(_key(integration_id, resource))).first()
+        if dead is None:
+            try:
+                with conn.begin_nested():  # a rival inserting it first fails only this part
+                    conn.execute(insert(sync_leases).values(
+                        integration_id=integration_id, resource=resource, holder=holder,
+                        token=1, acquired_at=to_db(now), expires_at=to_db(now + ttl),
+                    ))
+                return Lease(integration_id, resource, holder, 1)
+            except IntegrityError:
+                dead = conn.execute(select(c.holder, c.token, c.acquired_at, c.expires_at)
+                                    .where(_key(integration_id, resource))).first()
+                assert dead is not None
+                return LeaseHeld(dead.holder, from_db(dead.expires_at))
+        token = grab(and_(c.holder.is_not(None), c.expires_at <= to_db(now)))
+        if token is None:
+            return LeaseHeld(dead.holder, from_db(dead.expires_at))
+        LEASE_TAKEOVERS.inc()
+        log.info("lease %s of integration %s: an expired lease taken over", resource,
+                 integration_id)
+        close_abandoned_runs(
+            conn, integration_id, resource, dead_holder=dead.holder,
+            dead_token=int(dead.token), dead_acquired_at=dead.acquired_at,
+            taken_by=holder, at=to_db(now))
+    return Lease(integration_id, resource, holder, token)
 
 
 def renew(conn: Connection, lease: Lease, *, ttl: timedelta = LEASE_TTL) -> None:
@@ -163,18 +174,27 @@ def renew(conn: Connection, lease: Lease, *, ttl: timedelta = LEASE_TTL) -> None
 def release(engine: Engine, lease: Lease) -> None:
     """Free the lease if it is still ours (a taken-over lease is left to its new holder)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(sync_leases)
-            .where(_key(lease.integration_id, lease.resource), sync_leases.c.token == lease.token)
-            .values(holder=None, expires_at=None)
-        )
+        free(conn, lease)
+
+
+def free(conn: Connection, lease: Lease) -> None:
+    """`release` inside the caller's transaction (a run frees it where it closes its record)."""
+    conn.execute(
+        update(sync_leases)
+        .where(_key(lease.integration_id, lease.resource), sync_leases.c.token == lease.token)
+        .values(holder=None, expires_at=None)
+    )
 
 
 class Heartbeat:
     """Renews a lease in the background while a run waits on a slow shop.
 
     It never stops the run itself; it raises a flag that the run checks at its next checkpoint
-    (and the fenced commit catches the loss for certain).
+    (and the fenced commit catches the loss for certain). Its own thread starts only when the
+    first renewal is due (the process's `_Keeper` starts it): most runs (every idle one) end
+    well before that, and a thread started per run cost more than the rest of an idle run on
+    a busy machine. A long run still gets a thread of its own, so one slow tenant database
+    never holds up another run's renewals.
     """
 
     def __init__(
@@ -186,21 +206,32 @@ class Heartbeat:
         self._every = every.total_seconds()
         self._ttl = ttl
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         self.lost: LeaseLost | None = None
-        self._thread = threading.Thread(
-            target=self._loop, name=f"lease-{lease.integration_id}-{lease.resource}", daemon=True
-        )
 
     def start(self) -> Heartbeat:
-        self._thread.start()
+        _KEEPER.call_at(time.monotonic() + self._every, self._spawn)
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _spawn(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return  # the run ended before its first renewal
+            self._thread = threading.Thread(
+                target=self._loop, daemon=True,
+                name=f"lease-{self._lease.integration_id}-{self._lease.resource}")
+            self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._every):
+        while True:
             try:
                 with self._engine.begin() as conn:
                     renew(conn, self._lease, ttl=self._ttl)
@@ -209,3 +240,40 @@ class Heartbeat:
                 return
             except Exception:  # a database hiccup: the next beat (or the fenced commit) decides
                 log.warning("lease renewal failed; will retry", exc_info=True)
+            if self._stop.wait(self._every):
+                return
+
+
+class _Keeper:
+    """One thread per process that calls each registered function at its time (heartbeats
+    start their own thread through it). A call must be quick: it only starts a thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()  # ties never compare the functions
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, fn: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._due, (when, next(self._order), fn))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="lease-keeper",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    self._cond.wait(wait)
+                _, _, fn = heapq.heappop(self._due)
+            try:
+                fn()
+            except Exception:  # never lose the keeper: a thread that cannot start is logged
+                log.exception("the lease keeper could not start a heartbeat")
+
+
+_KEEPER = _Keeper()

@@ -10,10 +10,11 @@ errors are always kept.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Connection, Engine, insert, update
 
 from shared.erp.sync_tables import sync_events, sync_runs
 from shared.redact import redact
@@ -77,33 +78,49 @@ class RunRecorder:
         self.cursor_after: datetime | None = None
         self.lease_token: int | None = None
         self._pending: list[Event] = []
+        self._written: dict[str, object] | None = None  # the summary as last written
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(insert(sync_runs).values(
-                integration_id=self.integration_id, operation=self.operation,
-                trigger=_fit(self.trigger, 20), started_at=to_db(self.started_at),
-                outcome="running", full_pass=self.full, dry_run=self.dry_run,
-                worker=_fit(self.worker, 100), **{f"{n}_count": 0 for n in COUNT_NAMES},
-            ))
-            key = result.inserted_primary_key
-            assert key is not None  # a one-row INSERT has one
-            self.run_id = int(key[0])
+    def start(self, conn: Connection | None = None) -> int:
+        """Insert the run row: on `conn`, inside the caller's transaction (the runner opens the
+        record in the one that reads the settings and takes the lease), else in its own."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.start(own)
+        result = conn.execute(insert(sync_runs).values(
+            integration_id=self.integration_id, operation=self.operation,
+            trigger=_fit(self.trigger, 20), started_at=to_db(self.started_at),
+            outcome="running", full_pass=self.full, dry_run=self.dry_run,
+            worker=_fit(self.worker, 100), lease_token=self.lease_token,
+            **{f"{n}_count": 0 for n in COUNT_NAMES},
+        ))
+        key = result.inserted_primary_key
+        assert key is not None  # a one-row INSERT has one
+        self.run_id = int(key[0])
+        self._written = self._summary()
         return self.run_id
 
     def flush(self) -> None:
-        """Write buffered events and the counts so far (so `status` sees a long run move)."""
+        """Write buffered events and the counts so far (so `status` sees a long run move);
+        nothing at all when neither changed since the last write."""
+        summary = self._summary()
+        if not self._pending and summary == self._written:
+            return
         with self.engine.begin() as conn:
             if self._pending:
                 conn.execute(insert(sync_events), [self._row(e) for e in self._pending])
             if self.run_id is not None:
                 conn.execute(update(sync_runs).where(sync_runs.c.id == self.run_id)
-                             .values(**self._summary()))
+                             .values(**summary))
         self._pending.clear()
+        self._written = summary
 
-    def finish(self, outcome: str, error: str | None = None) -> datetime:
+    def finish(
+        self, outcome: str, error: str | None = None, *,
+        also: Callable[[Connection], None] | None = None,
+    ) -> datetime:
+        """Close the record; `also` runs in the same transaction (the lease's release)."""
         finished = utc_now()
         if outcome == "failed":
             self.event(ERROR, "run_failed", message=error)
@@ -116,6 +133,8 @@ class RunRecorder:
                 outcome=outcome, finished_at=to_db(finished), error=_fit(error),
                 **self._summary(),
             ))
+            if also is not None:
+                also(conn)
         self._pending.clear()
         return finished
 

@@ -4,7 +4,9 @@ from workers.middleware.delivery_limit import DeliveryLimit
 from workers.middleware.graceful_stop import GracefulStop, StopRequested, stopping
 from workers.middleware.heartbeat import WorkerHeartbeat
 from workers.middleware.metrics import Metrics
+from workers.middleware.prefetch import PrefetchFit
 
 __all__ = [
-    "DeliveryLimit", "GracefulStop", "Metrics", "StopRequested", "WorkerHeartbeat", "stopping",
+    "DeliveryLimit", "GracefulStop", "Metrics", "PrefetchFit", "StopRequested", "WorkerHeartbeat",
+    "stopping",
 ]

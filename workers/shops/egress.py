@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,17 +33,18 @@ from typing import Any
 import httpcore
 import httpx
 
+from shared.addresses import (
+    METADATA_ADDRESSES,
+    IPAddress,
+    IPNetwork,
+    embedded_ipv4,
+    norm_host,
+    parse_allowlist,
+)
 from workers.ports import ShopError
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-#: Metadata services that sit on addresses `is_global` alone would let through.
-METADATA_ADDRESSES = frozenset({
-    ipaddress.ip_address("168.63.129.16"),  # Azure wireserver / IMDS proxy (a public address)
-})
-#: NAT64's well-known prefix embeds an IPv4 address in its last 32 bits.
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+__all__ = ["METADATA_ADDRESSES", "EgressPolicy", "EgressRefused", "GuardedBackend",
+           "embedded_ipv4", "guarded_transport", "parse_allowlist", "why_not_public"]
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -55,22 +57,6 @@ class EgressRefused(ShopError):
 def _system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def embedded_ipv4(address: IPAddress) -> list[IPAddress]:
-    """The address itself plus any IPv4 address an IPv6 one carries inside (mapped, 6to4,
-    Teredo, NAT64): each must pass, or `::ffff:127.0.0.1` would walk past a loopback check."""
-    found: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address.teredo is not None:
-            found.extend(address.teredo)
-        if address in _NAT64:
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
 
 
 def why_not_public(address: IPAddress) -> str | None:
@@ -113,7 +99,7 @@ class EgressPolicy:
     # -- decisions ----------------------------------------------------------------------------
 
     def host_allowed(self, host: str) -> bool:
-        return _norm_host(host) in self.allow_hosts
+        return norm_host(host) in self.allow_hosts
 
     def refusal(self, host: str, address: str) -> str | None:
         """Why connecting to `address` (resolved from `host`) is refused, or None."""
@@ -164,31 +150,6 @@ class EgressPolicy:
             raise EgressRefused(f"answer came from a refused address: {reason}")
 
 
-def parse_allowlist(text: str) -> tuple[frozenset[str], tuple[IPNetwork, ...]]:
-    """`"127.0.0.1/32, shop.local, 10.1.0.0/16"` → (host names, networks); ValueError on junk."""
-    hosts: set[str] = set()
-    networks: list[IPNetwork] = []
-    for raw in text.replace(";", ",").split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-            continue
-        except ValueError:
-            pass
-        name = _norm_host(entry)
-        if not name or any(c in name for c in "/:@ ") or name.startswith("."):
-            raise ValueError(f"ILUO_SYNC_SHOP_ALLOWLIST: {entry!r} is neither a host name nor "
-                             "an IP address/CIDR")
-        hosts.add(name)
-    return frozenset(hosts), tuple(networks)
-
-
-def _norm_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
 class GuardedBackend(httpcore.SyncBackend):
     """httpcore's socket backend, connecting only to addresses the policy vetted (step 1–2)."""
 
@@ -215,7 +176,7 @@ class GuardedBackend(httpcore.SyncBackend):
         raise last
 
 
-def guarded_transport(policy: EgressPolicy, *, verify: bool) -> httpx.HTTPTransport:
+def guarded_transport(policy: EgressPolicy, *, verify: bool | ssl.SSLContext) -> Any:
     """An `httpx.HTTPTransport` whose connections go through `GuardedBackend`.
 
     httpx has no public seam for the network backend, so the pool's is replaced; the assert

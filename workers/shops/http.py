@@ -31,12 +31,14 @@ What it promises, whatever the platform:
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +48,19 @@ import orjson
 from shared.settings import get_settings
 from workers.ports import ShopError, ShopRetriableError
 from workers.shops.egress import EgressPolicy, EgressRefused, guarded_transport
+
+
+@cache
+def _verified_tls() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~40 ms: once per process, not once per run (an idle run
+    # makes its client and closes it unused). An SSLContext is safe to share between threads.
+    return httpx.create_ssl_context(verify=True)
+
+
+def tls(verify: bool) -> ssl.SSLContext | bool:
+    """What httpx takes as `verify`: the process's shared verifying context, or False."""
+    return _verified_tls() if verify else False
+
 
 #: Connect/read/write/pool limits in seconds. Read is the generous one: a WooCommerce batch of
 #: 100 products on a slow WordPress host can take tens of seconds.
@@ -191,14 +206,14 @@ class ShopHttp:
         self.egress = egress if egress is not None else current_egress_policy()
         if transport is None and self.egress.hosted:
             # Tests hand in their own transport; a real one is guarded in the hosted mode.
-            transport = guarded_transport(self.egress, verify=verify)
+            transport = guarded_transport(self.egress, verify=tls(verify))
         self._client = httpx.Client(
             base_url=base_url,
             auth=auth,
             headers={"Accept": "application/json", "User-Agent": "iluo-sync", **(headers or {})},
             timeout=timeout,
             transport=transport,
-            verify=verify,
+            verify=tls(verify),
             follow_redirects=False,  # a redirect would drop or leak credentials; say so instead
         )
 

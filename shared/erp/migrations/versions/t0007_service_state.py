@@ -1,7 +1,7 @@
 """the service's state where the ERP can read it
 
-Revision ID: t0006
-Revises: t0005
+Revision ID: t0007
+Revises: t0006
 
 ILUO Biznes paints the synchroniser green or red (MISSION item 7) from one SELECT on this
 table: the row (0, 'service') holds the service's version, state (running / stopped) and
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from shared.ddl import create_table
 
-revision = "t0006"
-down_revision = "t0005"
+revision = "t0007"
+down_revision = "t0006"
 
 
 def upgrade() -> None:
