@@ -93,6 +93,7 @@ from workers.shops.sandbox import (
     serve_until_stopped,
 )
 from workers.shops.woocommerce import oauth
+from workers.shops.woocommerce.hooks import WooWebhooks
 
 REST_PREFIX = "/wp-json/"
 NAMESPACE = "wc/v3"
@@ -718,6 +719,8 @@ class WooCommerceSandbox(Sandbox):
         self.auth_time: Callable[[], float] = time.time
         self._seed = seed
         self._demo_args: tuple[int, int] | None = None
+        #: Webhooks and their deliveries (workers.shops.woocommerce.hooks).
+        self.hooks = WooWebhooks(self.site_url, wc_version)
         self._clear_data()
 
     def _clear_data(self) -> None:
@@ -1265,6 +1268,7 @@ class WooCommerceSandbox(Sandbox):
         record = self._get(collection, object_id, 400)
         if collection == "orders":
             self._apply_order_update(record, data, bump=True, strict=True)
+            self._order_hooks(record, "updated")
         else:
             self._apply_product_update(record, data)
         return record
@@ -2194,13 +2198,22 @@ class WooCommerceSandbox(Sandbox):
             order.update(self._dates("date_completed", modified or created))
         self._derive_order_flags(order)
         self.orders[order["id"]] = order
+        self._order_hooks(order, "created", "updated")  # a new order fires both topics
         return order
+
+    def _order_hooks(self, order: Json, *events: str) -> None:
+        if not self.hooks.webhooks:
+            return
+        payload = self._render("orders", order, f"{self.site_url}{REST_PREFIX}{NAMESPACE}/")
+        for event in events:
+            self.hooks.fire("order", event, copy.deepcopy(payload))
 
     def update_order(self, order_id: int, *, bump_modified: bool = True, **fields: Any) -> Json:
         """Change an order as an admin would; `bump_modified=False` imitates item edits (#34798)."""
         with self.lock:
             order = self._get("orders", order_id, 404)
             self._apply_order_update(order, fields, bump=bump_modified, strict=False)
+            self._order_hooks(order, "updated")
             return copy.deepcopy(order)
 
     def update_product(

@@ -1,0 +1,166 @@
+"""The WooCommerce sandbox's webhooks, delivered as WC_Webhook does (docs/fidelity/woocommerce.md,
+"Webhooks"): a JSON body as PHP's `wp_json_encode` writes it (slashes and non-ASCII escaped),
+`X-WC-Webhook-*` headers with the base64 HMAC-SHA256 signature of those exact bytes, the
+creation ping (`webhook_id=N`, unsigned) that needs exactly 200, no retry of a failed delivery,
+and the webhook disabled once more than 5 consecutive deliveries failed. Deliveries wait
+`delay` seconds first, standing in for Action Scheduler's queue.
+
+`wp_http_validate_url` refuses loopback and private addresses and ports other than 80, 443 and
+8080; `allow_local` turns that rule off so tests can deliver to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import itertools
+import json
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+Json = dict[str, Any]
+
+#: `woocommerce_max_webhook_delivery_failures`: disabled when the count is already above it.
+MAX_FAILURES = 5
+USER_AGENT = "WooCommerce/{wc} Hookshot (WordPress/6.7.1)"
+
+
+def php_json(payload: Any) -> bytes:
+    """`wp_json_encode` with its default flags: `/` as `\\/`, non-ASCII as `\\uXXXX`."""
+    text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("/", "\\/").encode()
+
+
+def signature(secret: str, body: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def safe_url(url: str) -> bool:
+    """`wp_http_validate_url`'s rule for a URL that is not the shop's own host."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if port not in (80, 443, 8080):
+        return False
+    try:
+        address = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return parts.hostname != "localhost"  # a name: WordPress resolves it; here, trusted
+    return address.is_global
+
+
+@dataclass
+class Delivery:
+    webhook_id: int
+    topic: str
+    status: int | None  # None: the request failed (a WP_Error)
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class WooWebhooks:
+    """The shop's webhooks and their delivery queue (one thread, started on first use)."""
+
+    site_url: str
+    wc_version: str
+    delay: float = 1.0
+    allow_local: bool = False
+    webhooks: dict[int, Json] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _queue: queue.Queue[tuple[float, int, Any]] = field(default_factory=queue.Queue)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def create(self, name: str, topic: str, delivery_url: str, secret: str,
+               status: str = "active") -> Json:
+        hook_id = next(self._ids)
+        hook: Json = {"id": hook_id, "name": name, "status": status, "topic": topic,
+                "resource": topic.split(".")[0], "event": topic.split(".")[-1],
+                "delivery_url": delivery_url, "secret": secret, "failure_count": 0,
+                "pending_delivery": True}
+        self.webhooks[hook_id] = hook
+        self.ping(hook)
+        return hook
+
+    def ping(self, hook: Json) -> bool:
+        """`deliver_ping`: unsigned `webhook_id=N`; only exactly 200 clears pending_delivery."""
+        status = self._post(hook["delivery_url"], f"webhook_id={hook['id']}".encode(),
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+        if status == 200:
+            hook["pending_delivery"] = False
+        return status == 200
+
+    def fire(self, resource: str, event: str, payload: Any) -> None:
+        """Queue a delivery for every active webhook on `resource.event`."""
+        for hook in list(self.webhooks.values()):
+            if hook["status"] == "active" and hook["topic"] == f"{resource}.{event}":
+                self._queue.put((time.monotonic() + self.delay, hook["id"], payload))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="woo-webhooks",
+                                                daemon=True)
+                self._thread.start()
+
+    def idle(self) -> bool:
+        return self._queue.unfinished_tasks == 0
+
+    def _run(self) -> None:
+        while True:
+            due, hook_id, payload = self._queue.get()
+            try:
+                time.sleep(max(0.0, due - time.monotonic()))
+                hook = self.webhooks.get(hook_id)
+                if hook is not None and hook["status"] == "active":
+                    self.deliver(hook, payload)
+            finally:
+                self._queue.task_done()
+
+    def deliver(self, hook: Json, payload: Any) -> Delivery:
+        """`WC_Webhook::deliver` then `log_delivery`'s failure count."""
+        body = php_json(payload)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT.format(wc=self.wc_version),
+            "X-WC-Webhook-Source": self.site_url.rstrip("/") + "/",
+            "X-WC-Webhook-Topic": hook["topic"],
+            "X-WC-Webhook-Resource": hook["resource"],
+            "X-WC-Webhook-Event": hook["event"],
+            "X-WC-Webhook-Signature": signature(hook["secret"], body),
+            "X-WC-Webhook-ID": str(hook["id"]),
+            # wp_hash(id . strtotime('now')): the same within one second, so no replay key.
+            "X-WC-Webhook-Delivery-ID": hashlib.md5(
+                f"{hook['id']}{int(time.time())}".encode()).hexdigest(),
+        }
+        status = self._post(hook["delivery_url"], body, headers)
+        if status is not None and 200 <= status < 303:
+            hook["failure_count"] = 0
+        elif hook["failure_count"] > MAX_FAILURES:
+            hook["status"] = "disabled"
+        else:
+            hook["failure_count"] += 1
+        done = Delivery(hook["id"], hook["topic"], status, body, headers)
+        self.deliveries.append(done)
+        if hook["pending_delivery"]:  # WooCommerce pings again until one gets 200
+            self.ping(hook)
+        return done
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int | None:
+        if not self.allow_local and not safe_url(url):
+            return None  # wp_safe_remote_request's WP_Error: "A valid URL was not provided."
+        try:
+            # redirection 0, HTTP/1.0 in WooCommerce; a minute's timeout
+            return httpx.post(url, content=body, headers=headers, timeout=60.0,
+                              follow_redirects=False).status_code
+        except httpx.HTTPError:
+            return None
