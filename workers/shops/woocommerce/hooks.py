@@ -18,6 +18,7 @@ import ipaddress
 import itertools
 import json
 import queue
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ Json = dict[str, Any]
 #: `woocommerce_max_webhook_delivery_failures`: disabled when the count is already above it.
 MAX_FAILURES = 5
 USER_AGENT = "WooCommerce/{wc} Hookshot (WordPress/6.7.1)"
+TOPICS = ("order.created", "order.updated", "order.deleted", "order.restored",
+          "product.created", "product.updated", "product.deleted", "product.restored")
 
 
 def php_json(payload: Any) -> bytes:
@@ -92,6 +95,45 @@ class WooWebhooks:
         self.webhooks[hook_id] = hook
         self.ping(hook)
         return hook
+
+    # -- the REST resource (WC_REST_Webhooks_Controller) ---------------------------------------
+
+    def rest(self, action: str, hook_id: int | None, body: Json) -> tuple[int, Any]:
+        """/wc/v3/webhooks: list, create (then the ping, its result ignored, as create_item
+        does), read, update, delete. The secret is never rendered."""
+        if action == "list":
+            return 200, [self.render(h) for h in self.webhooks.values()]
+        if action == "create":
+            missing = [k for k in ("topic", "delivery_url") if not body.get(k)]
+            if missing:
+                return 400, {"code": "rest_missing_callback_param",
+                             "message": f"Missing parameter(s): {', '.join(missing)}",
+                             "data": {"status": 400, "params": missing}}
+            if body["topic"] not in TOPICS:
+                return 400, {"code": "woocommerce_rest_webhook_invalid_topic",
+                             "message": "Webhook topic is required and must be valid.",
+                             "data": {"status": 400}}
+            made = self.create(str(body.get("name") or ""), body["topic"], body["delivery_url"],
+                               str(body.get("secret") or secrets.token_urlsafe(36)),
+                               str(body.get("status") or "active"))
+            return 201, self.render(made)
+        hook = self.webhooks.get(hook_id or 0)
+        if hook is None:
+            return 404, {"code": "woocommerce_rest_webhook_invalid_id",
+                         "message": "Invalid ID.", "data": {"status": 404}}
+        if action == "update":
+            # Re-enabling keeps the failure count: one more failure disables it again.
+            for key in ("name", "status", "delivery_url", "secret", "topic"):
+                if body.get(key):
+                    hook[key] = str(body[key])
+            return 200, self.render(hook)
+        if action == "delete":
+            del self.webhooks[hook["id"]]
+        return 200, self.render(hook)
+
+    def render(self, hook: Json) -> Json:
+        return {key: hook[key] for key in ("id", "name", "status", "topic", "resource", "event",
+                                           "delivery_url")}
 
     def ping(self, hook: Json) -> bool:
         """`deliver_ping`: unsigned `webhook_id=N`; only exactly 200 clears pending_delivery."""
