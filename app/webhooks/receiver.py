@@ -5,7 +5,9 @@ due now (shared.control.schedule.poke) and answers; the import itself is the ord
 its lease, that the polling schedule would have made a few minutes later. Answers, in the
 order checked: 404 unknown or malformed token; 429 too many hooks on this token (a bucket per
 token, so one flooding shop cannot starve the others); 413 a body over 1 MiB; 401 a missing or
-wrong signature; 409 a replay (the same topic and signature seen in the last REPLAY_WINDOW);
+wrong signature (WooCommerce's `X-WC-Webhook-Signature`, or Shoper's `X-Webhook-SHA1` when
+that header is present — either needs the integration's secret); 409 a replay (the same
+topic and signature seen in the last REPLAY_WINDOW);
 200 otherwise — also for WooCommerce's creation ping (it needs exactly 200) and for an
 integration the schedule does not run automatically (a 4xx would only get the webhook
 disabled). Nothing is written for a refused hook but a counter, and never a traceback.
@@ -39,7 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.webhooks import store
-from app.webhooks.signatures import WOO_SIGNATURE, woo_valid
+from app.webhooks.signatures import SHOPER_SIGNATURE, WOO_SIGNATURE, valid
 from producers.tick import PublishFailed, publish_due
 from shared.control.registry import Registry
 from shared.control.schedule import Poke, ScheduleConfig, now_s, poke
@@ -226,12 +228,14 @@ class Receiver:
             return "unavailable", 503
         if hook is None:
             return "unknown", 404
-        signature = request.headers.get(WOO_SIGNATURE)
-        if signature is None and bytes(body).startswith(b"webhook_id="):
+        unsigned = WOO_SIGNATURE not in request.headers and SHOPER_SIGNATURE not in request.headers
+        if unsigned and bytes(body).startswith(b"webhook_id="):
             return "ping", 200  # WooCommerce's creation ping: unsigned, needs exactly 200
-        if not woo_valid(hook.secret, bytes(body), signature):
+        good, signature = valid(hook.secret, bytes(body), request.headers)
+        if not good:
             return "bad_signature", 401
-        topic = request.headers.get("x-wc-webhook-topic", "")
+        topic = request.headers.get("x-wc-webhook-topic") or request.headers.get(
+            "x-webhook-name", "")
         if self.replayed(f"{tenant_id}:{topic}:{signature}", now):
             return "replay", 409
         key = (tenant_id, hook.integration_id)

@@ -35,9 +35,11 @@ from shared.settings import Settings
 from tests.console.conftest import CK, CS, RABBIT, _free_port, rabbitmqctl
 from workers import actors
 from workers import broker as worker_broker
+from workers.shops.shoper.sandbox import ShoperSandbox
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 INTEGRATION = 1
+SHOPER_LOGIN, SHOPER_PASSWORD = "webapi", "webapi-secret"
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Hooked:
     registry: Registry
     vhost: str
     broker: RabbitmqBroker
-    shop: WooCommerceSandbox
+    shop: Any  # WooCommerceSandbox or ShoperSandbox: both keep their webhooks in `.hooks`
     tenant: Tenant
     erp: Engine
     token: str
@@ -83,7 +85,9 @@ class Hooked:
 
 
 @pytest.fixture
-def hooked(make_database: Callable[[str], str]) -> Iterator[Hooked]:
+def hooked(request: pytest.FixtureRequest,
+           make_database: Callable[[str], str]) -> Iterator[Hooked]:
+    """Parametrise indirectly with "shoper" for a Shoper sandbox; WooCommerce otherwise."""
     name = f"iluo_hooks_{uuid.uuid4().hex[:10]}"
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
@@ -93,12 +97,17 @@ def hooked(make_database: Callable[[str], str]) -> Iterator[Hooked]:
     use_registry(registry)
     broker = build_broker(settings, url=RABBIT + name)
     broker.declare_queue(ORDERS, ensure=True)
-    shop = WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw")
+    platform = getattr(request, "param", "woocommerce")
+    shop: WooCommerceSandbox | ShoperSandbox = (
+        ShoperSandbox(SHOPER_LOGIN, SHOPER_PASSWORD) if platform == "shoper"
+        else WooCommerceSandbox(CK, CS, site_timezone="Europe/Warsaw"))
+    key, secret_key = (SHOPER_LOGIN, SHOPER_PASSWORD) if platform == "shoper" else (CK, CS)
     handle = shop.serve("127.0.0.1", 0)
     url = make_database("sqlite")
     erp = make_engine(url)
     create_erp_schema(erp)
-    fill_demo(erp, base_url=handle.base_url, api_key=CK, api_secret=CS, products=4)
+    fill_demo(erp, platform=platform, base_url=handle.base_url, api_key=key,
+              api_secret=secret_key, products=4)
     tenant = registry.add("shop", url)
     refresh_tenant(registry, tenant.id)
     with registry.tenant_engine(tenant).begin() as conn:

@@ -7,6 +7,7 @@ import json
 from sqlalchemy import select, update
 
 from app.webhooks.receiver import MAX_BODY, Limits
+from app.webhooks.signatures import shoper_signature
 from shared.control.refresh import refresh_tenant
 from shared.control.tables import schedules
 from shared.erp.schema import orders, shop_integrations
@@ -123,7 +124,7 @@ def test_an_integration_without_auto_sync_or_a_switched_off_tenant_is_not_poked(
 def test_an_order_placed_in_the_sandbox_is_in_the_erp_after_its_webhook(live: Live) -> None:
     hooked = live.hooked
     hooked.shop.hooks.allow_local = True  # wp_http_validate_url would refuse 127.0.0.1
-    hooked.shop.hooks.delay = 0.2
+    hooked.shop.hooks.queue.delay = 0.2
     for topic in ("order.created", "order.updated"):
         hooked.shop.hooks.create("iluo-sync", topic, f"{live.url}/hooks/{hooked.token}",
                                  hooked.secret)
@@ -139,3 +140,19 @@ def test_an_order_placed_in_the_sandbox_is_in_the_erp_after_its_webhook(live: Li
     statuses = [d.status for d in hooked.shop.hooks.deliveries]
     assert statuses and all(s == 200 for s in statuses)
     assert {d.topic for d in hooked.shop.hooks.deliveries} == {"order.created", "order.updated"}
+
+
+def test_a_shoper_signature_is_checked_over_the_raw_body(hooked: Hooked) -> None:
+    def shoper(body: bytes, secret: str) -> dict[str, str]:
+        return {"Content-Type": "application/json", "X-Webhook-Id": "5",
+                "X-Webhook-Name": "order.create",
+                "X-Webhook-SHA1": shoper_signature("5", secret, body)}
+
+    with hooked.client() as client:
+        wrong = client.post(f"/hooks/{hooked.token}", content=BODY,
+                            headers=shoper(BODY, "not-it"))
+        assert wrong.status_code == 401
+        _untouched(hooked)
+        good = client.post(f"/hooks/{hooked.token}", content=BODY,
+                           headers=shoper(BODY, hooked.secret))
+        assert good.status_code == 200 and good.json() == {"result": "due"}

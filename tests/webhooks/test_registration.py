@@ -36,7 +36,7 @@ def test_register_refuses_a_local_url_and_says_what_to_do(live: Live) -> None:
 def test_register_then_an_order_arrives_and_check_repairs_a_disabled_webhook(live: Live) -> None:
     hooked = live.hooked
     shop = hooked.shop.hooks
-    shop.allow_local, shop.delay = True, 0.0
+    shop.allow_local, shop.queue.delay = True, 0.0
     ids = register(hooked.registry, hooked.tenant, INTEGRATION, live.url, allow_local=True)
     assert sorted(h["topic"] for h in shop.webhooks.values()) == ["order.created",
                                                                   "order.updated"]
@@ -75,3 +75,30 @@ def test_register_then_an_order_arrives_and_check_repairs_a_disabled_webhook(liv
     found = {c.webhook_id: c for c in check(hooked.registry, hooked.tenant, INTEGRATION)}
     assert found[ids[0]].action == "missing"
     assert describe(hooked.registry, hooked.tenant)[0]["webhook"] == "missing"
+
+
+@pytest.mark.parametrize("hooked", ["shoper"], indirect=True)
+def test_shoper_register_then_an_order_arrives_and_check_repairs(live: Live) -> None:
+    hooked = live.hooked
+    shop = hooked.shop.hooks
+    shop.queue.delay = 0.0
+    ids = register(hooked.registry, hooked.tenant, INTEGRATION, live.url, allow_local=True)
+    assert [str(i) for i in shop.webhooks] == ids
+    assert shop.webhooks[int(ids[0])]["events"] == ["order.create", "order.edit"]
+    assert "secret" not in shop.render(shop.webhooks[int(ids[0])])
+
+    order = hooked.shop.add_order([("DEMO-0001", 1, "19.99")])
+
+    def imported() -> bool:
+        with hooked.erp.connect() as conn:
+            return conn.execute(select(orders.c.id).where(
+                orders.c.external_id == str(order["order_id"]))).first() is not None
+
+    assert hooked.wait(imported, timeout=60)
+    assert [d.status for d in shop.deliveries] == [200]
+    assert shop.deliveries[0].headers["X-Webhook-Name"] == "order.create"
+
+    shop.webhooks[int(ids[0])]["active"] = False  # switched off in the panel, say
+    found = check(hooked.registry, hooked.tenant, INTEGRATION)
+    assert [(c.status, c.action) for c in found] == [("disabled", "re-enabled")]
+    assert shop.webhooks[int(ids[0])]["active"] is True

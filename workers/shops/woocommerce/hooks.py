@@ -3,7 +3,7 @@
 `X-WC-Webhook-*` headers with the base64 HMAC-SHA256 signature of those exact bytes, the
 creation ping (`webhook_id=N`, unsigned) that needs exactly 200, no retry of a failed delivery,
 and the webhook disabled once more than 5 consecutive deliveries failed. Deliveries wait
-`delay` seconds first, standing in for Action Scheduler's queue.
+`queue.delay` seconds first, standing in for Action Scheduler's queue.
 
 `wp_http_validate_url` refuses loopback and private addresses and ports other than 80, 443 and
 8080; `allow_local` turns that rule off so tests can deliver to 127.0.0.1.
@@ -17,15 +17,14 @@ import hmac
 import ipaddress
 import itertools
 import json
-import queue
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+from workers.shops.webhook_queue import DeliveryQueue, post
 
 Json = dict[str, Any]
 
@@ -76,14 +75,11 @@ class WooWebhooks:
 
     site_url: str
     wc_version: str
-    delay: float = 1.0
     allow_local: bool = False
     webhooks: dict[int, Json] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
+    queue: DeliveryQueue = field(default_factory=DeliveryQueue)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _queue: queue.Queue[tuple[float, int, Any]] = field(default_factory=queue.Queue)
-    _thread: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def create(self, name: str, topic: str, delivery_url: str, secret: str,
                status: str = "active") -> Json:
@@ -147,26 +143,15 @@ class WooWebhooks:
         """Queue a delivery for every active webhook on `resource.event`."""
         for hook in list(self.webhooks.values()):
             if hook["status"] == "active" and hook["topic"] == f"{resource}.{event}":
-                self._queue.put((time.monotonic() + self.delay, hook["id"], payload))
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="woo-webhooks",
-                                                daemon=True)
-                self._thread.start()
+                self.queue.put(partial(self._deliver_if_active, hook["id"], payload))
 
     def idle(self) -> bool:
-        return self._queue.unfinished_tasks == 0
+        return self.queue.idle()
 
-    def _run(self) -> None:
-        while True:
-            due, hook_id, payload = self._queue.get()
-            try:
-                time.sleep(max(0.0, due - time.monotonic()))
-                hook = self.webhooks.get(hook_id)
-                if hook is not None and hook["status"] == "active":
-                    self.deliver(hook, payload)
-            finally:
-                self._queue.task_done()
+    def _deliver_if_active(self, hook_id: int, payload: Any) -> None:
+        hook = self.webhooks.get(hook_id)
+        if hook is not None and hook["status"] == "active":
+            self.deliver(hook, payload)
 
     def deliver(self, hook: Json, payload: Any) -> Delivery:
         """`WC_Webhook::deliver` then `log_delivery`'s failure count."""
@@ -200,9 +185,4 @@ class WooWebhooks:
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int | None:
         if not self.allow_local and not safe_url(url):
             return None  # wp_safe_remote_request's WP_Error: "A valid URL was not provided."
-        try:
-            # redirection 0, HTTP/1.0 in WooCommerce; a minute's timeout
-            return httpx.post(url, content=body, headers=headers, timeout=60.0,
-                              follow_redirects=False).status_code
-        except httpx.HTTPError:
-            return None
+        return post(url, body, headers)  # WooCommerce: redirection 0, a minute's timeout
