@@ -67,6 +67,7 @@ class Delivery:
     status: int | None  # None: the request failed (a WP_Error)
     body: bytes
     headers: dict[str, str]
+    sent_at: float = 0.0  # time.time() when the request went out (for the latency benchmark)
 
 
 @dataclass
@@ -169,6 +170,7 @@ class WooWebhooks:
             "X-WC-Webhook-Delivery-ID": hashlib.md5(
                 f"{hook['id']}{int(time.time())}".encode()).hexdigest(),
         }
+        sent_at = time.time()
         status = self._post(hook["delivery_url"], body, headers)
         if status is not None and 200 <= status < 303:
             hook["failure_count"] = 0
@@ -176,7 +178,7 @@ class WooWebhooks:
             hook["status"] = "disabled"
         else:
             hook["failure_count"] += 1
-        done = Delivery(hook["id"], hook["topic"], status, body, headers)
+        done = Delivery(hook["id"], hook["topic"], status, body, headers, sent_at)
         self.deliveries.append(done)
         if hook["pending_delivery"]:  # WooCommerce pings again until one gets 200
             self.ping(hook)
