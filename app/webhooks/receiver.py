@@ -133,12 +133,12 @@ class Receiver:
 
     # -- the poke and the publisher ------------------------------------------------------------
 
-    def record(self, key: Key) -> Poke:
+    def record(self, key: Key, settle: float = SETTLE) -> Poke:
         """Make the row due once the announced order is inside a run's window (in a thread);
         what it found decides whether to publish."""
         with self.registry.engine.begin() as conn:
             return poke(conn, key[0], key[1], Operation.IMPORT_ORDERS,
-                        now_s() + timedelta(seconds=SETTLE), config=self.config)
+                        now_s() + timedelta(seconds=settle), config=self.config)
 
     @property
     def wait_s(self) -> float:
@@ -163,7 +163,7 @@ class Receiver:
         """Publish the row (in a thread) through the tick's own claim. A message already queued
         and not started runs after every hook so far: nothing more to do. A run under way may
         have read the shop before them: ask again after it."""
-        found = self.record(key)
+        found = self.record(key, settle=0.0)  # wait_s has passed since the last hook
         if found is Poke.DUE:
             try:
                 publish_due(self.registry.engine, self.broker, now_s(), self.config,

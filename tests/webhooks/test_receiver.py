@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from app.webhooks.receiver import MAX_BODY, Limits
 from app.webhooks.signatures import shoper_signature
 from shared.control.refresh import refresh_tenant
+from shared.control.schedule import now_s
 from shared.control.tables import schedules
 from shared.erp.schema import orders, shop_integrations
 from shared.telemetry.metrics import WEBHOOKS
@@ -156,3 +157,21 @@ def test_a_shoper_signature_is_checked_over_the_raw_body(hooked: Hooked) -> None
         good = client.post(f"/hooks/{hooked.token}", content=BODY,
                            headers=shoper(BODY, hooked.secret))
         assert good.status_code == 200 and good.json() == {"result": "due"}
+
+
+def test_a_hook_during_a_run_asks_for_one_more_run_after_it(hooked: Hooked) -> None:
+    # A run under way may have read the shop before this order: one more run once it ends.
+    with hooked.registry.engine.begin() as conn:
+        conn.execute(update(schedules).where(schedules.c.tenant_id == hooked.tenant.id)
+                     .values(running_since=now_s(), queued_at=now_s()))
+    with hooked.client() as client:
+        answer = client.post(f"/hooks/{hooked.token}", content=BODY, headers=hooked.signed(BODY))
+        assert answer.json() == {"result": "running"}
+        assert hooked.wait(lambda: (1, INTEGRATION) in client.app.state.receiver.pending
+                           or hooked.row().queued_at is None)
+        assert hooked.queued_messages() == 0
+        with hooked.registry.engine.begin() as conn:  # the run reports: row idle again
+            conn.execute(update(schedules).where(schedules.c.tenant_id == hooked.tenant.id)
+                         .values(running_since=None, queued_at=None))
+        assert hooked.wait(lambda: hooked.row().queued_at is not None)
+    assert hooked.queued_messages() == 1
