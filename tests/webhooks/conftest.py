@@ -74,7 +74,7 @@ class Hooked:
     def queued_messages(self) -> int:
         return int(self.broker.get_queue_message_counts(ORDERS)[0])
 
-    def wait(self, what: Callable[[], bool], timeout: float = 30.0) -> bool:
+    def wait(self, what: Callable[[], bool], timeout: float = 90.0) -> bool:
         """Poll until `what` holds (a deadline so a failure ends, never a timing assertion)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
