@@ -9,9 +9,9 @@ Built in one place so every process agrees on what matters (lessons.md part b):
   quietly before the next publish (`ServiceBroker`): RabbitMQ may have dropped it meanwhile,
   and reconnecting through pika's failure path logs tracebacks at ERROR for a publish that
   then works;
-- prefetch fitted to threads over queues (workers.middleware.prefetch): a prefetched message
-  waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not from the
-  start of work;
+- prefetch fitted to 2 × threads over the queues (workers.middleware.prefetch): a prefetched
+  message waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not
+  from the start of work;
 - a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
