@@ -23,8 +23,8 @@ system-deps:
 test-services:
 	scripts/setup-test-services.sh
 
-# Lint and import order (ruff, the whole tree), then the type hints (mypy, strict on shared/,
-# producers/ and workers/); both configured in pyproject.toml.
+# Lint and import order (ruff, the whole tree), then the type hints (mypy, strict on app/,
+# shared/, producers/ and workers/); both configured in pyproject.toml.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -40,7 +40,7 @@ test: install
 
 # Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
 bench: install
-	for p in woocommerce prestashop shoper idosell; do $(BIN)/python bench/bench_calls.py --platform $$p; done
+	for p in woocommerce prestashop shoper idosell allegro; do $(BIN)/python bench/bench_calls.py --platform $$p; done
 	$(BIN)/python bench/bench_shoper_bucket.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_tick.py --db postgresql --db sqlite

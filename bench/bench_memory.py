@@ -34,7 +34,7 @@ from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo, naive_utc_now
 from shared.migrate import TENANT, upgrade
 from workers.domain import Operation
-from workers.engine.runner import run_operation
+from workers.runner import run_operation
 
 KEY, SECRET = "ck_bench_memory_0001", "cs_bench_memory_0001"
 

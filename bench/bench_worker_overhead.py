@@ -44,7 +44,6 @@ from dramatiq import Middleware, Worker
 from sqlalchemy import create_engine, event, insert, text, update
 
 from producers.tick import publish_due
-from shared.broker import build_broker
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.runtime import use_registry
@@ -56,6 +55,7 @@ from shared.erp.demo import create_erp_schema, fill_demo
 from shared.jobs import SYNC_ACTORS
 from shared.redact import quiet_libraries
 from shared.settings import Settings
+from workers.broker import build_broker
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
@@ -150,7 +150,7 @@ def _stop(broker: Any, worker: Worker) -> None:
 
 def measure(broker: Any, done: Done, registry: Registry, runs: int, threads: int,
             operation: str) -> Result:
-    import workers.engine.runner as runner
+    import workers.runner as runner
 
     noop = broker.actors["bench_noop"]
     for _ in range(runs):

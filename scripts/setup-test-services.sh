@@ -108,6 +108,6 @@ fi
 
 # -- Debian packages ---------------------------------------------------------------------------
 scripts/install-system-deps.sh \
-  || cannot "the Debian packages unixodbc and odbc-mariadb could not be installed." \
-    "Install them: apt-get update && apt-get install unixodbc odbc-mariadb"
-say "unixODBC and the MariaDB ODBC driver are installed"
+  || cannot "the Debian packages unixodbc, odbc-mariadb, chromium and chromium-driver could not be installed." \
+    "Install them: apt-get update && apt-get install unixodbc odbc-mariadb chromium chromium-driver fonts-dejavu-core"
+say "unixODBC, the MariaDB ODBC driver, chromium and chromium-driver are installed"

@@ -15,9 +15,8 @@ Built in one place so every process agrees on what matters (lessons.md part b):
 - a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
-- DeliveryLimit parks a message that keeps killing workers; GracefulStop lets a run stop at an
-  item boundary on SIGTERM; WorkerHeartbeat feeds `status`; Metrics counts messages for
-  Prometheus and serves ILUO_SYNC_METRICS_PORT in each worker process.
+- what a worker adds around these (parking, graceful stop, heartbeats, metrics) is the
+  workers' own: workers.broker.
 
 Log redaction and error reporting (Sentry) start in `init_error_reporting`, which every entry
 point calls before the broker exists: sentry's dramatiq integration patches `Broker.__init__`.
@@ -35,15 +34,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 import orjson
+from dramatiq import broker as broker_module
 from dramatiq.broker import Broker
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.encoder import Encoder, MessageData
 from dramatiq.errors import DecodeError
-from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit
+from dramatiq.middleware import Middleware, Retries, TimeLimit
 from periodiq import PeriodiqMiddleware
 
+from shared.redact import install_log_redaction, quiet_libraries
 from shared.settings import Settings, get_settings
+from shared.telemetry.sentry import init_sentry
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +159,6 @@ def init_error_reporting(settings: Settings | None = None) -> None:
     log record from here on, and Sentry starts when SENTRY_DSN is set (its dramatiq
     integration patches `Broker.__init__`, so it must come first)."""
     global _error_reporting_ready
-    from shared.redact import install_log_redaction
-    from shared.telemetry.sentry import init_sentry
-
     install_log_redaction()
     settings = settings or get_settings()
     if not _error_reporting_ready:
@@ -168,33 +167,15 @@ def init_error_reporting(settings: Settings | None = None) -> None:
     _error_reporting_ready = True
 
 
-def service_middleware(max_deliveries: int | None = None) -> list[Middleware]:
-    """Our middleware stack, in order; the control DB is reached through the process registry."""
-    from shared.control.runtime import get_registry
-    from workers.middleware import (
-        DeliveryLimit,
-        GracefulStop,
-        Metrics,
-        PrefetchFit,
-        WorkerHeartbeat,
-    )
-    from workers.middleware.delivery_limit import MAX_DELIVERIES
-
-    def control_engine():  # type: ignore[no-untyped-def]
-        return get_registry().engine
-
+def message_middleware() -> list[Middleware]:
+    """What every process's broker carries: the options our actors declare (`time_limit`,
+    `max_retries`, `periodic`) and how messages are retried and ticks skipped. A worker puts
+    its own middleware around these (workers.broker); a publisher (the producer, the console's
+    Run now) needs only these."""
     return [
-        # Its after-hooks run last, once Retries and DeliveryLimit have decided a message's fate.
-        Metrics(get_settings),
-        # A parked message must not start anything else (timers, retries).
-        DeliveryLimit(control_engine, max_deliveries=max_deliveries or MAX_DELIVERIES),
         TimeLimit(time_limit=TIME_LIMIT_MS),
         Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
         PeriodiqMiddleware(skip_delay=TICK_SKIP_DELAY_S),
-        GracefulStop(),
-        CurrentMessage(),  # lets an actor name the message it refuses
-        WorkerHeartbeat(control_engine),
-        PrefetchFit(),  # before the consumers start: no message waits behind long runs
     ]
 
 
@@ -207,8 +188,12 @@ def connection_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def build_broker(settings: Settings | None = None, *, url: str | None = None) -> ServiceBroker:
-    """The RabbitMQ broker for a service process (not yet made the global one)."""
+def build_broker(
+    settings: Settings | None = None, *, url: str | None = None,
+    middleware: list[Middleware] | None = None,
+) -> ServiceBroker:
+    """The RabbitMQ broker of a process (not yet made the global one); `middleware` defaults to
+    a publisher's (`message_middleware`)."""
     settings = settings or get_settings()
     if not _error_reporting_ready:
         init_error_reporting(settings)
@@ -216,35 +201,32 @@ def build_broker(settings: Settings | None = None, *, url: str | None = None) ->
     return ServiceBroker(
         url=connection_url(url or settings.broker_url.get_secret_value()),
         confirm_delivery=True,
-        middleware=service_middleware(),
+        middleware=message_middleware() if middleware is None else middleware,
     )
 
 
-def build_stub_broker() -> StubBroker:
-    """dramatiq's in-process broker with the same middleware: the demo, with no RabbitMQ."""
+def build_stub_broker(middleware: list[Middleware] | None = None) -> StubBroker:
+    """dramatiq's in-process broker with our encoder and middleware: no RabbitMQ needed."""
     if not _error_reporting_ready:
         init_error_reporting()
     dramatiq.set_encoder(OrjsonEncoder())
-    return StubBroker(middleware=service_middleware())
+    return StubBroker(middleware=message_middleware() if middleware is None else middleware)
 
 
-def setup() -> None:
-    """Entry point for `dramatiq shared.broker:setup …` and the producer: the global broker."""
+def setup(middleware: list[Middleware] | None = None) -> None:
+    """The process's global broker: the producer's; a worker's comes from workers.broker."""
     init_error_reporting()
-    from shared.redact import quiet_libraries
-
     quiet_libraries()
-    dramatiq.set_broker(build_broker())
+    dramatiq.set_broker(build_broker(middleware=middleware))
 
 
 def ensure_broker() -> Broker:
     """The global broker, built from settings if no entry point has set one yet.
 
     Actor modules call this before declaring actors, so importing them anywhere gives actors
-    bound to a broker with our middleware (periodiq's `periodic` option included).
+    bound to a broker that knows their options (periodiq's `periodic` included). A process
+    that consumes sets its broker first (workers.broker.setup).
     """
-    from dramatiq import broker as broker_module
-
     if broker_module.global_broker is None:
         setup()
     return dramatiq.get_broker()

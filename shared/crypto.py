@@ -7,6 +7,8 @@ control database requires the variable, so a hosted deployment never keeps its k
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -50,8 +52,19 @@ def key_file_for(control_db_url: str) -> Path | None:
 
 
 def load_secret_box(control_db_url: str, secret_key: str | None) -> SecretBox:
+    return SecretBox(load_key(control_db_url, secret_key))
+
+
+def derived_key(key: bytes, purpose: str) -> bytes:
+    """A key for another purpose (signing the console's sessions), derived from the secret key
+    so a deployment keeps one secret; knowing it reveals nothing of the key itself."""
+    return hmac.new(key, f"iluo-sync {purpose}".encode(), hashlib.sha256).digest()
+
+
+def load_key(control_db_url: str, secret_key: str | None) -> bytes:
+    """ILUO_SYNC_SECRET_KEY, or the key file beside a SQLite control DB (made on first use)."""
     if secret_key:
-        return SecretBox(secret_key.encode())
+        return secret_key.encode()
     path = key_file_for(control_db_url)
     if path is None:
         raise UserError(
@@ -67,4 +80,4 @@ def load_secret_box(control_db_url: str, secret_key: str | None) -> SecretBox:
         else:
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key())
-    return SecretBox(path.read_bytes().strip())
+    return path.read_bytes().strip()

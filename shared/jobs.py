@@ -22,7 +22,7 @@ from typing import Any
 
 import dramatiq
 
-from workers.domain import Operation
+from shared.operation import Operation
 
 TICKS, SETTINGS, ORDERS, STOCK, CATALOG = "ticks", "settings", "orders", "stock", "catalog"
 #: Every queue the service uses, in the order a worker with no `--queues` lists them.

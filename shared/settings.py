@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # for more than this share of the products whose shop stock is positive (update_stock).
     safety_max_deactivate_pct: float = Field(default=20, ge=0, le=100)
     safety_max_zero_stock_pct: float = Field(default=50, ge=0, le=100)
+    # The web console (app.console): sessions last this many hours; `console_https` marks the
+    # session cookie Secure (set it when the console is served over https, as behind an
+    # ingress); times are shown in this zone.
+    console_session_hours: int = Field(default=8, ge=1, le=24 * 7)
+    console_https: bool = False
+    console_timezone: str = "Europe/Warsaw"
 
 
 @lru_cache(maxsize=1)

@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import TimeLimitExceeded
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.broker import ensure_broker
 from shared.control.refresh import refresh_integration
 from shared.control.registry import Registry, Tenant, db_error_line, tenant_of
 from shared.control.runtime import get_registry
@@ -35,10 +34,13 @@ from shared.control.schedule import (
     start_job,
 )
 from shared.control.service_log import REFUSED, record_event
+from shared.control.service_state import write_state
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
 from shared.telemetry.sentry import run_scope
+from workers import runner
+from workers.broker import ensure_broker
 from workers.engine.safety import SafetyLimits
 from workers.middleware.graceful_stop import StopRequested, check_stop
 from workers.reporting import alert_or_report, observe
@@ -50,7 +52,7 @@ ensure_broker()
 #: A run's own time limit (seconds); dramatiq's TimeLimit (20 min) is only the backstop.
 RUN_TIME_LIMIT_S = 15 * 60
 
-RunFn = Callable[..., Any]  # workers.engine.runner.run_operation's signature
+RunFn = Callable[..., Any]  # workers.runner.run_operation's signature
 
 
 def process_sync(
@@ -102,9 +104,7 @@ def _run_job(
     assert started.schedule_id is not None
 
     if run is None:
-        from workers.engine.runner import run_operation
-
-        run = run_operation
+        run = runner.run_operation  # looked up per message: a test worker may replace it
     engine = registry.tenant_engine(tenant)
     interrupted, result, clock = False, None, time.monotonic()
     try:
@@ -137,11 +137,13 @@ def _run_job(
                                 read=read, conn=conn)
         report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
                    due_again_now=interrupted, kept=result.kept if result is not None else None)
+    write_state(registry, tenant, engine, finished)  # for the ERP; at most once a minute
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,
                         interrupted=interrupted,
-                        safety_stop=result is not None and result.safety_stop)
+                        safety_stop=result is not None and result.safety_stop,
+                        config_error=result is not None and result.config_error)
     log.info("%s tenant=%s integration=%s: %s%s", job.operation.value, tenant.name,
              job.integration_id, outcome, f" ({error})" if error else "")
     return "interrupted" if interrupted else outcome
@@ -172,8 +174,6 @@ def _refuse(registry: Registry, reason: str, now: datetime, job: SyncJob | None 
 
 
 def _current_message_id() -> str | None:
-    from dramatiq.middleware import CurrentMessage
-
     message = CurrentMessage.get_current_message()
     return message.message_id if message is not None else None
 

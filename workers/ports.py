@@ -7,10 +7,11 @@ ErpStore. Operations never see HTTP or SQL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from shared.erp.integrations import IntegrationConfig
 from workers.domain import ItemResult, Order, Page, Product, StatusChange, StockQuantity
 
 
@@ -18,8 +19,48 @@ class ShopError(Exception):
     """The shop cannot be used for this run (auth refused, malformed page, 4xx): the run fails."""
 
 
+class ShopConfigError(ShopError):
+    """No run can succeed until a person changes the integration (a marketplace seller's
+    authorisation ended): the run fails and is recorded as a configuration error."""
+
+
 class ShopRetriableError(ShopError):
     """A transient failure (timeout, 429, 5xx) that outlived the client's own short retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthTokens:
+    """A seller's OAuth pair as the integrator keeps it; `expires_at` (aware UTC) is the access
+    token's end, `version` the stored row's version (compare-and-swap on refresh)."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    version: int = 0
+
+    def __repr__(self) -> str:  # never print a token
+        return f"OAuthTokens(expires_at={self.expires_at.isoformat()} version={self.version})"
+
+
+class ConnectorState(Protocol):
+    """What a connector keeps between runs in the tenant database (a platform that needs it:
+    Allegro's OAuth tokens and the offers it ended). Every call commits on its own: a refreshed
+    token must survive a run that fails (or is a dry run) right after."""
+
+    def load_tokens(self) -> OAuthTokens | None: ...
+
+    def save_tokens(self, tokens: OAuthTokens, *, replaces: int | None) -> bool:
+        """Store a new pair. With `replaces`, only while the stored version is still that one
+        (another run may have refreshed meanwhile): False then, and nothing is written."""
+        ...
+
+    def ended_offers(self, offer_ids: Sequence[str]) -> set[str]:
+        """Which of these offers the integrator ended for lack of stock."""
+        ...
+
+    def record_ended(self, offer_ids: Sequence[str]) -> None: ...
+
+    def forget_ended(self, offer_ids: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +68,8 @@ class ShopConnection:
     """What a connector needs to reach one shop: the integration's connection columns.
 
     `verify_tls` is on unless an integration explicitly opts out (local test shops only).
+    `state` is the integrator's per-integration store in the tenant DB, handed in by the runner
+    (None outside a run: a connector that needs it says so).
     """
 
     integration_id: int
@@ -36,9 +79,23 @@ class ShopConnection:
     api_secret: str | None
     shop_timezone: str = "Europe/Warsaw"
     verify_tls: bool = True
+    state: ConnectorState | None = field(default=None, compare=False)
 
     def __repr__(self) -> str:  # never print the key or secret
         return f"ShopConnection({self.platform} {self.base_url} integration={self.integration_id})"
+
+    @classmethod
+    def of(cls, cfg: IntegrationConfig) -> ShopConnection:
+        """The connection columns of an integration as a run read them."""
+        return cls(
+            integration_id=cfg.id,
+            platform=cfg.platform,
+            base_url=cfg.base_url.rstrip("/"),
+            api_key=cfg.api_key,
+            api_secret=cfg.api_secret,
+            shop_timezone=cfg.shop_timezone,
+            verify_tls=cfg.verify_tls,
+        )
 
 
 class ShopClient(Protocol):

@@ -12,7 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.control.alerts import AlertRules, claim_failure_alert, claim_safety_alert
+from shared.control.alerts import (
+    AlertRules,
+    claim_config_alert,
+    claim_failure_alert,
+    claim_safety_alert,
+)
 from shared.control.registry import Registry, Tenant
 from shared.control.schedule import now_s
 from shared.jobs import SyncJob
@@ -41,11 +46,14 @@ def alert_or_report(
     error: str | None,
     interrupted: bool,
     safety_stop: bool = False,
+    config_error: bool = False,
 ) -> None:
     """A failed run: raise its alert if this failure is the one that crossed the threshold
-    (a safety stop crosses it at once), else report the failure (one event either way)."""
+    (a safety stop or a configuration error crosses it at once), else report the failure (one
+    event either way)."""
     rules = AlertRules.from_settings(registry.settings)
-    claim = claim_safety_alert if safety_stop else claim_failure_alert
+    claim = (claim_safety_alert if safety_stop
+             else claim_config_alert if config_error else claim_failure_alert)
     try:
         with registry.engine.begin() as conn:
             alert = claim(conn, schedule_id, now_s(), rules)

@@ -21,6 +21,10 @@ A fourth comes from the worker alone: SAFETY_STOP, a run that stopped at a safet
 (workers.engine.safety) before writing. It needs a person at once, so it is claimed on the first
 such run, in the FAILURES/NO_SUCCESS episode (`alerted_at`): the next success ends it.
 
+A fifth, also from the worker: CONFIG_ERROR, a run that failed because the integration needs a
+person before any run can succeed (a marketplace seller's authorisation ended: the connector
+raises ShopConfigError). Claimed at once like SAFETY_STOP, in the same episode.
+
 A claim sets `alerted_at` in the statement that finds the row (shared.control.claim), so two
 ticks, or a tick and a worker, never raise the same alert twice. Only enabled rows are claimed by
 the tick: an operation switched off needs nobody. Raising an alert (history, log, Sentry,
@@ -42,6 +46,7 @@ from shared.settings import Settings
 
 FAILURES, NO_SUCCESS, KEPT = "consecutive_failures", "no_success", "items_kept"
 SAFETY_STOP = "safety_stop"
+CONFIG_ERROR = "config_error"
 
 #: Alerts one tick raises at most; the next tick raises the rest (a mass outage stays bounded).
 MAX_ALERTS_PER_TICK = 200
@@ -69,7 +74,7 @@ class Alert:
     tenant_id: int
     integration_id: int
     operation: str
-    reason: str  # FAILURES | NO_SUCCESS | KEPT | SAFETY_STOP
+    reason: str  # FAILURES | NO_SUCCESS | KEPT | SAFETY_STOP | CONFIG_ERROR
     consecutive_failures: int
     last_error: str | None
     #: Since when the operation has had no success: the first failure of the streak for
@@ -83,6 +88,9 @@ class Alert:
         if self.reason == SAFETY_STOP:
             return (f"{self.operation} of integration {self.integration_id} stopped at a safety "
                     f"valve and wrote nothing: {self.last_error or 'no details'}")
+        if self.reason == CONFIG_ERROR:
+            return (f"{self.operation} of integration {self.integration_id} cannot run until "
+                    f"its configuration is fixed: {self.last_error or 'no details'}")
         if self.reason == KEPT:
             text = (f"has {self.kept} item(s) kept for retry that the ERP has not taken "
                     f"(see `iluo-sync pending`)")
@@ -150,6 +158,14 @@ def claim_safety_alert(
         [(s.c.alerted_at, now)], _RETURNING, order_by=s.c.id, limit=1,
     )
     return replace(_alert(rows[0], now, rules), reason=SAFETY_STOP) if rows else None
+
+
+def claim_config_alert(
+    conn: Connection, schedule_id: int, now: datetime, rules: AlertRules
+) -> Alert | None:
+    """As claim_safety_alert, for a run that failed on a configuration only a person can fix."""
+    alert = claim_safety_alert(conn, schedule_id, now, rules)
+    return replace(alert, reason=CONFIG_ERROR) if alert is not None else None
 
 
 def claim_due_alerts(

@@ -174,6 +174,28 @@ def problems(
     return found
 
 
+GREEN, AMBER, RED, OFF = "green", "amber", "red", "off"
+
+
+def tenant_light(
+    tenant: TenantHealth, now: datetime, *, after_failures: int,
+    kept_after: timedelta = timedelta(hours=1),
+) -> str:
+    """One tenant's light by the rules of `problems`: red for what makes `status` exit 1 (a
+    failure streak or alert, overdue, items kept too long), amber for what is worth a look
+    (a failure, items kept or needing attention), green otherwise; off when switched off."""
+    if not tenant.active:
+        return OFF
+    light = GREEN
+    for op in tenant.operations:
+        if (op.consecutive_failures >= after_failures or op.alerted_at is not None or op.overdue
+                or (op.kept_since is not None and op.kept_since <= now - kept_after)):
+            return RED
+        if op.consecutive_failures or op.kept_retry or op.kept_attention:
+            light = AMBER
+    return light
+
+
 # -- parts ----------------------------------------------------------------------------------------
 
 

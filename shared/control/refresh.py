@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.control.registry import Registry, Tenant, db_error_line
 from shared.control.schedule import SyncCounts, desired_rows, disable_tenant, now_s, sync_rows
 from shared.control.service_log import REFRESH_FAILED, record_event
+from shared.control.service_state import write_state
 from shared.control.tables import tenants
 from shared.erp.integrations import IntegrationConfig, load_integration, load_integrations
 from shared.erp.sync_tables import sync_events
@@ -52,6 +53,7 @@ def refresh_tenant(
         counts = sync_rows(conn, tenant.id, desired_rows(configs, tenant_active=True), now)
         conn.execute(update(tenants).where(tenants.c.id == tenant.id).values(settings_read_at=now))
     record_config_errors(engine, configs, now)
+    write_state(registry, tenant, engine, now)  # the ERP's heartbeat rides on the refresh
     return counts
 
 

@@ -49,7 +49,7 @@ from shared.control.tables import message_deliveries, schedules, tenants
 from shared.erp.integrations import IntegrationConfig
 from shared.erp.retry_set import Summary
 from shared.jobs import SyncJob
-from workers.domain import Operation
+from shared.operation import Operation
 
 #: Longest error text kept on a schedule row (the full one is in the tenant's history).
 ERROR_CHARS = 1000
@@ -322,6 +322,37 @@ def unclaim_refreshes(conn: Connection, tenant_ids: Sequence[int]) -> None:
         conn.execute(
             update(tenants).where(tenants.c.id.in_(list(tenant_ids))).values(settings_due_at=None)
         )
+
+
+class Due(enum.Enum):
+    """What asking for a run now found (`make_due_now`)."""
+
+    DUE = "due"  # the row is due now: the next claim takes it
+    BUSY = "busy"  # already queued or running: that run is the one asked for
+    OFF = "off"  # the schedule does not run it (not automatic, blocked, or no such row)
+
+
+def make_due_now(
+    conn: Connection, tenant_id: int, integration_id: int, operation: Operation, now: datetime,
+    *, config: ScheduleConfig = ScheduleConfig(),
+) -> Due:
+    """Make one row due now, as an operator's "Run now": only an enabled row (a blocked one —
+    the product import/export rule, a configuration error — stays blocked), and only when no
+    message of it is in flight (a lease would turn a second run away anyway)."""
+    s = schedules.c
+    where = (s.tenant_id == tenant_id, s.integration_id == integration_id,
+             s.operation == operation.value)
+    row = conn.execute(select(schedules.c.enabled).where(*where)).first()
+    if row is None or not row.enabled:
+        return Due.OFF
+    done = conn.execute(
+        update(schedules).where(
+            *where, s.enabled == true(),
+            or_(s.queued_at.is_(None), s.queued_at <= now - config.queue_ttl),
+            or_(s.running_since.is_(None), s.running_since <= now - config.run_ttl),
+        ).values(next_due_at=now)
+    ).rowcount
+    return Due.DUE if done else Due.BUSY
 
 
 # -- the worker: starting and reporting ----------------------------------------------------------

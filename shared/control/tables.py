@@ -39,6 +39,9 @@ tenants = Table(
     Column("settings_read_at", DateTime, nullable=True),
     # When the tick next reads them: each tenant on its own cadence (c0002).
     Column("settings_due_at", DateTime, nullable=True),
+    # When the service last wrote its state into the tenant's sync_service_state (c0005):
+    # claimed atomically, so that write happens at most once a minute per tenant.
+    Column("state_written_at", DateTime, nullable=True),
     Index("ix_tenants_settings_due", "is_active", "settings_due_at"),
 )
 
@@ -128,4 +131,31 @@ heartbeats = Table(
     Column("started_at", DateTime, nullable=False),
     Column("beat_at", DateTime, nullable=False),
     Column("info", Text, nullable=True),
+)
+
+# The web console's accounts (c0005): an operator (tenant_id NULL) sees every tenant, a tenant
+# user only their own. `password_hash` is scrypt's (app.console.accounts); `password_changed_at`
+# ends every session signed before it.
+console_users = Table(
+    "console_users",
+    control_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column(
+        "tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("created_at", DateTime, nullable=False),
+    Column("password_changed_at", DateTime, nullable=False),
+    Column("last_login_at", DateTime, nullable=True),
+)
+
+# Failed console logins per client address and per account name, in fixed windows (c0005),
+# kept in the database so every console replica counts the same failures.
+console_login_failures = Table(
+    "console_login_failures",
+    control_metadata,
+    Column("key", String(150), primary_key=True),  # "ip:127.0.0.1", "user:alice"
+    Column("failures", Integer, nullable=False),
+    Column("window_started_at", DateTime, nullable=False),
 )

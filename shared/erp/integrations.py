@@ -25,11 +25,10 @@ from shared.erp.schema import (
     shop_integrations,
     shop_status_map,
 )
+from shared.operation import Operation
 from shared.redact import register_secret
-from workers.domain import Operation
-from workers.ports import ShopConnection
 
-PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure")
+PLATFORMS = ("woocommerce", "prestashop", "shoper", "idosell", "vendure", "allegro")
 DEFAULT_INTERVAL = 5
 CONFLICT = "product import and product export are both enabled: neither runs until one is off"
 
@@ -126,17 +125,6 @@ class IntegrationConfig:
         for erp_id, shop_status in sorted(self.status_map.items()):
             reverse.setdefault(shop_status, erp_id)
         return reverse
-
-    def connection(self) -> ShopConnection:
-        return ShopConnection(
-            integration_id=self.id,
-            platform=self.platform,
-            base_url=self.base_url.rstrip("/"),
-            api_key=self.api_key,
-            api_secret=self.api_secret,
-            shop_timezone=self.shop_timezone,
-            verify_tls=self.verify_tls,
-        )
 
 
 def _is_http_url(text: str) -> bool:

@@ -12,7 +12,7 @@ transaction as the page that failed it, carries it from then on (DESIGN rule 8).
 
 A run that imports the item (by id, through its cursor or the reconciliation) deletes its row in
 the transaction that imports it. Used by the engine (workers.engine.store) and by the commands
-that list and re-arm the set (shared.cli.pending), hence here rather than in the engine.
+that list and re-arm the set (app.cli.pending), hence here rather than in the engine.
 """
 
 from __future__ import annotations

@@ -162,4 +162,48 @@ sync_retry_items = Table(
     Index("ix_sync_retry_items_due", "integration_id", "operation", "next_attempt_at"),
 )
 
+# A marketplace seller's OAuth tokens (t0006), one row per integration, both tokens encrypted
+# with the registry's key (shared.crypto). `version` grows with every save, so two runs that
+# refresh at once cannot overwrite each other's newer pair (compare-and-swap on it).
+sync_oauth_tokens = Table(
+    "sync_oauth_tokens",
+    sync_metadata,
+    Column("integration_id", Integer, primary_key=True, autoincrement=False),
+    Column("access_token", Text, nullable=False),
+    Column("refresh_token", Text, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Offers the integrator ended because stock ran out (t0006): only these are activated again
+# when stock returns; an offer the seller ended is never touched (CONTRACT §2, Allegro stock).
+sync_ended_offers = Table(
+    "sync_ended_offers",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("offer_id", String(64), nullable=False),
+    Column("ended_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "offer_id"),
+)
+
+# The service's state for the ERP to read (t0007): row (0, 'service') is the service itself
+# (state running | stopped, version, heartbeat); one row per integration and operation holds
+# its schedule (state scheduled | off | blocked), last run, outcome and next due time.
+sync_service_state = Table(
+    "sync_service_state",
+    sync_metadata,
+    Column("integration_id", Integer, nullable=False),
+    Column("operation", String(30), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("service_version", String(30), nullable=True),
+    Column("heartbeat_at", DateTime, nullable=True),
+    Column("last_run_at", DateTime, nullable=True),
+    Column("last_outcome", String(20), nullable=True),
+    Column("next_due_at", DateTime, nullable=True),
+    Column("failures_in_row", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("integration_id", "operation"),
+)
+
 SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

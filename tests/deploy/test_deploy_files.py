@@ -17,7 +17,7 @@ import pytest
 import typer
 import yaml
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.jobs import QUEUES
 from shared.settings import Settings
 
@@ -36,6 +36,8 @@ def _parse_cli(args: list[str]) -> str:
     assert cmd is not None, args
     if hasattr(cmd, "resolve_command"):  # a sub-group such as `tenant`
         sub_ctx = cmd.make_context(name or "", rest, parent=ctx)
+        if not sub_ctx.args and not getattr(sub_ctx, "_protected_args", None):
+            return str(name)  # a group that runs by itself (`console --host … --port …`)
         name, cmd, rest = cmd.resolve_command(
             sub_ctx, list(getattr(sub_ctx, "_protected_args", [])) + sub_ctx.args
         )
@@ -79,6 +81,9 @@ def test_compose_services_and_commands(compose: dict) -> None:
         commands[name] = (_parse_cli(command[1:]), command[1:])
         assert svc["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
     assert commands["producer"][0] == "producer"
+    console = services["console"]
+    assert console["profiles"] == ["console"] and commands["console"][0] == "console"
+    assert all(port.startswith("127.0.0.1:") for port in console["ports"])  # not exposed
     assert commands["tick-worker"][1][:3] == ["worker", "--queues", "ticks"]
     assert set(commands["worker"][1]) >= {"orders", "stock", "catalog"}
     for name in ("producer", "tick-worker", "worker"):
@@ -104,7 +109,8 @@ def test_kubernetes_manifests() -> None:
         for doc in yaml.safe_load_all(path.read_text()):
             docs[(doc["kind"], doc["metadata"]["name"])] = doc
     deployments = {name: d for (kind, name), d in docs.items() if kind == "Deployment"}
-    assert set(deployments) == {"iluo-sync-producer", "iluo-sync-tick-worker", "iluo-sync-worker"}
+    assert set(deployments) == {"iluo-sync-producer", "iluo-sync-tick-worker", "iluo-sync-worker",
+                                "iluo-sync-console"}
     for dep in deployments.values():
         pod = dep["spec"]["template"]["spec"]
         [container] = pod["containers"]
@@ -121,6 +127,10 @@ def test_kubernetes_manifests() -> None:
         "stock",
         "catalog",
     }
+    console = deployments["iluo-sync-console"]["spec"]["template"]["spec"]["containers"][0]
+    assert _parse_cli(console["args"]) == "console"
+    assert docs[("Service", "iluo-sync-console")]["spec"]["type"] == "ClusterIP"
+    assert docs[("ConfigMap", "iluo-sync")]["data"]["ILUO_SYNC_CONSOLE_HTTPS"] == "1"
     secret = docs[("Secret", "iluo-sync")]
     assert set(secret["stringData"]) - {"RABBITMQ_HOST"} <= _settings_env_names()
 

@@ -27,8 +27,8 @@ from shared.erp.schema import erp_metadata
 from shared.erp.sync_tables import sync_cursors, sync_events, sync_metadata
 from shared.migrate import TENANT, upgrade
 from workers.domain import Operation
-from workers.engine.runner import RunResult, run_operation
 from workers.ports import ShopClient, ShopConnection
+from workers.runner import RunResult, run_operation
 from workers.shops.sandbox import SandboxHandle
 from workers.shops.woocommerce.client import WooCommerceClient
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from shared.erp.sync_tables import sync_bindings, sync_events
 from tests.engine.support import count, events
 from workers.domain import ItemResult, Operation, Product, StockQuantity
-from workers.engine.runner import run_operation
+from workers.runner import run_operation
 
 
 class FakeShop:

@@ -11,8 +11,8 @@ from shared.erp.sync_tables import sync_events, sync_leases, sync_runs
 from tests.engine.support import Shop, ago, count, cursor, events, no_sleep_factory, rows, run
 from workers.domain import Operation
 from workers.engine.history import query_events, query_runs
-from workers.engine.runner import run_operation
 from workers.ports import ShopConnection, ShopError
+from workers.runner import run_operation
 
 
 def test_unknown_integration_fails_with_a_config_error_in_the_history(erp: Engine) -> None:

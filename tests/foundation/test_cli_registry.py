@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, update
 from typer.testing import CliRunner
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.control.registry import Registry
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
@@ -148,7 +148,7 @@ def test_pyodbc_is_not_loaded_without_an_odbc_url(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys; from shared.cli import _load_commands; _load_commands();"
+        "import sys; from app.cli import _load_commands; _load_commands();"
         "from shared.db import make_engine;"
         "make_engine('sqlite:///' + sys.argv[1]).connect().close();"
         "assert 'pyodbc' not in sys.modules, 'pyodbc imported'"

@@ -12,7 +12,7 @@ from shared.erp import retry_set
 from shared.erp.schema import order_lines, orders
 from tests.engine.support import Shop, count, rows, run
 from workers.engine import leases
-from workers.engine.runner import RunResult
+from workers.runner import RunResult
 
 WAIT = 20  # seconds; only reached when something is broken
 

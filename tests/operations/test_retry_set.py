@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 from typer.testing import CliRunner
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.erp import retry_set
 from shared.erp.demo import naive_utc_now
 from shared.erp.retry_set import ATTENTION, RETRY, Failure

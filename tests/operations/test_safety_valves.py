@@ -139,7 +139,7 @@ def test_thresholds_are_settings_and_a_dry_run_reports_the_stop(
 
 def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
          *args: str) -> tuple[int, str, str]:
-    from shared.cli import main
+    from app.cli import main
 
     monkeypatch.setattr(sys, "argv", ["iluo-sync", *args])
     try:

@@ -88,7 +88,7 @@ class StubWorker:
 @pytest.fixture
 def stub_worker() -> Iterator[Callable[[], StubWorker]]:
     """Build (after `sentry_events`, if the test wants Sentry) a StubBroker worker."""
-    from shared.broker import build_stub_broker
+    from workers.broker import build_stub_broker
 
     made: list[tuple[StubBroker, dramatiq.Worker]] = []
 

@@ -16,7 +16,7 @@ from tests.ops.conftest import Receiver, due_job, row
 from tests.service.conftest import CK, CS, Control
 from workers.actors import process_sync
 from workers.domain import Operation
-from workers.engine.runner import run_operation
+from workers.runner import run_operation
 
 OP = Operation.UPDATE_STOCK
 

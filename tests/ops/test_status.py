@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
-from shared.cli import _load_commands, app
+from app.cli import _load_commands, app
 from shared.control.health import problems, read_health
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import now_s

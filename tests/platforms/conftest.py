@@ -56,6 +56,9 @@ def erp_db(shop: object, make_database: Callable[[str], str]) -> Iterator[Engine
             for code, status in shop.status_map.items()
         ])
     upgrade(engine, TENANT)
+    prepare = getattr(shop, "prepare_erp", None)
+    if prepare is not None:  # what a person does once per integration (harness.py)
+        prepare(engine)
     yield engine
     engine.dispose()
 

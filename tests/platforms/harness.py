@@ -59,6 +59,14 @@ class ShopHarness(Protocol):
 
     def order_status(self, external_id: str) -> str: ...
 
+    # Optional, read with getattr by the suite (a harness without them keeps the defaults):
+    # creates_products: bool = True — False where the platform cannot create products from
+    #     ERP data (Allegro: an offer needs a catalogue decision). The suite then asserts that
+    #     export refuses such products with the platform's stated limitation, and has the
+    #     seller list them in the shop (`add_product`) before tests that need them there.
+    # prepare_erp(engine) -> None — called once the suite's tenant DB is migrated, for what a
+    #     person does once per integration (Allegro: the seller's OAuth authorisation).
+
     def write_calls(self) -> int:
         """API calls that changed something (POST/PUT/PATCH/DELETE, bulk counted once)."""
 

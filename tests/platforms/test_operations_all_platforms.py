@@ -16,8 +16,16 @@ from sqlalchemy import Engine, func, select, update
 from shared.erp import schema as erp
 from shared.erp.demo import naive_utc_now
 from shared.erp.sync_tables import sync_events
-from tests.platforms.support import exported, run, until_ok
+from tests.platforms.support import (
+    creates_products,
+    exported,
+    first_export,
+    list_in_shop,
+    run,
+    until_ok,
+)
 from workers.domain import Operation
+from workers.shops import limitations
 
 
 def saleable(engine: Engine, product_id: int) -> int:
@@ -31,10 +39,11 @@ def saleable(engine: Engine, product_id: int) -> int:
 
 
 def test_export_products_then_nothing(shop: object, erp_db: Engine) -> None:
+    list_in_shop(shop, erp_db)
     result = run(erp_db, Operation.EXPORT_PRODUCTS)
     assert result.ok, result.error
     products = exported(erp_db)
-    assert result.counts["created"] == len(products)
+    assert result.counts[first_export(shop)] == len(products)
     for row in products:
         got = shop.product(row["sku"])
         assert got is not None, row["sku"]
@@ -57,13 +66,37 @@ def test_export_products_then_nothing(shop: object, erp_db: Engine) -> None:
 def test_export_binds_a_product_already_in_the_shop(shop: object, erp_db: Engine) -> None:
     first = exported(erp_db)[0]
     shop.add_product(sku=first["sku"], name="Old name", price_gross=Decimal("1.00"), stock=0)
+    list_in_shop(shop, erp_db)
     result = run(erp_db, Operation.EXPORT_PRODUCTS)
     assert result.ok, result.error
     assert shop.count_sku(first["sku"]) == 1  # matched by SKU, never a duplicate
     assert shop.product(first["sku"])["name"] == first["name"]
 
 
+def test_a_product_missing_from_the_shop_is_created_or_refused_as_stated(
+    shop: object, erp_db: Engine,
+) -> None:
+    """Export creates what the shop lacks — or, on a platform that cannot create products from
+    ERP data, refuses each one as an item error carrying the limitation the connector states
+    (`iluo-sync integrations` shows it), and creates nothing."""
+    products = exported(erp_db)
+    result = run(erp_db, Operation.EXPORT_PRODUCTS)
+    if creates_products(shop):
+        assert result.ok and result.counts["created"] == len(products), result.error
+        assert all(shop.count_sku(row["sku"]) == 1 for row in products)
+        return
+    assert result.outcome == "partial", result.error
+    assert (result.counts["failed"], result.counts["created"]) == (len(products), 0)
+    assert all(shop.count_sku(row["sku"]) == 0 for row in products)
+    with erp_db.connect() as conn:
+        messages = set(conn.execute(select(sync_events.c.message)
+                                    .where(sync_events.c.kind == "item_error")).scalars())
+    stated = limitations(shop.platform)
+    assert messages and all(any(text.startswith(m) for text in stated) for m in messages)
+
+
 def test_update_stock(shop: object, erp_db: Engine) -> None:
+    list_in_shop(shop, erp_db)
     assert run(erp_db, Operation.EXPORT_PRODUCTS).ok
     result = run(erp_db, Operation.UPDATE_STOCK)
     assert result.ok, result.error
@@ -150,6 +183,7 @@ def test_faults_converge_without_duplicates(shop: object, erp_db: Engine) -> Non
     skus = [row["sku"] for row in exported(erp_db)[:3]]
     ids = [shop.add_order(sku_lines=[(sku, 1, Decimal("9.99"))], email=f"k{i}@example.pl")
            for i, sku in enumerate(skus * 4)]
+    list_in_shop(shop, erp_db)
     shop.faults.configure(
         {"error_rate": 0.15, "rate_limit_rate": 0.10, "retry_after": 0, "seed": 11}
     )
@@ -184,6 +218,7 @@ def _events(engine: Engine, kind: str) -> list[dict]:
 def test_a_product_deleted_in_the_shop_is_recreated_once_and_stock_stops_failing(
     shop: object, erp_db: Engine
 ) -> None:
+    list_in_shop(shop, erp_db)
     assert run(erp_db, Operation.EXPORT_PRODUCTS).ok
     assert run(erp_db, Operation.UPDATE_STOCK).ok
     first, second = exported(erp_db)[:2]
@@ -202,6 +237,16 @@ def test_a_product_deleted_in_the_shop_is_recreated_once_and_stock_stops_failing
     # The second's name changes: its update finds it deleted, and the same run recreates it.
     _touch(erp_db, second["id"], name="Po usunięciu")
     export = run(erp_db, Operation.EXPORT_PRODUCTS)
+    if not creates_products(shop):
+        # Nothing to recreate them from: both are refused with the stated limitation, once
+        # per run, and nothing appears in the shop.
+        assert export.outcome == "partial", export.error
+        assert (export.counts["failed"], export.counts["created"]) == (2, 0)
+        assert shop.count_sku(first["sku"]) == shop.count_sku(second["sku"]) == 0
+        stated = limitations(shop.platform)
+        assert all(any(text.startswith(e["message"]) for text in stated)
+                   for e in _events(erp_db, "item_error"))
+        return
     assert export.ok and export.counts["failed"] == 0, export.error
     assert export.counts["created"] == 2  # the first (unbound by the stock run) and the second
     for row in (first, second):

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select, update
 
 from shared.erp import schema as erp
 from shared.erp.demo import naive_utc_now
-from tests.platforms.support import exported, run
+from tests.platforms.support import exported, list_in_shop, run
 from workers.domain import Operation
 
 #: Values a shop is likely to store in another form: entities, markup, quotes, line breaks,
@@ -61,6 +61,7 @@ def test_export_then_import_leaves_every_erp_row_byte_identical(shop: Any, erp_d
             net = (values["price_gross"] / (1 + vat / 100)).quantize(Decimal("0.01"))
             conn.execute(update(erp.products).where(erp.products.c.id == row["id"])
                          .values(**values, price_net=net, updated_at=naive_utc_now()))
+    list_in_shop(shop, erp_db)
     first = run(erp_db, Operation.EXPORT_PRODUCTS)
     assert first.outcome == "ok", first.error
     before = _rows(erp_db)

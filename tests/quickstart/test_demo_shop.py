@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from producers.demo import CONSUMER_KEY, CONSUMER_SECRET, ORDER_PATH, DemoShop, hints
+from app.demo.run import CONSUMER_KEY, CONSUMER_SECRET, ORDER_PATH, DemoShop, hints
 from workers.shops.sandbox import SandboxHandle
 
 

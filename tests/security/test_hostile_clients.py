@@ -11,7 +11,9 @@ Any other exception would crash the run instead of failing it with a clear messa
 
 from __future__ import annotations
 
+import functools
 import importlib
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,9 +22,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine, delete
 
+from shared.crypto import SecretBox
+from shared.db import make_engine
+from shared.erp.demo import create_erp_schema
+from shared.erp.sync_tables import sync_ended_offers
+from shared.migrate import TENANT, upgrade
 from tests.security.support import hostile, mutated
 from tests.security.test_hostile_mapping import (
     VENDURE_ORDER,
@@ -31,8 +40,10 @@ from tests.security.test_hostile_mapping import (
     check_product,
 )
 from workers.domain import ItemResult, Page, Product, StatusChange, StockQuantity
-from workers.ports import ShopConnection, ShopError
+from workers.engine.connector_state import SqlConnectorState
+from workers.ports import OAuthTokens, ShopConnection, ShopError
 from workers.shops import connector_class
+from workers.shops.allegro.rate import RateGate
 from workers.shops.sandbox import Sandbox, SandboxRequest
 from workers.shops.vendure.client import VendureClient
 
@@ -116,6 +127,31 @@ def tamperer(draw: st.DrawFn) -> Callable[[httpx.Response], httpx.Response]:
 # -- the platforms ------------------------------------------------------------------------------
 
 
+@functools.cache
+def _allegro_tenant() -> Engine:
+    """One real tenant DB (SQLite) for Allegro's connector state in this process: the seller's
+    tokens and the offers we ended. Each example writes a fresh token pair into it."""
+    engine = make_engine(f"sqlite:///{tempfile.mkdtemp(prefix='hostile-allegro-')}/tenant.db")
+    create_erp_schema(engine)
+    upgrade(engine, TENANT)
+    return engine
+
+
+ALLEGRO_BOX = SecretBox(Fernet.generate_key())
+
+
+def allegro_state(sandbox: Any, engine: Engine | None = None) -> SqlConnectorState:
+    """A state holding tokens the example's fresh sandbox issued, and no ended offers."""
+    engine = engine if engine is not None else _allegro_tenant()
+    with engine.begin() as conn:
+        conn.execute(delete(sync_ended_offers))
+    state = SqlConnectorState(engine, 1, box=lambda: ALLEGRO_BOX)
+    issued = sandbox.issue_tokens()
+    state.save_tokens(OAuthTokens(issued["access_token"], issued["refresh_token"],
+                                  datetime.now(UTC) + timedelta(hours=12)), replaces=None)
+    return state
+
+
 def _harness(platform: str) -> Any:
     return importlib.import_module(f"tests.platforms.harness_{platform}").make_harness()
 
@@ -143,6 +179,12 @@ class Platform:
             from workers.shops.shoper.auth import TokenCache
 
             extra["tokens"] = TokenCache()  # a spoiled token must not outlive its example
+        if self.platform == "allegro":
+            # The seller's tokens from the tenant DB; a gate of its own, since a spoiled 429
+            # must not close the process-wide one for the next example.
+            extra["state"] = allegro_state(harness.sandbox)
+            extra["gate"] = RateGate(sleep=lambda _s: None)
+            extra["poll_for"] = 0.0
         client = connector_class(self.platform)(conn, transport=transport,
                                                 sleep=lambda _s: None, **extra)
         client.http.max_body_bytes = BODY_CAP
@@ -156,7 +198,7 @@ class Platform:
                 for n, (sku, shop_id) in enumerate(zip(self.skus, self.ids, strict=True))]
 
 
-PLATFORMS = ["woocommerce", "prestashop", "shoper", "idosell"]
+PLATFORMS = ["woocommerce", "prestashop", "shoper", "idosell", "allegro"]
 
 
 @pytest.fixture(params=PLATFORMS)

@@ -35,6 +35,7 @@ from tests.security.support import (
     mutated,
 )
 from workers.domain import Order, Product
+from workers.shops.allegro import mapping as allegro
 from workers.shops.idosell import mapping as idosell
 from workers.shops.prestashop import mapping as presta
 from workers.shops.shoper import mapping as shoper
@@ -112,6 +113,8 @@ ORDER_MAPPERS: list[tuple[str, Any, Callable[[Any], Order], type[Exception]]] = 
     ("idosell", fixture("idosell", "orders_search_response.json")["Results"][0],
      lambda row: idosell.parse_order(row, WARSAW), idosell.MappingError),
     ("vendure", VENDURE_ORDER, vendure.parse_order, vendure.MappingError),
+    ("allegro", fixture("allegro", "checkout_form.json"), allegro.parse_order,
+     allegro.MappingError),
 ]
 PRODUCT_MAPPERS: list[tuple[str, Any, Callable[[Any], Product], type[Exception]]] = [
     ("woocommerce", {**fixture("woocommerce", "product.json"), "sku": "WOO-1"}, woo.parse_product,
@@ -123,6 +126,8 @@ PRODUCT_MAPPERS: list[tuple[str, Any, Callable[[Any], Product], type[Exception]]
     ("idosell", fixture("idosell", "products_search_response.json")["results"][0],
      lambda row: idosell.parse_product(row, WARSAW), idosell.MappingError),
     ("vendure", VENDURE_VARIANT, vendure.parse_variant, vendure.MappingError),
+    ("allegro", fixture("allegro", "offer.json"),
+     lambda row: allegro.parse_offer(row, ended_by_us=False), allegro.MappingError),
 ]
 
 
@@ -305,6 +310,14 @@ ANSWER_READERS: list[tuple[str, Callable[[Any], Any], type[Exception]]] = [
     ("vendure.item_key", vendure.item_key, vendure.MappingError),
     ("vendure.channel_from", lambda d: vendure.channel_from(d, d) if isinstance(d, dict) else None,
      vendure.MappingError),
+    ("allegro.task_results", allegro.task_results, allegro.MappingError),
+    ("allegro.importable", lambda d: allegro.importable(d) if isinstance(d, dict) else None,
+     allegro.MappingError),
+    ("allegro.customer", lambda d: allegro.parse_customer(d) if isinstance(d, dict) else None,
+     allegro.MappingError),
+    ("allegro.ids", lambda d: (allegro.form_id(d), allegro.offer_id(d), allegro.offer_sku(d),
+                               allegro.offer_status(d), allegro.revision(d)),
+     allegro.MappingError),
 ]
 
 

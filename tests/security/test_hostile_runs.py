@@ -28,10 +28,11 @@ from shared.erp import schema as erp
 from shared.erp.sync_tables import sync_cursors, sync_events
 from tests.engine.support import events
 from tests.security.support import TEXTS, hostile
-from tests.security.test_hostile_clients import BASE_URL, InProcess, Platform
+from tests.security.test_hostile_clients import BASE_URL, InProcess, Platform, allegro_state
 from workers.domain import Customer, ItemError, Order, OrderLine, Page, Product
-from workers.engine.runner import RunResult, run_operation
+from workers.runner import RunResult, run_operation
 from workers.shops import connector_class
+from workers.shops.allegro.rate import RateGate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NUMERIC_12_2_OVER = Decimal("10000000000")  # 11 whole digits
@@ -283,7 +284,7 @@ def kept_ids(engine: Engine, operation: str) -> set[str]:
         return {k.shop_id for k in retry_set.listing(conn, 1) if k.operation == operation}
 
 
-@pytest.mark.parametrize("name", ["woocommerce", "prestashop", "shoper", "idosell"])
+@pytest.mark.parametrize("name", ["woocommerce", "prestashop", "shoper", "idosell", "allegro"])
 def test_a_spoiled_order_and_product_do_not_stop_the_rest(name: str, erp_db: Engine) -> None:
     platform = Platform(name)
     harness = platform.harness
@@ -297,9 +298,13 @@ def test_a_spoiled_order_and_product_do_not_stop_the_rest(name: str, erp_db: Eng
         conn.execute(delete(erp.shop_status_map))
     enable_import_products(erp_db)
 
+    # Allegro's tokens come from the tenant DB: the seller has authorised the integration.
+    extra = ({"state": allegro_state(harness.sandbox, erp_db),
+              "gate": RateGate(sleep=lambda _s: None)} if name == "allegro" else {})
+
     def factory(conn: Any) -> Any:
         return connector_class(name)(conn, transport=InProcess(harness.sandbox, poison_wire),
-                                     sleep=lambda _s: None)
+                                     sleep=lambda _s: None, **extra)
 
     # A spoiled item either imports (a lenient mapping may read the spoiled field as missing)
     # or is kept for retry or attention: never neither. A run with a failed item is partial.

@@ -31,8 +31,8 @@ from shared.erp.schema import orders, shop_integrations
 from shared.settings import get_settings
 from tests.engine.support import Shop, ago, count
 from workers.domain import Operation
-from workers.engine.runner import run_operation
 from workers.ports import ShopConnection, ShopError
+from workers.runner import run_operation
 from workers.shops import connect
 from workers.shops.egress import EgressPolicy, EgressRefused, parse_allowlist, why_not_public
 from workers.shops.http import ShopHttp, ShopHttpError
@@ -289,7 +289,7 @@ def test_tls_is_verified_by_default(
 
 def _cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
          *args: str) -> tuple[int, str]:
-    from shared.cli import main
+    from app.cli import main
 
     monkeypatch.setattr(sys, "argv", ["iluo-sync", *args])
     try:

@@ -31,7 +31,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, MetaData, select, update
 
 import shared.broker
-from shared.cli import main
+import workers.broker
+from app.cli import main
 from shared.control.refresh import refresh_tenant
 from shared.control.registry import Registry
 from shared.control.runtime import use_registry
@@ -46,7 +47,7 @@ from shared.settings import Settings, get_settings
 from shared.telemetry.sentry import init_sentry
 from tests.telemetry.test_redact_and_sentry import CapturingTransport
 from workers.domain import Operation
-from workers.engine.runner import run_operation
+from workers.runner import run_operation
 from workers.shops.sandbox import SandboxRequest, SandboxResponse, json_response
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
@@ -210,7 +211,7 @@ def test_no_secret_leaves_the_process(
     sent: list[bytes] = []
     use_registry(registry)
     try:
-        stub = shared.broker.build_stub_broker()
+        stub = workers.broker.build_stub_broker()
         assert getattr(logging.getLogRecordFactory(), "_iluo_redacting", False)
         import workers.actors as actors
 

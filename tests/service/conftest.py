@@ -271,7 +271,7 @@ class Service:
 
     def worker(self, *queues: str, threads: int = 4, name: str = "worker",
                extra_modules: tuple[str, ...] = (), shutdown_timeout: int = 60) -> Proc:
-        from shared.cli.service import worker_argv, worker_queues
+        from app.cli.service import worker_argv, worker_queues
 
         argv = worker_argv(worker_queues(list(queues)), 1, threads, shutdown_timeout,
                            extra_modules=extra_modules)
@@ -434,3 +434,4 @@ class FakeResult:
     config_read: bool = False  # False: the actor reads the settings itself
     kept: Summary | None = None  # the retry set after an import run
     safety_stop: bool = False
+    config_error: bool = False

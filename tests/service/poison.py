@@ -4,7 +4,7 @@ segfault or the OOM killer would (see test_a_message_that_kills_its_worker_is_pa
 import os
 import signal
 
-import workers.engine.runner as runner
+import workers.runner as runner
 
 
 def _die(*_args: object, **_kwargs: object) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import _load_commands, app
-from shared.cli.service import worker_argv, worker_env, worker_queues
+from app.cli import _load_commands, app
+from app.cli.service import worker_argv, worker_env, worker_queues
 from shared.errors import UserError
 from tests.service.conftest import ILUO_SYNC, ROOT
 
@@ -23,7 +23,7 @@ def test_worker_command_line() -> None:
     with pytest.raises(UserError, match="unknown queue 'order'"):
         worker_queues(["order"])
     argv = worker_argv(["ticks", "settings"], 1, 2, 600)
-    assert argv[1:5] == ["-m", "dramatiq", "shared.broker:setup", "workers.actors"]
+    assert argv[1:5] == ["-m", "dramatiq", "workers.broker:setup", "workers.actors"]
     assert argv[argv.index("--worker-shutdown-timeout") + 1] == "600000"
     assert argv[-3:] == ["--queues", "ticks", "settings"]
     assert worker_env(3)["dramatiq_queue_prefetch"] == "3"  # prefetch = threads

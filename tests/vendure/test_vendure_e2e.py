@@ -25,7 +25,7 @@ from tests.vendure.harness import (
     variant_stock,
 )
 from workers.domain import Operation
-from workers.engine.runner import RunResult, run_operation
+from workers.runner import RunResult, run_operation
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ from tests.vendure.conftest import VendureErp, VendureShop
 from tests.vendure.harness import place_order, ship_order
 from tests.vendure.test_vendure_e2e import stocked_in_vendure, variants_by_sku
 from workers.domain import Operation
-from workers.engine.runner import RunResult, run_operation
+from workers.runner import RunResult, run_operation
 
 pytestmark = pytest.mark.slow
 

@@ -18,6 +18,7 @@ CONNECTORS: dict[str, str] = {
     "shoper": "workers.shops.shoper.client:ShoperClient",
     "prestashop": "workers.shops.prestashop.client:PrestaShopClient",
     "idosell": "workers.shops.idosell.client:IdoSellClient",
+    "allegro": "workers.shops.allegro.client:AllegroClient",
 }
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpcore
+import httpx
 
 from shared.addresses import (
     METADATA_ADDRESSES,
@@ -181,8 +182,6 @@ def guarded_transport(policy: EgressPolicy, *, verify: bool | ssl.SSLContext) ->
     httpx has no public seam for the network backend, so the pool's is replaced; the assert
     makes an httpx/httpcore upgrade that renames it fail loudly instead of silently unguarded.
     """
-    import httpx
-
     transport = httpx.HTTPTransport(verify=verify, trust_env=False)
     pool = getattr(transport, "_pool", None)
     assert pool is not None and hasattr(pool, "_network_backend"), \

@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from shared.settings import get_settings
 from workers.ports import ShopError, ShopRetriableError
 from workers.shops.egress import EgressPolicy, EgressRefused, guarded_transport
 
@@ -471,8 +472,6 @@ class ShopHttp:
 
 def current_egress_policy() -> EgressPolicy:
     """The process's policy from its settings (`ILUO_SYNC_HOSTED`, `ILUO_SYNC_SHOP_ALLOWLIST`)."""
-    from shared.settings import get_settings
-
     try:
         return EgressPolicy.from_settings(get_settings())
     except ValueError as exc:  # a bad allowlist entry: no shop call goes out until it is fixed
