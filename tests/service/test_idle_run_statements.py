@@ -18,10 +18,11 @@ from workers.middleware.graceful_stop import stopping
 
 OPERATION = "update_order_statuses"  # nothing to send: no shop call at all
 #: Control DB: the tenant with its schedule row, marked running; the row's settings check and
-#: the report. Tenant DB: six settings reads, the lease (taken with its new token returned) and
-#: the run record in one transaction; the orders to send; the record closed and the lease freed
-#: in one transaction.
-CONTROL_STATEMENTS = 4
+#: the report; the claim of the tenant's service-state write for the ERP (shared.control.
+#: service_state: taken at most once a minute, so here it finds the minute taken). Tenant DB:
+#: six settings reads, the lease (taken with its new token returned) and the run record in one
+#: transaction; the orders to send; the record closed and the lease freed in one transaction.
+CONTROL_STATEMENTS = 5
 TENANT_STATEMENTS = 11
 
 
