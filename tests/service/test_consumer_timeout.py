@@ -11,8 +11,8 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 
-from shared.broker import build_broker
 from tests.service.conftest import Control, rabbitmqctl, wait_for
+from workers.broker import build_broker  # a worker's broker: its middleware fits the prefetch
 
 QUEUES = ("long_a", "long_b", "long_c")
 THREADS = 2
