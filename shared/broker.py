@@ -140,6 +140,12 @@ class ServiceBroker(RabbitmqBroker):
         finally:
             self.state.last_publish = time.monotonic()
 
+    def close(self) -> None:
+        # At shutdown too: the main thread's connection (used once, to declare the queues)
+        # has usually been dropped by RabbitMQ long before; closing it is no error.
+        with _quiet_pika():
+            super().close()
+
     def _drop_thread_connection(self) -> None:
         channel = self.state.__dict__.pop("channel", None)
         connection = self.state.__dict__.pop("connection", None)
