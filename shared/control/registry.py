@@ -17,7 +17,7 @@ from sqlalchemy import Engine, delete, insert, inspect, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from shared.control.tables import schedules, tenants
+from shared.control.tables import console_users, schedules, tenants
 from shared.control.tenant_hosts import TenantHostPolicy, TenantHostRefused
 from shared.crypto import SecretBox, load_secret_box
 from shared.db import EngineCache, join_password, make_engine, parse_db_url, redact, split_password
@@ -211,10 +211,12 @@ class Registry:
         return self.get(name)
 
     def remove(self, name: str) -> None:
-        """Unregister: the schedule rows go, the ERP database is not touched."""
+        """Unregister: the schedule rows and the tenant's console accounts go (explicitly: SQLite
+        does not enforce the foreign key), the ERP database is not touched."""
         tenant = self.get(name)
         with self.engine.begin() as conn:
             conn.execute(delete(schedules).where(schedules.c.tenant_id == tenant.id))
+            conn.execute(delete(console_users).where(console_users.c.tenant_id == tenant.id))
             conn.execute(delete(tenants).where(tenants.c.id == tenant.id))
 
     def close(self) -> None:

@@ -91,6 +91,13 @@ def test_a_tenant_user_sees_only_their_tenant(site: Site) -> None:
                        data={"csrf": token}).status_code == 403
     assert _active(site, "theirs") and {t.name for t in site.registry.list()} == {"mine",
                                                                                     "theirs"}
+    operator = site.client()
+    log_in(operator, OPERATOR, OPERATOR_PASSWORD)
+    question = operator.get(f"/tenants/{mine.id}/confirm/remove")
+    assert operator.post(f"/tenants/{mine.id}/confirm/remove",
+                         data={"csrf": csrf_of(question.text)}).status_code == 200
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert log_in(site.client(), "customer", "customer-password").status_code == 401
     with site.registry.engine.connect() as conn:
         queued = conn.execute(select(schedules.c.id).where(
             schedules.c.tenant_id == theirs.id, schedules.c.queued_at.is_not(None))).all()

@@ -73,10 +73,12 @@ def test_without_the_lease_the_unique_key_still_prevents_doubles(
     """Two workers that both think they hold the lease (e.g. a redelivered message racing the
     original): each page is imported by both, yet every order exists once."""
     woo.add_orders(250)
-    monkeypatch.setattr(leases, "acquire", lambda engine, i, r, holder, **kw: leases.Lease(
+    # The run takes its lease inside the transaction that opens its record (leases.take) and
+    # frees it in the one that closes it (leases.free): both made to look granted and harmless.
+    monkeypatch.setattr(leases, "take", lambda conn, i, r, holder, **kw: leases.Lease(
         i, r, holder, 0))
     monkeypatch.setattr(leases, "renew", lambda conn, lease, **kw: None)
-    monkeypatch.setattr(leases, "release", lambda engine, lease: None)
+    monkeypatch.setattr(leases, "free", lambda conn, lease: None)
     barrier = threading.Barrier(2)
     results: list[RunResult] = []
 

@@ -18,10 +18,10 @@ from workers.middleware.graceful_stop import stopping
 
 OPERATION = "update_order_statuses"  # nothing to send: no shop call at all
 #: Control DB: the tenant with its schedule row, marked running; the row's settings check and
-#: the report; the claim of the tenant's service-state write for the ERP (shared.control.
-#: service_state: taken at most once a minute, so here it finds the minute taken). Tenant DB:
-#: six settings reads, the lease (taken with its new token returned) and the run record in one
-#: transaction; the orders to send; the record closed and the lease freed in one transaction.
+#: the report; the once-a-minute claim of the ERP's service state (an UPDATE that finds nothing
+#: within the minute, so the tenant DB is not written). Tenant DB: six settings reads, the lease
+#: (taken with its new token returned) and the run record in one transaction; the orders to
+#: send; the record closed and the lease freed in one transaction.
 CONTROL_STATEMENTS = 5
 TENANT_STATEMENTS = 11
 
@@ -35,7 +35,7 @@ def _claim(control: Control) -> tuple[Any, ...]:
     return claimed.job.args()
 
 
-def test_an_idle_run_costs_fifteen_statements_and_keeps_its_guarantees(
+def test_an_idle_run_costs_sixteen_statements_and_keeps_its_guarantees(
     pg_control: Control,
 ) -> None:
     control = pg_control
