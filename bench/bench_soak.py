@@ -64,6 +64,7 @@ from shared.erp.demo import create_erp_schema, fill_demo
 from shared.migrate import TENANT, upgrade
 from shared.redact import quiet_libraries
 from shared.settings import Settings
+from workers.domain import Operation
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
@@ -158,10 +159,11 @@ def seed(registry: Registry, folder: Path, count: int, shops: list[str], interva
             id=tid, name=f"t{tid}", db_url=f"sqlite:///{path}", db_password=None,
             is_active=True, event_history=True, created_at=now, updated_at=now,
             settings_due_at=next_slot(now, 3, tid % 3)))
+        # Every operation has its row, as a settings refresh writes them (product import off).
         schedule_rows += [dict(
-            tenant_id=tid, integration_id=1, operation=op, interval_minutes=interval,
-            enabled=True, next_due_at=next_slot(now, interval, offset), slot_offset=offset,
-            consecutive_failures=0) for op in OPERATIONS]
+            tenant_id=tid, integration_id=1, operation=op.value, interval_minutes=interval,
+            enabled=op.value in OPERATIONS, next_due_at=next_slot(now, interval, offset),
+            slot_offset=offset, consecutive_failures=0) for op in Operation]
     with registry.engine.begin() as conn:
         for start in range(0, count, 2000):
             conn.execute(insert(tenants), tenant_rows[start:start + 2000])

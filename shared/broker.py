@@ -9,9 +9,9 @@ Built in one place so every process agrees on what matters (lessons.md part b):
   quietly before the next publish (`ServiceBroker`): RabbitMQ may have dropped it meanwhile,
   and reconnecting through pika's failure path logs tracebacks at ERROR for a publish that
   then works;
-- prefetch fitted to threads over queues (workers.middleware.prefetch): a prefetched message
-  waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not from the
-  start of work;
+- prefetch fitted to 2 × threads over the queues (workers.middleware.prefetch): a prefetched
+  message waits unacked, and RabbitMQ's 30-minute consumer timeout counts from delivery, not
+  from the start of work;
 - a time limit of 20 minutes, well under that timeout (a run limits itself to 15);
 - few retries with short backoff (the next scheduled run is the real retry; a backoff held in
   worker memory past 30 minutes would trip the consumer timeout);
@@ -139,6 +139,12 @@ class ServiceBroker(RabbitmqBroker):
             return super().enqueue(message, delay=delay)
         finally:
             self.state.last_publish = time.monotonic()
+
+    def close(self) -> None:
+        # At shutdown too: the main thread's connection (used once, to declare the queues)
+        # has usually been dropped by RabbitMQ long before; closing it is no error.
+        with _quiet_pika():
+            super().close()
 
     def _drop_thread_connection(self) -> None:
         channel = self.state.__dict__.pop("channel", None)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import dramatiq
@@ -130,13 +131,23 @@ def _run_job(
     if read is None:
         read = _reread(engine, job.integration_id)
     error = redact(error) if error else error  # a driver may echo the URL it could not reach
-    # The schedule rows follow the settings, and the run is reported, in one transaction.
-    with registry.engine.begin() as conn:
-        if read is not None:
-            refresh_integration(registry, tenant, engine, job.integration_id, now=finished,
-                                read=read, conn=conn)
-        report_run(conn, started.schedule_id, outcome=outcome, error=error, finished_at=finished,
-                   due_again_now=interrupted, kept=result.kept if result is not None else None)
+    kept = result.kept if result is not None else None
+    report = partial(report_run, schedule_id=started.schedule_id, outcome=outcome, error=error,
+                     finished_at=finished, due_again_now=interrupted, kept=kept)
+    try:
+        # The schedule rows follow the settings, and the run is reported, in one transaction.
+        with registry.engine.begin() as conn:
+            if read is not None:
+                refresh_integration(registry, tenant, engine, job.integration_id, now=finished,
+                                    read=read, conn=conn)
+            report(conn)
+    except SQLAlchemyError as exc:
+        # Say a rival run inserted the same missing row first: the report must not be lost
+        # with the settings update, so it goes alone (and fails loudly only if it fails too).
+        log.warning("could not update integration %s's schedule rows from its settings: %s",
+                    job.integration_id, db_error_line(exc))
+        with registry.engine.begin() as conn:
+            report(conn)
     write_state(registry, tenant, engine, finished)  # for the ERP; at most once a minute
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +90,10 @@ class Registry:
         except DBAPIError as exc:
             raise UserError(f"cannot open the control database: {db_error_line(exc)}") from None
         self._box: SecretBox | None = None
-        self._current: weakref.WeakSet[Engine] = weakref.WeakSet()  # sync_* tables checked
+        # Tenant databases whose sync_* tables this process found current: by tenant and URL,
+        # not by engine, so an engine the LRU closed and made again (more tenants than
+        # ILUO_SYNC_ENGINE_CACHE_SIZE) is not checked again at every run.
+        self._current: set[tuple[int, str]] = set()
         self.tenant_hosts = TenantHostPolicy.from_settings(self.settings)
         self.engines = EngineCache(
             self.settings.engine_cache_size,
@@ -141,13 +143,15 @@ class Registry:
         """The tenant's engine, its sync_* tables upgraded the first time this process uses it:
         a new release's migrations apply by themselves at the next run, with no reinstall
         (an upgrade that fails, say on an unreachable database, is tried again next time)."""
-        engine = self.engines.get(tenant.id, self.url_of(tenant))
-        if engine not in self._current:
+        url = self.url_of(tenant)
+        engine = self.engines.get(tenant.id, url)
+        key = (tenant.id, url.render_as_string(hide_password=False))
+        if key not in self._current:
             # No lock: migrations create only what is missing, so two threads (or two worker
             # hosts) racing here are harmless; a first run may fail once on the loser's DDL.
             try:
                 ensure_current(engine, TENANT)
-                self._current.add(engine)
+                self._current.add(key)
             except (SQLAlchemyError, OSError) as exc:  # the caller's own use of it says more
                 log.warning("could not check the sync tables of tenant %s: %s", tenant.name,
                             db_error_line(exc))

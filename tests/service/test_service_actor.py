@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import claim_due, now_s
@@ -15,6 +16,7 @@ from shared.control.tables import schedules, service_events
 from shared.erp.integrations import load_integration
 from shared.jobs import SyncJob
 from tests.service.conftest import Control, FakeResult, set_integration, set_operation
+from workers import actors
 from workers.actors import process_sync
 from workers.domain import Operation
 from workers.middleware.graceful_stop import StopRequested, check_stop, stopping
@@ -179,3 +181,21 @@ def test_a_stopping_worker_makes_the_row_due_again_now(control: Control) -> None
     with control.registry.engine.begin() as conn:
         conn.execute(update(schedules).values(next_due_at=now_s()))
     assert Operation.IMPORT_ORDERS in _claim(control)
+
+
+def test_a_failed_settings_update_does_not_lose_the_report(
+    control: Control, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of one tenant may both insert a missing schedule row; the loser's report must
+    still land (it shares a transaction with the settings update only when that works)."""
+    tenant, _erp = control.add_tenant("shop")
+    refresh_tenant(control.registry, tenant.id)
+    job = _claim(control)[Operation.IMPORT_ORDERS]
+
+    def rival_inserted_first(*_args: Any, **_kwargs: Any) -> None:
+        raise IntegrityError("INSERT INTO schedules …", {}, Exception("uq_schedules_work"))
+
+    monkeypatch.setattr(actors, "refresh_integration", rival_inserted_first)
+    assert _send(control, job, FakeRun("ok")) == "ok"
+    row = _row(control, Operation.IMPORT_ORDERS)
+    assert row.last_outcome == "ok" and row.running_since is None and row.queued_at is None
