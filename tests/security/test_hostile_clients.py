@@ -166,9 +166,13 @@ class Platform:
         self.ids = [self.harness.add_product(sku=sku, name=f"Produkt {n} żółć", stock=n + 1,
                                              price_gross=Decimal("12.30") + n)
                     for n, sku in enumerate(self.skus)]
+        # Placed at fixed moments, a second apart: an example replayed later must meet the same
+        # shop (ties in a modified date change how a connector pages).
         self.orders = [self.harness.add_order(sku_lines=[(self.skus[0], 2, Decimal("12.30")),
                                                          (self.skus[1], 1, Decimal("13.30"))],
-                                              email=f"kupiec{n}@example.pl") for n in range(3)]
+                                              email=f"kupiec{n}@example.pl",
+                                              placed_at=PLACED + timedelta(seconds=n))
+                       for n in range(3)]
 
     def client(self, transport: httpx.BaseTransport) -> Any:
         harness = self.harness
@@ -246,6 +250,8 @@ CALLS: dict[str, Callable[[Any, Platform], None]] = {
 #: see the very same calls and answers, so nothing may depend on the moment of the call. Ahead
 #: of every order the examples place "now", however long the suite runs before them.
 WINDOW_END = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+#: When the seeded orders were placed: inside every window, an hour before the module ran.
+PLACED = WINDOW_END - timedelta(hours=3)
 
 
 def _now() -> datetime:
