@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.webhooks import store as webhook_store
 from shared.control.registry import Registry, Tenant, db_error_line
 from shared.control.tables import schedules
 from shared.erp import options, retry_set
@@ -29,6 +30,7 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
             stores = dict(conn.execute(select(warehouses.c.id, warehouses.c.code)).all())
             last = _last_runs(conn)
             kept = {cfg.id: retry_set.summary(conn, cfg.id) for cfg in configs}
+            hooks = webhook_store.states(conn)
     except SQLAlchemyError as exc:
         raise UserError(
             f"cannot read tenant {tenant.name}'s database: {db_error_line(exc)}"
@@ -38,7 +40,10 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
             (row.integration_id, row.operation): row
             for row in conn.execute(select(schedules).where(schedules.c.tenant_id == tenant.id))
         }
-    return [_one(cfg, tenant, statuses, stores, last, due, kept[cfg.id]) for cfg in configs]
+    described = [_one(cfg, tenant, statuses, stores, last, due, kept[cfg.id]) for cfg in configs]
+    for item in described:  # `none` until `webhooks register`; polling runs either way
+        item["webhook"] = hooks.get(item["id"], "none")
+    return described
 
 
 def _last_runs(conn: Connection) -> dict[tuple[int, str], Any]:

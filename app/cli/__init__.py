@@ -28,7 +28,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "tenant", "integrations", "run", "pending", "events", "erp", "sandbox", "service", "status",
     "integration_auth",
-    "console",
+    "console", "webhooks",
 )
 
 

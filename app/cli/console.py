@@ -6,12 +6,12 @@ import sys
 
 import dramatiq
 import typer
-import uvicorn
 
 from app.cli import app
 from app.cli.common import print_json, registry, user_errors
 from app.console.accounts import add_user, list_users, remove_user, set_password
 from app.console.web import create_app
+from app.serving import serve
 from shared.broker import setup as setup_broker
 from shared.control.registry import Registry
 from shared.control.schedule import now_s
@@ -47,8 +47,7 @@ def console(
     setup_broker()  # Run now publishes as the tick does; the console consumes nothing
     typer.echo(f"iluo-sync console on http://{host}:{port}/ (Ctrl-C to stop)")
     try:
-        uvicorn.run(create_app(reg, dramatiq.get_broker()), host=host, port=port,
-                    log_level="warning", server_header=False)
+        serve(create_app(reg, dramatiq.get_broker()), host, port)
     finally:
         reg.close()
 

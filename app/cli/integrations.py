@@ -57,6 +57,7 @@ def _print(data: list[dict[str, Any]]) -> None:
         )
         console.print(f"  stock labels:  {', '.join(item['stock_labels']) or '(all products)'}")
         console.print(f"  warehouses:    {', '.join(item['warehouses'])}")
+        console.print(f"  webhook:       {item['webhook']}")
         mapping = ", ".join(f"{k} → {v}" for k, v in item["status_map"].items()) or "(none)"
         console.print(f"  status map:    {mapping}")
         shown = ", ".join(f"{k}={v}" for k, v in item["options"].items())

@@ -355,6 +355,40 @@ def make_due_now(
     return Due.DUE if done else Due.BUSY
 
 
+class Poke(enum.Enum):
+    """What a shop webhook's poke found (`poke`)."""
+
+    DUE = "due"  # due by the asked time (made so now, or it already was): the next claim takes it
+    QUEUED = "queued"  # a message is queued and not started: that run sees the new order
+    RUNNING = "running"  # a run is under way and may have read the shop before the order came
+    OFF = "off"  # the schedule does not run it automatically (or no such row)
+
+
+def poke(
+    conn: Connection, tenant_id: int, integration_id: int, operation: Operation, at: datetime,
+    *, config: ScheduleConfig = ScheduleConfig(),
+) -> Poke:
+    """Make one row due by `at` (never later than it already is), for a shop's webhook: only
+    an enabled row (so is_active, auto_sync and the tenant's switch are honoured), and only when
+    no message of it is queued or running, so a burst of hooks coalesces into one run."""
+    s = schedules
+    where = (s.c.tenant_id == tenant_id, s.c.integration_id == integration_id,
+             s.c.operation == operation.value)
+    row = conn.execute(select(s.c.enabled, s.c.next_due_at, s.c.queued_at, s.c.running_since)
+                       .where(*where)).first()
+    if row is None or not row.enabled:
+        return Poke.OFF
+    if row.running_since is not None and row.running_since > at - config.run_ttl:
+        return Poke.RUNNING
+    if row.queued_at is not None and row.queued_at > at - config.queue_ttl:
+        return Poke.QUEUED
+    if row.next_due_at <= at:
+        return Poke.DUE
+    conn.execute(update(s).where(*where, s.c.enabled == true(), s.c.next_due_at > at)
+                 .values(next_due_at=at))
+    return Poke.DUE
+
+
 # -- the worker: starting and reporting ----------------------------------------------------------
 
 

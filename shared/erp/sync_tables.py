@@ -206,4 +206,20 @@ sync_service_state = Table(
     PrimaryKeyConstraint("integration_id", "operation"),
 )
 
+# Shop webhooks (t0008), one row per integration: the receiver's token (its SHA-256 only), the
+# shop-side signing secret (encrypted with the registry's key), the shop's webhook ids, state.
+sync_webhooks = Table(
+    "sync_webhooks",
+    sync_metadata,
+    Column("integration_id", Integer, primary_key=True, autoincrement=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("secret", Text, nullable=False),
+    Column("public_url", String(500), nullable=True),
+    Column("shop_webhook_ids", String(255), nullable=True),
+    Column("state", String(20), nullable=False),  # created | registered | disabled
+    Column("last_received_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 SYNC_TABLES: tuple[str, ...] = tuple(sync_metadata.tables)

@@ -50,6 +50,8 @@ SCHEDULE_LAG = Histogram(
     "iluo_sync_schedule_lag_seconds", "Claim time minus due time of scheduled work.",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
+WEBHOOKS = Counter("iluo_sync_webhooks_total",
+                   "Shop webhooks received, by what the receiver answered.", ["result"])
 LEASE_TAKEOVERS = Counter("iluo_sync_lease_takeovers_total", "Expired leases taken over.")
 FAILING = Gauge(
     "iluo_sync_consecutive_failures_max",

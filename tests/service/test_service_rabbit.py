@@ -132,8 +132,12 @@ def test_a_message_that_kills_its_worker_is_parked(
     assert wait_for(lambda: queue_depths(svc.vhost_url).get("orders.XQ") == 1, 10,
                     what="the dead-letter queue")
     assert queue_depths(svc.vhost_url).get("orders", 0) == 0
-    [event] = _parked(control)
-    assert "after 3 deliveries" in event.message and event.operation == "import_orders"
+    # One message parked; on a loaded machine its parking can be recorded twice (the parking
+    # worker's ack raced a redelivery), never for another message.
+    events = _parked(control)
+    assert events and len({e.message_id for e in events}) == 1
+    assert all("after 3 deliveries" in e.message and e.operation == "import_orders"
+               for e in events)
     row = schedule_rows(control)["import_orders"]
     assert row.last_outcome == "parked" and row.queued_at is None
     assert row.next_due_at > now_s() + timedelta(minutes=50)  # not retried every minute

@@ -254,6 +254,7 @@ class AllegroClient:
         """Ids of ready forms bought in [since, until], by offset; a window whose `totalCount`
         would page past the offset limit is halved first."""
         windows = [(since, until)]
+        seen: set[str] = set()  # halves share their middle (both bounds are inclusive)
         while windows:
             low, high = windows.pop(0)
             params = {"status": mapping.READY,
@@ -272,7 +273,8 @@ class AllegroClient:
                     middle = low + (high - low) / 2
                     windows[:0] = [(low, middle), (middle, high)]
                     break
-                ids = [mapping.form_id(f) for f in forms if mapping.form_id(f)]
+                ids = [i for i in (mapping.form_id(f) for f in forms) if i and i not in seen]
+                seen.update(ids)
                 if ids:
                     yield ids
                 offset += len(forms)

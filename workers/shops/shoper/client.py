@@ -388,6 +388,27 @@ class ShoperClient:
         return [_item_result(q.sku, a, q.shop_id, gone=i in rowless)
                 for i, (q, a) in enumerate(zip(quantities, answers, strict=True))]
 
+    # -- webhooks (`webhooks register` / `webhooks check`) -------------------------------------
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """The shop's webhooks (the `webhooks` resource, first page of 50: we make two)."""
+        data = self._call("GET", "webhooks", params={"limit": 50}).data
+        rows = data.get("list") if isinstance(data, dict) else None
+        return [row for row in rows or [] if isinstance(row, dict)]
+
+    def create_webhook(self, url: str, secret: str, events: Sequence[str]) -> str:
+        """POST webhooks (JSON format, active); Shoper answers the new id."""
+        answer = self._call("POST", "webhooks", json={
+            "url": url, "secret": secret, "events": list(events), "format": "json",
+            "active": True}, idempotent=False)
+        return str(answer.data)
+
+    def update_webhook(self, webhook_id: str, **fields: Any) -> None:
+        self._call("PUT", f"webhooks/{webhook_id}", json=fields)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call("DELETE", f"webhooks/{webhook_id}")
+
     def close(self) -> None:
         self.http.close()
 

@@ -87,6 +87,7 @@ from workers.shops.sandbox import (
     serve_until_stopped,
 )
 from workers.shops.shoper import sandbox_query as query
+from workers.shops.shoper.hooks import ShoperWebhooks
 from workers.shops.shoper.sandbox_query import QueryError
 
 API_PREFIX = "/webapi/rest/"
@@ -284,6 +285,8 @@ class ShoperSandbox(Sandbox):
         self.bucket = ServerBucket(bucket_limit, bucket_bandwidth, clock)
         self._seed = seed
         self._demo: tuple[int, int] | None = None
+        #: Webhooks and their deliveries (workers.shops.shoper.hooks).
+        self.hooks = ShoperWebhooks("sklep.example.pl")
         self._clear_data()
 
     def _clear_data(self) -> None:
@@ -433,6 +436,8 @@ class ShoperSandbox(Sandbox):
             if method != "POST":
                 raise ShoperError(405, "invalid_request", "Method not allowed")
             return 200, self._bulk(body)
+        if resource == "webhooks":
+            return self.hooks.rest(method, object_id, body)
         if resource == "object-mtime" and len(parts) == 3 and method == "GET":
             return 200, self._mtime(parts[1], parts[2])
         table, id_field = self._table(resource)
@@ -569,6 +574,7 @@ class ShoperSandbox(Sandbox):
             if field in body:
                 order[field] = str(body[field] or "")
         order["_mtime"] = self.clock()
+        self.hooks.fire("order.edit", self._render("orders", order))
 
     def _create_line(self, body: Json) -> int:
         """`POST order-products`: a line with whatever the caller sends (live O4: price, name
@@ -865,7 +871,9 @@ class ShoperSandbox(Sandbox):
                 "billing_address": address, "delivery_address": dict(address),
                 "_mtime": self.clock(),
             }
-            return self._render("orders", self.orders[order_id])
+            rendered = self._render("orders", self.orders[order_id])
+            self.hooks.fire("order.create", rendered)
+            return rendered
 
     def set_order_status(self, order_id: int, status_id: int) -> Json:
         with self.lock:

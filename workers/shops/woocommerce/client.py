@@ -210,6 +210,28 @@ class WooCommerceClient:
         }
         yield from self._iter_keyset("products", params, mapping.parse_product)
 
+    # -- webhooks (`webhooks register` / `webhooks check`) -------------------------------------
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """The shop's webhooks (never with their secrets: the REST API does not return them)."""
+        return [row for row in _rows(self.http.get("webhooks", params={"per_page": 100}),
+                                     "webhooks") if isinstance(row, dict)]
+
+    def create_webhook(self, name: str, topic: str, delivery_url: str, secret: str) -> str:
+        """POST /webhooks; the shop pings the URL once (it must answer exactly 200)."""
+        answer = self.http.post("webhooks", json={
+            "name": name, "topic": topic, "delivery_url": delivery_url, "secret": secret,
+            "status": "active"}, idempotent=False)
+        return str(answer.data["id"])
+
+    def update_webhook(self, webhook_id: str, **fields: str) -> dict[str, Any]:
+        """PUT /webhooks/{id}: re-enable one the shop disabled, with our secret again."""
+        answer = self.http.request("PUT", f"webhooks/{webhook_id}", json=fields)
+        return dict(answer.data)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.http.request("DELETE", f"webhooks/{webhook_id}", params={"force": "true"})
+
     def close(self) -> None:
         self.http.close()
 

@@ -93,6 +93,7 @@ from workers.shops.sandbox import (
     serve_until_stopped,
 )
 from workers.shops.woocommerce import oauth
+from workers.shops.woocommerce.hooks import WooWebhooks
 
 REST_PREFIX = "/wp-json/"
 NAMESPACE = "wc/v3"
@@ -637,6 +638,8 @@ _ROUTES = (
     (re.compile(r"^wc/v3/(orders|products)/(\d+)$", re.IGNORECASE), "item"),
     (re.compile(r"^wc/v3/products/(\d+)/variations$", re.IGNORECASE), "variations"),
     (re.compile(r"^wc/v3/products/(\d+)/variations/batch$", re.IGNORECASE), "variations_batch"),
+    (re.compile(r"^wc/v3/(webhooks)$", re.IGNORECASE), "list"),
+    (re.compile(r"^wc/v3/(webhooks)/(\d+)$", re.IGNORECASE), "item"),
 )
 _METHODS = {
     "list": {"GET": "list", "POST": "create"},
@@ -718,6 +721,8 @@ class WooCommerceSandbox(Sandbox):
         self.auth_time: Callable[[], float] = time.time
         self._seed = seed
         self._demo_args: tuple[int, int] | None = None
+        #: Webhooks and their deliveries (workers.shops.woocommerce.hooks).
+        self.hooks = WooWebhooks(self.site_url, wc_version)
         self._clear_data()
 
     def _clear_data(self) -> None:
@@ -814,6 +819,8 @@ class WooCommerceSandbox(Sandbox):
 
     @staticmethod
     def _validated(target: _Route, action: str, params: Json, body: Json) -> Json:
+        if target.collection == "webhooks":  # checked by workers.shops.woocommerce.hooks
+            return {}
         if action == "list":
             spec = {"orders": ORDER_LIST_ARGS, "products": PRODUCT_LIST_ARGS}.get(
                 target.collection, VARIATION_LIST_ARGS
@@ -849,6 +856,9 @@ class WooCommerceSandbox(Sandbox):
         self, request: SandboxRequest, target: _Route, action: str, args: Json, body: Json
     ) -> SandboxResponse:
         api = self._api_base(request)
+        if target.collection == "webhooks":
+            status, answer = self.hooks.rest(action, target.object_id, body)
+            return json_response(status, answer)
         if target.collection == "variations" and action == "batch":
             return json_response(200, self._variations_batch(target.object_id or 0, body, api))
         if target.collection == "variations":
@@ -1265,6 +1275,7 @@ class WooCommerceSandbox(Sandbox):
         record = self._get(collection, object_id, 400)
         if collection == "orders":
             self._apply_order_update(record, data, bump=True, strict=True)
+            self._order_hooks(record, "updated")
         else:
             self._apply_product_update(record, data)
         return record
@@ -2194,13 +2205,22 @@ class WooCommerceSandbox(Sandbox):
             order.update(self._dates("date_completed", modified or created))
         self._derive_order_flags(order)
         self.orders[order["id"]] = order
+        self._order_hooks(order, "created", "updated")  # a new order fires both topics
         return order
+
+    def _order_hooks(self, order: Json, *events: str) -> None:
+        if not self.hooks.webhooks:
+            return
+        payload = self._render("orders", order, f"{self.site_url}{REST_PREFIX}{NAMESPACE}/")
+        for event in events:
+            self.hooks.fire("order", event, copy.deepcopy(payload))
 
     def update_order(self, order_id: int, *, bump_modified: bool = True, **fields: Any) -> Json:
         """Change an order as an admin would; `bump_modified=False` imitates item edits (#34798)."""
         with self.lock:
             order = self._get("orders", order_id, 404)
             self._apply_order_update(order, fields, bump=bump_modified, strict=False)
+            self._order_hooks(order, "updated")
             return copy.deepcopy(order)
 
     def update_product(
