@@ -53,7 +53,7 @@ from shared.control.schedule import (
 from shared.control.service_log import beat
 from shared.control.tables import schedules
 from shared.jobs import refresh_message
-from shared.publisher import Publisher, publisher_for
+from shared.publisher import EnqueuePublisher, Publisher, publisher_for
 from shared.telemetry.alerting import raise_alerts
 from shared.telemetry.metrics import CLAIMED, FAILING, SCHEDULE_LAG, TICKS
 
@@ -184,7 +184,11 @@ def refresh_and_publish(registry: Registry, broker: Broker, tenant_id: int) -> N
     if counts is not None and counts.due_now:
         config = ScheduleConfig.from_env()
         try:
-            publish_due(registry.engine, broker, now, config, tenant_id=tenant_id)
+            # A tenant's few rows: through the thread's own connection, one confirm each,
+            # rather than a new connection per refresh (which kept the refresh message unacked
+            # several times longer).
+            publish_due(registry.engine, broker, now, config, tenant_id=tenant_id,
+                        publisher=EnqueuePublisher(broker))
         except PublishFailed as exc:
             log.error("refresh of tenant #%s: %s; the tick will publish them", tenant_id, exc)
 
