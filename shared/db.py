@@ -13,11 +13,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 
@@ -134,6 +135,22 @@ def make_engine(
     elif url.get_driver_name() == "pyodbc":
         _odbc_query_timeout(engine, statement_timeout)
     return engine
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A connection for a unit that needs no multi-statement transaction: one write, or reads
+    that READ COMMITTED would give one snapshot each anyway. On PostgreSQL each statement then
+    commits by itself, which saves the BEGIN and COMMIT round trips (psycopg's autocommit is a
+    client-side switch, undone when the pool takes the connection back). Elsewhere it is a
+    plain transaction: MariaDB's switch is a round trip of its own, SQLite's are local."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+        else:
+            with conn.begin():
+                yield conn
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from shared.control import service_state
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.migrate import TENANT, upgrade
@@ -32,6 +33,13 @@ def _worker_not_stopping() -> Iterator[None]:
     stopping.clear()
     yield
     stopping.clear()
+
+
+@pytest.fixture(autouse=True)
+def _state_claims_forgotten() -> None:
+    """Tenant ids repeat from one test's control DB to the next: a run's once-a-minute memory
+    of its tenant's service-state claim must not carry over."""
+    service_state.forget_claims()
 
 
 def _admin(url: str) -> Engine:

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import dramatiq
@@ -27,6 +26,7 @@ from shared.control.refresh import refresh_integration
 from shared.control.registry import Registry, Tenant, db_error_line, tenant_of
 from shared.control.runtime import get_registry
 from shared.control.schedule import (
+    RowSettings,
     Start,
     Started,
     disable_tenant,
@@ -35,7 +35,8 @@ from shared.control.schedule import (
     start_job,
 )
 from shared.control.service_log import REFUSED, record_event
-from shared.control.service_state import write_state
+from shared.control.service_state import write_state_after_run
+from shared.db import autocommit
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.jobs import CATALOG, ORDERS, STOCK, SYNC_ACTORS, SyncJob
 from shared.redact import redact
@@ -76,7 +77,7 @@ def process_sync(
         return _refuse(registry, f"malformed sync message: {exc}", now)
 
     # The tenant, its schedule row and the row marked running: one statement and an update.
-    with registry.engine.begin() as conn:
+    with autocommit(registry.engine) as conn:  # its parts need no common transaction
         started = start_job(conn, job, now)
         if started.status is Start.INACTIVE:
             disable_tenant(conn, job.tenant_id)  # the tick would too; no need to wait for it
@@ -132,23 +133,20 @@ def _run_job(
         read = _reread(engine, job.integration_id)
     error = redact(error) if error else error  # a driver may echo the URL it could not reach
     kept = result.kept if result is not None else None
-    report = partial(report_run, schedule_id=started.schedule_id, outcome=outcome, error=error,
-                     finished_at=finished, due_again_now=interrupted, kept=kept)
-    try:
-        # The schedule rows follow the settings, and the run is reported, in one transaction.
-        with registry.engine.begin() as conn:
-            if read is not None:
-                refresh_integration(registry, tenant, engine, job.integration_id, now=finished,
-                                    read=read, conn=conn)
-            report(conn)
-    except SQLAlchemyError as exc:
-        # Say a rival run inserted the same missing row first: the report must not be lost
-        # with the settings update, so it goes alone (and fails loudly only if it fails too).
-        log.warning("could not update integration %s's schedule rows from its settings: %s",
-                    job.integration_id, db_error_line(exc))
-        with registry.engine.begin() as conn:
-            report(conn)
-    write_state(registry, tenant, engine, finished)  # for the ERP; at most once a minute
+    (cfg,) = read if read is not None else (None,)
+    # The row's own settings ride on the report (one UPDATE); its siblings follow at the
+    # tenant's next refresh. An integration gone from the ERP loses all its rows now.
+    settings = None if cfg is None else RowSettings.of(
+        cfg, job.operation, tenant_id=tenant.id, tenant_active=tenant.is_active)
+    gone = read is not None and cfg is None
+    with registry.engine.begin() if gone else autocommit(registry.engine) as conn:
+        if gone:
+            refresh_integration(registry, tenant, engine, job.integration_id, now=finished,
+                                read=read, conn=conn)
+        report_run(conn, started.schedule_id, outcome=outcome, error=error,
+                   finished_at=finished, due_again_now=interrupted, kept=kept,
+                   settings=settings)
+    write_state_after_run(registry, tenant, engine, finished)  # for the ERP; once a minute
     observe(job, "interrupted" if interrupted else outcome, time.monotonic() - clock, result)
     if outcome == "failed":
         alert_or_report(registry, tenant, engine, job, started.schedule_id, error=error,

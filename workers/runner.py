@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -162,15 +162,14 @@ def run_operation(
     error: str | None
     outcome, error = FAILED, "the run did not finish"
     stopped = configuration = False
-    shop: ShopClient | None = None
+    shop = _LazyShop(lambda: shop_factory(with_state(ShopConnection.of(cfg), engine)))
     try:
-        shop = shop_factory(with_state(ShopConnection.of(cfg), engine))
         ctx = RunContext(
             integration=cfg,
             operation=operation,
             store=SqlErpStore(engine, integration_id, dry_run=dry_run,
                               fence=(lambda conn: leases.renew(conn, lease)) if lease else None),
-            shop=DryRunShop(shop) if dry_run else shop,
+            shop=DryRunShop(shop.use()) if dry_run else cast(ShopClient, shop),
             run=recorder,
             started=recorder.started_at,
             full=full,
@@ -195,12 +194,31 @@ def run_operation(
         log.exception("%s of integration %s failed", operation.value, integration_id)
         error = _error_line(exc)
     except BaseException as exc:  # an interrupt (worker shutdown, time limit): record, re-raise
-        _cleanup(shop, heartbeat)
+        _cleanup(shop.client, heartbeat)
         _result(recorder, operation, FAILED, f"interrupted ({type(exc).__name__})", lease=lease)
         raise
-    _cleanup(shop, heartbeat)
-    return _result(recorder, operation, outcome, error, shop, config=cfg, safety_stop=stopped,
-                   config_error=configuration, lease=lease)
+    _cleanup(shop.client, heartbeat)
+    return _result(recorder, operation, outcome, error, shop.client, config=cfg,
+                   safety_stop=stopped, config_error=configuration, lease=lease)
+
+
+class _LazyShop:
+    """The shop client, made at its first use: an idle ERP-to-shop run (statuses, stock,
+    products with nothing changed) never calls the shop, and making the client (its HTTP
+    pool and auth) was a visible share of such a run. A connector that cannot be made fails
+    the run where it is first needed, inside the run's error handling."""
+
+    def __init__(self, make: Callable[[], ShopClient]) -> None:
+        self._make = make
+        self.client: ShopClient | None = None
+
+    def use(self) -> ShopClient:
+        if self.client is None:
+            self.client = self._make()
+        return self.client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.use(), name)
 
 
 def _refusal(

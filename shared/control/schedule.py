@@ -30,8 +30,10 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
     Row,
     and_,
+    bindparam,
     delete,
     false,
     func,
@@ -105,19 +107,37 @@ class Desired:
 
 def desired_rows(configs: Iterable[IntegrationConfig], *, tenant_active: bool) -> list[Desired]:
     """What the schedule should say about every operation of every integration."""
-    rows = []
-    for cfg in configs:
-        for op in Operation:
-            setting = cfg.operations[op]
-            wanted = cfg.is_active and cfg.auto_sync and setting.enabled
-            rows.append(Desired(
-                integration_id=cfg.id,
-                operation=op,
-                enabled=tenant_active and cfg.runs_automatically(op),
-                interval=max(1, setting.interval_minutes),
-                blocked_reason=cfg.blocked_reason(op) if wanted else None,
-            ))
-    return rows
+    return [desired_row(cfg, op, tenant_active=tenant_active)
+            for cfg in configs for op in Operation]
+
+
+def desired_row(cfg: IntegrationConfig, op: Operation, *, tenant_active: bool) -> Desired:
+    setting = cfg.operations[op]
+    wanted = cfg.is_active and cfg.auto_sync and setting.enabled
+    return Desired(
+        integration_id=cfg.id,
+        operation=op,
+        enabled=tenant_active and cfg.runs_automatically(op),
+        interval=max(1, setting.interval_minutes),
+        blocked_reason=cfg.blocked_reason(op) if wanted else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RowSettings:
+    """What one schedule row should say, as a run's settings read has it."""
+
+    enabled: bool
+    interval: int
+    offset: int
+    blocked_reason: str | None
+
+    @classmethod
+    def of(cls, cfg: IntegrationConfig, operation: Operation, *, tenant_id: int,
+           tenant_active: bool) -> RowSettings:
+        want = desired_row(cfg, operation, tenant_active=tenant_active)
+        return cls(want.enabled, want.interval, offset_for(tenant_id, want.interval),
+                   _fit(want.blocked_reason, 255))
 
 
 @dataclass(slots=True)
@@ -419,10 +439,32 @@ def start_run(conn: Connection, job: SyncJob, now: datetime) -> Started:
     return _mark(conn, job, row, now)
 
 
+#: start_job's one-statement form (PostgreSQL: UPDATE … FROM … RETURNING the joined tenant);
+#: otherwise, or when it finds no row to start, the SELECT below says why.
+_START = (
+    update(schedules)
+    .where(tenants.c.id == bindparam("b_tenant_id"), tenants.c.is_active.is_(true()),
+           schedules.c.tenant_id == tenants.c.id,
+           schedules.c.integration_id == bindparam("b_integration_id"),
+           schedules.c.operation == bindparam("b_operation"),
+           schedules.c.queued_due_at == bindparam("b_due_at", type_=DateTime()))
+    .values(running_since=bindparam("b_now", type_=DateTime()),
+            last_started_at=bindparam("b_now", type_=DateTime()))
+    .returning(*tenants.c, schedules.c.id.label("schedule_id"), schedules.c.queued_due_at)
+)
+
+
 def start_job(conn: Connection, job: SyncJob, now: datetime) -> Started:
     """`start_run` for a worker that does not know the tenant yet: the tenant and its schedule
     row in one statement, then the row marked running when the tenant is active."""
     s = schedules
+    if conn.dialect.update_returning and conn.dialect.name == "postgresql":
+        # The usual case in one round trip: an active tenant, its row queued for this due time.
+        row = conn.execute(_START, dict(
+            b_tenant_id=job.tenant_id, b_integration_id=job.integration_id,
+            b_operation=job.operation.value, b_due_at=job.due_at, b_now=now)).first()
+        if row is not None:
+            return Started(Start.GO, row.schedule_id, row)
     row = conn.execute(
         select(tenants, s.c.id.label("schedule_id"), s.c.queued_due_at)
         .select_from(tenants.outerjoin(s, _row_of(job)))
@@ -464,8 +506,13 @@ def report_run(
     due_again_now: bool = False,
     due_at: datetime | None = None,
     kept: Summary | None = None,
+    settings: RowSettings | None = None,
 ) -> None:
     """Record a run's outcome and free the row for the next claim.
+
+    `settings`: the row's own settings as the run read them from the ERP, written in the same
+    statement (the other operations' rows follow at the tenant's next refresh; a run no longer
+    reads and compares them all, which cost an idle run a round trip).
 
     A `partial` run went through (its failed items are kept for retry), so like `ok` it ends a
     failure episode; the retry set's own alert follows `kept`, the set as the run left it.
@@ -475,6 +522,11 @@ def report_run(
     worker shutdown, so that another worker picks it up at the next tick, or `due_at`.
     """
     s = schedules
+    next_due: Any = due_at or (
+        finished_at if due_again_now
+        else next_slot_sql(finished_at, s.c.interval_minutes, s.c.slot_offset) if settings is None
+        else next_slot(finished_at, settings.interval, settings.offset)
+    )
     values: dict[str, Any] = dict(
         last_finished_at=finished_at,
         last_outcome=outcome,
@@ -482,11 +534,11 @@ def report_run(
         running_since=None,
         queued_at=None,
         queued_due_at=None,
-        next_due_at=due_at or (
-            finished_at if due_again_now
-            else next_slot_sql(finished_at, s.c.interval_minutes, s.c.slot_offset)
-        ),
+        next_due_at=next_due,
     )
+    if settings is not None:
+        values.update(enabled=settings.enabled, interval_minutes=settings.interval,
+                      slot_offset=settings.offset, blocked_reason=settings.blocked_reason)
     if kept is not None:
         values.update(kept_retry=kept.retry, kept_attention=kept.attention,
                       kept_since=kept.oldest_retry)
@@ -499,7 +551,13 @@ def report_run(
     elif outcome in ("failed", "parked"):
         values["consecutive_failures"] = s.c.consecutive_failures + 1
         values["failing_since"] = func.coalesce(s.c.failing_since, finished_at)
-    conn.execute(update(s).where(s.c.id == schedule_id).values(**values))
+    if any(isinstance(value, ColumnElement) for value in values.values()):
+        conn.execute(update(s).where(s.c.id == schedule_id).values(**values))
+    else:  # plain values (a success with its row's settings): the statement built once
+        conn.execute(_REPORT, dict(values, b_id=schedule_id))
+
+
+_REPORT = update(schedules).where(schedules.c.id == bindparam("b_id"))
 
 
 def report_job(

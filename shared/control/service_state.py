@@ -95,6 +95,32 @@ def write_state(
     return True
 
 
+#: Per process: when each tenant's claim was last tried after a run. Runs of one tenant come
+#: many a minute; without this each would spend a control-DB round trip on a claim that, within
+#: the minute, finds nothing to take.
+_tried: dict[int, datetime] = {}
+_TRIED_MAX = 100_000  # tenants remembered; past it the memory starts afresh
+
+
+def write_state_after_run(
+    registry: Registry, tenant: Tenant, engine: Engine, now: datetime
+) -> bool:
+    """`write_state` for a worker after a run: at most one claim attempt a minute per tenant
+    from this process (the tenant's refreshes, every few minutes, always try)."""
+    last = _tried.get(tenant.id)
+    if last is not None and timedelta(0) <= now - last < WRITE_EVERY:
+        return False
+    if len(_tried) >= _TRIED_MAX:
+        _tried.clear()
+    _tried[tenant.id] = now
+    return write_state(registry, tenant, engine, now)
+
+
+def forget_claims() -> None:
+    """This process's memory of claim attempts dropped (tests: tenant ids start again)."""
+    _tried.clear()
+
+
 def switch(registry: Registry, name: str, active: bool, now: datetime) -> Tenant:
     """The emergency switch: the tenant on or off in the registry, and at once in its
     database's service state (`stopped` / `running`)."""

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Select, Table, select
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Row,
+    Select,
+    String,
+    Subquery,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -25,6 +39,7 @@ from shared.erp.schema import (
     shop_integrations,
     shop_status_map,
 )
+from shared.erp.sync_tables import sync_integration_options
 from shared.operation import Operation
 from shared.redact import register_secret
 
@@ -135,83 +150,117 @@ def _is_http_url(text: str) -> bool:
     return url is not None and url.drivername in ("http", "https") and bool(url.host)
 
 
+#: The five child tables in one shape, (integration id, kind, key, n1, n2, text), so a settings
+#: read is one statement (the integration rows outer-joined to their children) instead of six
+#: round trips: an idle run pays for this read every time, and there are many idle runs.
+_ONE = bindparam("integration_id", type_=Integer)
+
+
+def _child_rows(one: bool, with_options: bool) -> Subquery:
+    def row(table: Any, kind: str, key: Any, n1: Any, n2: Any, text_: Any) -> Select[Any]:
+        stmt = select(table.c.integration_id.label("integration_id"),
+                      literal_column(f"'{kind}'").label("kind"), key.label("key"),
+                      n1.label("n1"), n2.label("n2"), text_.label("txt"))
+        return stmt.where(table.c.integration_id == _ONE) if one else stmt
+
+    none_key, none_int, none_text = (cast(null(), String(50)), cast(null(), Integer),
+                                     cast(null(), String(255)))
+    o, il, w, sm = (shop_integration_operations, shop_integration_labels,
+                    shop_integration_warehouses, shop_status_map)
+    branches = [
+        row(o, "op", o.c.operation, cast(o.c.enabled, Integer), o.c.interval_minutes, none_text),
+        row(il, "label", il.c.scope, il.c.label_id, none_int, labels.c.name).select_from(
+            il.outerjoin(labels, labels.c.id == il.c.label_id)),
+        row(w, "wh", none_key, w.c.warehouse_id, none_int, none_text),
+        row(sm, "status", none_key, sm.c.erp_status_id, none_int, sm.c.shop_status),
+    ]
+    if with_options:
+        t = sync_integration_options
+        branches.append(row(t, "opt", t.c.name, none_int, none_int, t.c.value))
+    return union_all(*branches).subquery("children")
+
+
+@cache
+def _settings_statement(one: bool, with_options: bool) -> Select[Any]:
+    """Built once per shape (statement construction is a good part of an idle run's CPU)."""
+    kids = _child_rows(one, with_options)
+    si = shop_integrations
+    stmt = (select(si, kids.c.kind, kids.c.key, kids.c.n1, kids.c.n2, kids.c.txt)
+            .select_from(si.outerjoin(kids, kids.c.integration_id == si.c.id))
+            .order_by(si.c.id))
+    return stmt.where(si.c.id == _ONE) if one else stmt
+
+
+@dataclass(slots=True)
+class _Children:
+    ops: dict[Operation, OperationSetting] = field(default_factory=dict)
+    scoped: dict[str, dict[int, str]] = field(default_factory=dict)
+    stores: list[int] = field(default_factory=list)
+    status: dict[int, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+
+    def add(self, kind: str, key: str | None, n1: int | None, n2: int | None,
+            text_: str | None) -> None:
+        if kind == "op" and key is not None:
+            try:
+                op = Operation(key)
+            except ValueError:
+                return  # an operation this version does not know is not ours to run
+            interval = n2 if n2 is not None else DEFAULT_INTERVAL
+            self.ops[op] = OperationSetting(op, bool(n1), interval)
+        elif kind == "label" and key is not None and n1 is not None:
+            # A label gone from `labels`: "#id".
+            self.scoped.setdefault(key, {})[n1] = text_ if text_ is not None else f"#{n1}"
+        elif kind == "wh" and n1 is not None:
+            self.stores.append(n1)
+        elif kind == "status" and n1 is not None and text_ is not None:
+            self.status[n1] = text_.strip()
+        elif kind == "opt" and key is not None and text_ is not None:
+            self.options[key] = text_
+
+
 def load_integrations(
     conn: Connection, integration_id: int | None = None
 ) -> list[IntegrationConfig]:
-    """All integrations (or one) with their operations, labels, warehouses and status map."""
+    """All integrations (or one) with their operations, labels, warehouses, status map and our
+    options, in one statement."""
+    one = integration_id is not None
+    stmt = _settings_statement(one, options.has_table(conn))
+    rows: dict[int, Row[Any]] = {}
+    children: dict[int, _Children] = {}
+    for row in conn.execute(stmt, {"integration_id": integration_id} if one else {}):
+        if row.id not in rows:
+            rows[row.id] = row
+            children[row.id] = _Children()
+        if row.kind is not None:
+            children[row.id].add(row.kind, row.key, row.n1, row.n2, row.txt)
+    return [_config(row, children[row.id]) for row in rows.values()]
 
-    def where(table: Table) -> Select[Any]:
-        stmt = select(table)
-        if integration_id is not None:
-            stmt = stmt.where(table.c.integration_id == integration_id)
-        return stmt
 
-    ops: dict[int, dict[Operation, OperationSetting]] = {}
-    for row in conn.execute(where(shop_integration_operations)):
-        try:
-            op = Operation(row.operation)
-        except ValueError:
-            continue  # an operation this version does not know is not ours to run
-        interval = row.interval_minutes if row.interval_minutes is not None else DEFAULT_INTERVAL
-        ops.setdefault(row.integration_id, {})[op] = OperationSetting(
-            op, bool(row.enabled), interval
-        )
-
-    # The integration's labels with their names in one statement (a label gone: "#id").
-    il = shop_integration_labels
-    named = select(il.c.integration_id, il.c.scope, il.c.label_id, labels.c.name).outerjoin(
-        labels, labels.c.id == il.c.label_id)
-    if integration_id is not None:
-        named = named.where(il.c.integration_id == integration_id)
-    scoped: dict[tuple[int, str], dict[int, str]] = {}
-    for row in conn.execute(named):
-        scoped.setdefault((row.integration_id, row.scope), {})[row.label_id] = (
-            row.name if row.name is not None else f"#{row.label_id}")
-
-    stores: dict[int, list[int]] = {}
-    for row in conn.execute(where(shop_integration_warehouses)):
-        stores.setdefault(row.integration_id, []).append(row.warehouse_id)
-
-    status: dict[int, dict[int, str]] = {}
-    for row in conn.execute(where(shop_status_map)):
-        status.setdefault(row.integration_id, {})[row.erp_status_id] = row.shop_status.strip()
-
-    ours = options.read(conn, integration_id)
-
-    stmt = select(shop_integrations).order_by(shop_integrations.c.id)
-    if integration_id is not None:
-        stmt = stmt.where(shop_integrations.c.id == integration_id)
-    result = []
-    for row in conn.execute(stmt):
-        # Read means in use: masked in every log line, message and history row from now on.
-        register_secret(row.api_key)
-        register_secret(row.api_secret)
-        own_ops = ops.get(row.id, {})
-        result.append(
-            IntegrationConfig(
-                id=row.id,
-                name=row.name,
-                platform=(row.platform or "").strip().lower(),
-                base_url=(row.base_url or "").strip(),
-                api_key=row.api_key or "",
-                api_secret=row.api_secret,
-                is_active=bool(row.is_active),
-                auto_sync=bool(row.auto_sync),
-                shop_timezone=(row.shop_timezone or "Europe/Warsaw").strip(),
-                orders_since=row.orders_since,
-                updated_at=row.updated_at,
-                operations={
-                    op: own_ops.get(op, OperationSetting(op, False, DEFAULT_INTERVAL))
-                    for op in Operation
-                },
-                export_labels=scoped.get((row.id, "export_products"), {}),
-                stock_labels=scoped.get((row.id, "export_stock"), {}),
-                warehouses=tuple(sorted(stores.get(row.id, []))),
-                status_map=status.get(row.id, {}),
-                options=ours.get(row.id, {}),
-            )
-        )
-    return result
+def _config(row: Row[Any], kids: _Children) -> IntegrationConfig:
+    # Read means in use: masked in every log line, message and history row from now on.
+    register_secret(row.api_key)
+    register_secret(row.api_secret)
+    return IntegrationConfig(
+        id=row.id,
+        name=row.name,
+        platform=(row.platform or "").strip().lower(),
+        base_url=(row.base_url or "").strip(),
+        api_key=row.api_key or "",
+        api_secret=row.api_secret,
+        is_active=bool(row.is_active),
+        auto_sync=bool(row.auto_sync),
+        shop_timezone=(row.shop_timezone or "Europe/Warsaw").strip(),
+        orders_since=row.orders_since,
+        updated_at=row.updated_at,
+        operations={op: kids.ops.get(op, OperationSetting(op, False, DEFAULT_INTERVAL))
+                    for op in Operation},
+        export_labels=kids.scoped.get("export_products", {}),
+        stock_labels=kids.scoped.get("export_stock", {}),
+        warehouses=tuple(sorted(kids.stores)),
+        status_map=kids.status,
+        options=kids.options,
+    )
 
 
 def load_integration(conn: Connection, integration_id: int) -> IntegrationConfig | None:

@@ -82,7 +82,7 @@ def is_local_test_host(host: str) -> bool:
 _seen: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def _has_table(conn: Connection) -> bool:
+def has_table(conn: Connection) -> bool:
     if conn.engine in _seen:
         return True
     if not inspect(conn).has_table(sync_integration_options.name):
@@ -94,7 +94,7 @@ def _has_table(conn: Connection) -> bool:
 def read(conn: Connection, integration_id: int | None = None) -> dict[int, dict[str, str]]:
     """{integration id: {option: value}}; empty when the table is not there yet (a tenant
     database not upgraded since t0004 — every option then has its default)."""
-    if not _has_table(conn):
+    if not has_table(conn):
         return {}
     t = sync_integration_options.c
     stmt = select(t.integration_id, t.name, t.value)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import claim_due, now_s
@@ -16,7 +15,6 @@ from shared.control.tables import schedules, service_events
 from shared.erp.integrations import load_integration
 from shared.jobs import SyncJob
 from tests.service.conftest import Control, FakeResult, set_integration, set_operation
-from workers import actors
 from workers.actors import process_sync
 from workers.domain import Operation
 from workers.middleware.graceful_stop import StopRequested, check_stop, stopping
@@ -183,19 +181,34 @@ def test_a_stopping_worker_makes_the_row_due_again_now(control: Control) -> None
     assert Operation.IMPORT_ORDERS in _claim(control)
 
 
-def test_a_failed_settings_update_does_not_lose_the_report(
-    control: Control, monkeypatch: pytest.MonkeyPatch
+def test_a_run_writes_its_own_rows_settings_and_a_removed_integration_loses_its_rows(
+    control: Control,
 ) -> None:
-    """Two runs of one tenant may both insert a missing schedule row; the loser's report must
-    still land (it shares a transaction with the settings update only when that works)."""
-    tenant, _erp = control.add_tenant("shop")
+    """The report carries the run's own row's settings (one UPDATE, no read of the siblings);
+    the siblings follow at the tenant's next refresh; an integration gone from the ERP takes
+    all its rows with it at once."""
+    tenant, erp = control.add_tenant("shop")
     refresh_tenant(control.registry, tenant.id)
-    job = _claim(control)[Operation.IMPORT_ORDERS]
-
-    def rival_inserted_first(*_args: Any, **_kwargs: Any) -> None:
-        raise IntegrityError("INSERT INTO schedules …", {}, Exception("uq_schedules_work"))
-
-    monkeypatch.setattr(actors, "refresh_integration", rival_inserted_first)
-    assert _send(control, job, FakeRun("ok")) == "ok"
+    jobs = _claim(control)
+    set_operation(erp, "import_orders", interval=7)
+    set_operation(erp, "update_stock", interval=9)
+    assert _send(control, jobs[Operation.IMPORT_ORDERS], FakeRun()) == "ok"
     row = _row(control, Operation.IMPORT_ORDERS)
-    assert row.last_outcome == "ok" and row.running_since is None and row.queued_at is None
+    assert (row.interval_minutes, row.slot_offset) == (7, tenant.id % 7)
+    assert row.next_due_at == next_slot(row.last_finished_at, 7, tenant.id % 7)
+    assert _row(control, Operation.UPDATE_STOCK).interval_minutes != 9
+    refresh_tenant(control.registry, tenant.id)
+    assert _row(control, Operation.UPDATE_STOCK).interval_minutes == 9
+
+    gone = FakeRun("failed", "integration 1 does not exist in this database")
+    run_result = gone.__call__
+
+    def integration_gone(*args: Any, **kw: Any) -> FakeResult:
+        result = run_result(*args, **kw)
+        result.config, result.config_read = None, True
+        return result
+
+    job = jobs[Operation.UPDATE_STOCK]
+    assert process_sync(*job.args(), registry=control.registry, run=integration_gone) == "failed"
+    with control.registry.engine.connect() as conn:
+        assert conn.execute(select(schedules)).all() == []

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Update, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.erp.sync_tables import sync_leases
@@ -87,6 +87,30 @@ def acquire(
     return taken
 
 
+@cache
+def _grab_statement(expired: bool, returning: bool) -> Update:
+    """The lease's UPDATE, built once per form: free (no holder, or released) or expired."""
+    c = sync_leases.c
+    now = bindparam("b_now", type_=c.acquired_at.type)
+    condition = (and_(c.holder.is_not(None), c.expires_at <= now)
+                 if expired else or_(c.holder.is_(None), c.expires_at.is_(None)))
+    stmt = (
+        update(sync_leases)
+        .where(c.integration_id == bindparam("b_integration_id"),
+               c.resource == bindparam("b_resource"), condition)
+        .values(holder=bindparam("b_holder", type_=c.holder.type), token=c.token + 1,
+                acquired_at=now, expires_at=bindparam("b_expires", type_=c.expires_at.type))
+    )
+    return stmt.returning(c.token) if returning else stmt
+
+
+_FREE = (update(sync_leases)
+         .where(sync_leases.c.integration_id == bindparam("b_integration_id"),
+                sync_leases.c.resource == bindparam("b_resource"),
+                sync_leases.c.token == bindparam("b_token"))
+         .values(holder=None, expires_at=None))
+
+
 def take(
     conn: Connection, integration_id: int, resource: str, holder: str, *,
     ttl: timedelta = LEASE_TTL,
@@ -100,23 +124,21 @@ def take(
     """
     now = utc_now()
     c = sync_leases.c
+    params = dict(b_integration_id=integration_id, b_resource=resource, b_holder=holder,
+                  b_now=to_db(now), b_expires=to_db(now + ttl))
 
-    def grab(condition: Any) -> int | None:
-        stmt = (
-            update(sync_leases)
-            .where(_key(integration_id, resource), condition)
-            .values(holder=holder, token=c.token + 1, acquired_at=to_db(now),
-                    expires_at=to_db(now + ttl))
-        )
-        if conn.dialect.update_returning:  # the new token in the same round trip
-            token = conn.execute(stmt.returning(c.token)).scalar()
+    def grab(expired: bool) -> int | None:
+        returning = bool(conn.dialect.update_returning)  # the new token in one round trip
+        result = conn.execute(_grab_statement(expired, returning), params)
+        if returning:
+            token = result.scalar()
             return None if token is None else int(token)
-        if conn.execute(stmt).rowcount != 1:
+        if result.rowcount != 1:
             return None
         return int(conn.execute(select(c.token).where(_key(integration_id, resource)))
                    .scalar_one())
 
-    token = grab(or_(c.holder.is_(None), c.expires_at.is_(None)))
+    token = grab(expired=False)
     if token is None:
         # Read before the takeover: the dead holder's run is closed as abandoned with it.
         dead = conn.execute(select(c.holder, c.token, c.acquired_at, c.expires_at)
@@ -134,7 +156,7 @@ def take(
                                     .where(_key(integration_id, resource))).first()
                 assert dead is not None
                 return LeaseHeld(dead.holder, from_db(dead.expires_at))
-        token = grab(and_(c.holder.is_not(None), c.expires_at <= to_db(now)))
+        token = grab(expired=True)
         if token is None:
             return LeaseHeld(dead.holder, from_db(dead.expires_at))
         LEASE_TAKEOVERS.inc()
@@ -179,11 +201,8 @@ def release(engine: Engine, lease: Lease) -> None:
 
 def free(conn: Connection, lease: Lease) -> None:
     """`release` inside the caller's transaction (a run frees it where it closes its record)."""
-    conn.execute(
-        update(sync_leases)
-        .where(_key(lease.integration_id, lease.resource), sync_leases.c.token == lease.token)
-        .values(holder=None, expires_at=None)
-    )
+    conn.execute(_FREE, dict(b_integration_id=lease.integration_id, b_resource=lease.resource,
+                             b_token=lease.token))
 
 
 class Heartbeat:

@@ -15,14 +15,18 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     Numeric,
+    Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -35,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from shared.db import autocommit
 from shared.erp import retry_set
 from shared.erp.retry_set import Failure, Summary
 from shared.erp.schema import (
@@ -123,20 +128,20 @@ class SqlErpStore:
     # -- reads ----------------------------------------------------------------------------------
 
     def read_cursor(self, name: str) -> datetime | None:
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return watermarks.read(conn, self.integration_id, name)
 
     def due_retries(self, operation: str, *, limit: int) -> list[str]:
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return retry_set.due(conn, self.integration_id, operation, to_db(utc_now()),
                                  limit=limit)
 
     def retry_summary(self) -> Summary:
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return retry_set.summary(conn, self.integration_id)
 
     def order_status_ids(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             rows = conn.execute(select(order_statuses.c.code, order_statuses.c.id))
             return {row.code.strip(): row.id for row in rows}
 
@@ -171,7 +176,7 @@ class SqlErpStore:
 
     def count_export_candidates(self, label_ids: Collection[int]) -> int:
         _, _, _, joined, where = self._export_select(label_ids)
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return int(conn.execute(
                 select(func.count()).select_from(joined).where(where)
             ).scalar_one())
@@ -180,7 +185,7 @@ class SqlErpStore:
         """Bound products sent before that are out of scope now: the most an export run
         could deactivate (those already deactivated included)."""
         b, s, scope, joined, _ = self._export_select(label_ids)
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return int(conn.execute(
                 select(func.count()).select_from(joined)
                 .where(~scope, b.c.shop_id.is_not(None), s.c.erp_id.is_not(None))
@@ -188,7 +193,7 @@ class SqlErpStore:
 
     def count_bound_products(self) -> int:
         b = sync_bindings.c
-        with self.engine.connect() as conn:
+        with autocommit(self.engine) as conn:
             return int(conn.execute(
                 select(func.count()).select_from(sync_bindings)
                 .where(b.integration_id == self.integration_id, b.kind == bindings.PRODUCT)
@@ -206,7 +211,7 @@ class SqlErpStore:
                 .select_from(joined).where(where).order_by(p.id).limit(chunk))
         last = 0
         while True:
-            with self.engine.connect() as conn:
+            with autocommit(self.engine) as conn:
                 rows = conn.execute(stmt.where(p.id > last)).all()
             if not rows:
                 return
@@ -231,7 +236,7 @@ class SqlErpStore:
             stmt = stmt.where(b.c.shop_id.is_not(None))
         last = 0
         while True:
-            with self.engine.connect() as conn:
+            with autocommit(self.engine) as conn:
                 rows = conn.execute(stmt.where(p.id > last)).all()
                 if not rows:
                     return
@@ -263,25 +268,36 @@ class SqlErpStore:
     ) -> Iterator[list[OrderToSend]]:
         if not status_ids:
             return
-        o = orders.c
-        s, s_on = self._sent(fingerprints.ORDER_STATUS, o.id)
-        # The order_status fingerprint is the ERP status id as text, so the database itself
-        # picks the orders whose status is not the one last sent.
-        changed = or_(s.c.fingerprint.is_(None),
-                      s.c.fingerprint != cast(o.status_id, String(20)))
-        stmt = (select(o.id, o.external_id, o.status_id)
-                .select_from(orders.outerjoin(s, s_on))
-                .where(o.integration_id == self.integration_id,
-                       o.status_id.in_(sorted(status_ids)), changed)
-                .order_by(o.id).limit(chunk))
+        params = dict(b_integration_id=self.integration_id, b_statuses=sorted(status_ids),
+                      b_chunk=chunk)
         last = 0
         while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(stmt.where(o.id > last)).all()
+            with autocommit(self.engine) as conn:
+                rows = conn.execute(_orders_to_send(), dict(params, b_last=last)).all()
             if not rows:
                 return
             last = rows[-1].id
             yield [OrderToSend(row.id, row.external_id, row.status_id) for row in rows]
+
+
+@cache
+def _orders_to_send() -> Select[Any]:
+    """The next chunk of orders whose status differs from the one last sent, built once (an
+    idle status run is this one statement)."""
+    o = orders.c
+    s = sync_sent.alias(f"s_{fingerprints.ORDER_STATUS}")
+    integration = bindparam("b_integration_id", type_=Integer())
+    on = and_(s.c.integration_id == integration, s.c.kind == fingerprints.ORDER_STATUS,
+              s.c.erp_id == o.id)
+    # The order_status fingerprint is the ERP status id as text, so the database itself
+    # picks the orders whose status is not the one last sent.
+    changed = or_(s.c.fingerprint.is_(None), s.c.fingerprint != cast(o.status_id, String(20)))
+    return (select(o.id, o.external_id, o.status_id)
+            .select_from(orders.outerjoin(s, on))
+            .where(o.integration_id == integration,
+                   o.status_id.in_(bindparam("b_statuses", expanding=True)), changed,
+                   o.id > bindparam("b_last", type_=Integer()))
+            .order_by(o.id).limit(bindparam("b_chunk", type_=Integer())))
 
 
 def _product(row: Any) -> Product:
