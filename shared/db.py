@@ -21,6 +21,7 @@ from urllib.parse import unquote
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
+from sqlalchemy.util import LRUCache
 
 from shared.errors import UserError
 
@@ -115,6 +116,42 @@ def _connect_args(url: URL, connect_timeout: int, statement_timeout: int) -> dic
     return {}
 
 
+class SharedCompiledCache:
+    """SQLAlchemy's compiled statements, shared by all the engines this process makes.
+
+    Each engine has its own compiled cache keyed by its own dialect object, so a tenant engine
+    made afresh — beyond ILUO_SYNC_ENGINE_CACHE_SIZE tenants every run makes one — compiled
+    every statement again: about three quarters of such a run's time (BENCHMARKS.md §6).
+    Engines of the same dialect class, driver and server version compile the same SQL, so the
+    key's dialect is replaced by that description (what `initialize()` learnt from the server
+    included) and a compiled form made by one engine serves the others. It is passed as the
+    `compiled_cache` execution option, the mapping SQLAlchemy reads and fills.
+    """
+
+    def __init__(self, size: int = 2000) -> None:
+        self._lru: LRUCache[tuple[Any, ...], Any] = LRUCache(size)
+
+    def get(self, key: tuple[Any, ...], default: Any = None) -> Any:
+        return self._lru.get(_shared_key(key), default)
+
+    def __setitem__(self, key: tuple[Any, ...], value: Any) -> None:
+        self._lru[_shared_key(key)] = value
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+
+def _shared_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    dialect, *rest = key
+    kind = (type(dialect), dialect.driver, dialect.server_version_info,
+            dialect.default_schema_name, dialect.paramstyle, dialect.supports_native_boolean)
+    return (kind, *rest)
+
+
+#: One per process: every engine make_engine makes (the control DB's and the tenants').
+COMPILED = SharedCompiledCache()
+
+
 def make_engine(
     url: URL | str,
     *,
@@ -125,6 +162,7 @@ def make_engine(
     url = parse_db_url(url) if isinstance(url, str) else url
     kwargs: dict[str, Any] = {
         "connect_args": _connect_args(url, connect_timeout, statement_timeout),
+        "execution_options": {"compiled_cache": COMPILED},
     }
     if url.get_backend_name() != "sqlite":
         kwargs.update(pool_size=pool_size, max_overflow=4, pool_recycle=1800, pool_timeout=30)

@@ -29,6 +29,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.db import autocommit
 from shared.erp import retry_set
 from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.erp.retry_set import OPERATIONS as KEPT_OPERATIONS
@@ -133,21 +134,26 @@ def run_operation(
     deadline = time.monotonic() + time_limit_s
     recorder = RunRecorder(engine, integration_id, operation.value, trigger=trigger, full=full,
                            dry_run=dry_run, worker=holder, event_history=event_history)
-    # One transaction opens the run: the settings, the lease (a dry run writes nothing, so it
-    # needs no exclusion) and the run record, which names the lease's fencing token.
+    # The run opens with the settings, the lease (a dry run writes nothing, so it needs no
+    # exclusion) and the run record, which names the lease's fencing token. On PostgreSQL a
+    # free lease and the record are one statement after the settings' one; otherwise, and for
+    # a lease that is held, expired or new, the lease and the record share a transaction.
     lease: Lease | None = None
     held: LeaseHeld | None = None
-    with engine.begin() as conn:
+    pg = engine.dialect.name == "postgresql"
+    with autocommit(engine) if pg else engine.begin() as conn:
         cfg = load_integration(conn, integration_id)
         refusal = _refusal(cfg, integration_id, operation, trigger)
-        if refusal is None and not dry_run:
-            taken = leases.take(conn, integration_id, operation.resource, holder)
-            if isinstance(taken, LeaseHeld):
-                held = taken
-            else:
-                lease = taken
-                recorder.lease_token = lease.token
-        recorder.start(conn)
+        leased = refusal is None and not dry_run
+        if not leased:
+            recorder.start(conn)
+        elif pg:
+            lease = recorder.start_leased(conn, operation.resource, holder)
+        else:
+            lease, held = _take(conn, recorder, integration_id, operation, holder)
+    if leased and pg and lease is None:
+        with engine.begin() as conn:
+            lease, held = _take(conn, recorder, integration_id, operation, holder)
 
     if refusal is not None:
         outcome, message = refusal
@@ -219,6 +225,17 @@ class _LazyShop:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.use(), name)
+
+
+def _take(conn: Connection, recorder: RunRecorder, integration_id: int, operation: Operation,
+          holder: str) -> tuple[Lease | None, LeaseHeld | None]:
+    """The lease taken (or found held) and the run record opened, in the caller's transaction."""
+    taken = leases.take(conn, integration_id, operation.resource, holder)
+    lease = None if isinstance(taken, LeaseHeld) else taken
+    if lease is not None:
+        recorder.lease_token = lease.token
+    recorder.start(conn)
+    return lease, taken if isinstance(taken, LeaseHeld) else None
 
 
 def _refusal(
@@ -302,14 +319,13 @@ def _result(
     kept: list[Summary | None] = [None]
 
     def closing(conn: Connection) -> None:
-        # In the record's closing transaction: the lease goes free (if still ours; one taken
-        # over is its new holder's) and an import reads the retry set it leaves.
-        if lease is not None:
-            leases.free(conn, lease)
-        if outcome in (OK, PARTIAL, FAILED):
-            kept[0] = _kept(conn, config, operation, recorder.dry_run)
+        # In the record's closing transaction: an import reads the retry set it leaves.
+        kept[0] = _kept(conn, config, operation, recorder.dry_run)
 
-    finished = recorder.finish(outcome, error, also=closing)
+    reads_kept = (outcome in (OK, PARTIAL, FAILED) and config is not None
+                  and not recorder.dry_run and operation.value in KEPT_OPERATIONS)
+    finished = recorder.finish(outcome, error, release=lease,
+                               also=closing if reads_kept else None)
     platform, calls = _shop_calls(shop)
     return RunResult(
         run_id=recorder.run_id,

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Subquery,
     bindparam,
     cast,
-    literal_column,
+    literal,
     null,
     select,
     union_all,
@@ -159,7 +159,7 @@ _ONE = bindparam("integration_id", type_=Integer)
 def _child_rows(one: bool, with_options: bool) -> Subquery:
     def row(table: Any, kind: str, key: Any, n1: Any, n2: Any, text_: Any) -> Select[Any]:
         stmt = select(table.c.integration_id.label("integration_id"),
-                      literal_column(f"'{kind}'").label("kind"), key.label("key"),
+                      literal(kind, String(10)).label("kind"), key.label("key"),
                       n1.label("n1"), n2.label("n2"), text_.label("txt"))
         return stmt.where(table.c.integration_id == _ONE) if one else stmt
 

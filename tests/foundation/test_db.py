@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, event, select, text
 
 from shared.db import (
     EngineCache,
@@ -15,6 +16,7 @@ from shared.db import (
     redact_text,
     split_password,
 )
+from shared.erp import schema as erp
 from shared.errors import UserError
 
 
@@ -70,3 +72,33 @@ def test_statement_timeouts_are_set(make_database: Callable[[str], str]) -> None
     with odbc.connect() as conn:
         assert conn.connection.dbapi_connection.timeout == 9  # type: ignore[union-attr]
     odbc.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_new_engine_reuses_what_another_compiled(
+    backend: str, make_database: Callable[[str], str],
+) -> None:
+    """Beyond the engine cache every run makes its tenant's engine afresh; it must not compile
+    every statement again (the compiled forms are shared by engines of one kind of server)."""
+    stmt = select(erp.products.c.id, erp.products.c.sku).where(
+        erp.products.c.sku == bindparam("sku"), erp.products.c.is_active.is_(True))
+    hits: list[bool] = []
+
+    def run(url: str) -> None:
+        engine = make_engine(url)
+        erp.erp_metadata.create_all(engine, tables=[erp.products])
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def seen(_conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any,
+                 _many: bool) -> None:
+            if context.compiled is not None and context.compiled.statement is not None:
+                hits.append(context.cache_hit == context.dialect.CACHE_HIT)
+
+        with engine.connect() as conn:
+            conn.execute(stmt, {"sku": "A-1"}).all()
+        engine.dispose()
+
+    run(make_database(backend))
+    hits.clear()
+    run(make_database(backend))
+    assert hits[-1] is True  # the second engine's first execution: served from the cache

@@ -87,8 +87,15 @@ def acquire(
     return taken
 
 
+def grab_params(integration_id: int, resource: str, holder: str, *, now: datetime,
+                ttl: timedelta = LEASE_TTL) -> dict[str, object]:
+    """The parameters of `grab_statement`."""
+    return dict(b_integration_id=integration_id, b_resource=resource, b_holder=holder,
+                b_now=to_db(now), b_expires=to_db(now + ttl))
+
+
 @cache
-def _grab_statement(expired: bool, returning: bool) -> Update:
+def grab_statement(expired: bool, returning: bool) -> Update:
     """The lease's UPDATE, built once per form: free (no holder, or released) or expired."""
     c = sync_leases.c
     now = bindparam("b_now", type_=c.acquired_at.type)
@@ -104,7 +111,7 @@ def _grab_statement(expired: bool, returning: bool) -> Update:
     return stmt.returning(c.token) if returning else stmt
 
 
-_FREE = (update(sync_leases)
+FREE = (update(sync_leases)
          .where(sync_leases.c.integration_id == bindparam("b_integration_id"),
                 sync_leases.c.resource == bindparam("b_resource"),
                 sync_leases.c.token == bindparam("b_token"))
@@ -124,12 +131,11 @@ def take(
     """
     now = utc_now()
     c = sync_leases.c
-    params = dict(b_integration_id=integration_id, b_resource=resource, b_holder=holder,
-                  b_now=to_db(now), b_expires=to_db(now + ttl))
+    params = grab_params(integration_id, resource, holder, now=now, ttl=ttl)
 
     def grab(expired: bool) -> int | None:
         returning = bool(conn.dialect.update_returning)  # the new token in one round trip
-        result = conn.execute(_grab_statement(expired, returning), params)
+        result = conn.execute(grab_statement(expired, returning), params)
         if returning:
             token = result.scalar()
             return None if token is None else int(token)
@@ -201,8 +207,13 @@ def release(engine: Engine, lease: Lease) -> None:
 
 def free(conn: Connection, lease: Lease) -> None:
     """`release` inside the caller's transaction (a run frees it where it closes its record)."""
-    conn.execute(_FREE, dict(b_integration_id=lease.integration_id, b_resource=lease.resource,
-                             b_token=lease.token))
+    conn.execute(FREE, free_params(lease))
+
+
+def free_params(lease: Lease) -> dict[str, object]:
+    """The parameters of `FREE` (the lease released, if the token is still ours)."""
+    return dict(b_integration_id=lease.integration_id, b_resource=lease.resource,
+                b_token=lease.token)
 
 
 class Heartbeat:

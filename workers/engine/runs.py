@@ -13,11 +13,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import Connection, Engine, bindparam, insert, update
+from sqlalchemy import Connection, Engine, Insert, Update, bindparam, insert, select, update
 
+from shared.db import autocommit
 from shared.erp.sync_tables import sync_events, sync_runs
 from shared.redact import redact
+from workers.engine import leases
 from workers.engine.clock import to_db, utc_now
 
 COUNT_NAMES = ("read", "created", "updated", "unchanged", "skipped", "failed", "reconciled")
@@ -52,6 +55,28 @@ def _fit(text: object, size: int | None = None) -> str | None:
 #: its cache key were a good share of an idle run's Python.
 _OPEN = insert(sync_runs)
 _WRITE = update(sync_runs).where(sync_runs.c.id == bindparam("b_run_id"))
+_OPEN_COLUMNS = ("integration_id", "operation", "trigger", "started_at", "outcome", "full_pass",
+                 "dry_run", "worker", *(f"{n}_count" for n in COUNT_NAMES))
+
+
+@cache
+def _open_leased() -> Insert:
+    """PostgreSQL: a free lease taken and the run record that names its token inserted, in one
+    statement (a data-modifying CTE); no row when the lease was not free."""
+    lease = leases.grab_statement(expired=False, returning=True).cte("lease")
+    c = sync_runs.c
+    values = [bindparam(f"b_{name}", type_=c[name].type) for name in _OPEN_COLUMNS]
+    rows = select(*values, lease.c.token)
+    return (insert(sync_runs)
+            .from_select([*_OPEN_COLUMNS, "lease_token"], rows)
+            .add_cte(lease)
+            .returning(c.id, c.lease_token))
+
+
+@cache
+def _close_freeing() -> Update:
+    """PostgreSQL: the record closed and its lease freed in one statement."""
+    return _WRITE.add_cte(leases.FREE.cte("freed"))
 
 
 class RunRecorder:
@@ -94,18 +119,37 @@ class RunRecorder:
         if conn is None:
             with self.engine.begin() as own:
                 return self.start(own)
-        result = conn.execute(_OPEN, dict(
-            integration_id=self.integration_id, operation=self.operation,
-            trigger=_fit(self.trigger, 20), started_at=to_db(self.started_at),
-            outcome="running", full_pass=self.full, dry_run=self.dry_run,
-            worker=_fit(self.worker, 100), lease_token=self.lease_token,
-            **{f"{n}_count": 0 for n in COUNT_NAMES},
-        ))
+        result = conn.execute(_OPEN, dict(self._opening(), lease_token=self.lease_token))
         key = result.inserted_primary_key
         assert key is not None  # a one-row INSERT has one
         self.run_id = int(key[0])
         self._written = self._summary()
         return self.run_id
+
+    def start_leased(self, conn: Connection, resource: str, holder: str) -> leases.Lease | None:
+        """PostgreSQL: take the free lease and insert the run row naming its token in one
+        statement. None (nothing written) when the lease is not simply free — held, expired,
+        never taken — or on another database: then `leases.take` and `start` in a transaction.
+        """
+        if conn.dialect.name != "postgresql":
+            return None
+        params = {f"b_{name}": value for name, value in self._opening().items()}
+        params.update(leases.grab_params(self.integration_id, resource, holder,
+                                         now=utc_now()))
+        row = conn.execute(_open_leased(), params).first()
+        if row is None:
+            return None
+        self.run_id, self.lease_token = int(row.id), int(row.lease_token)
+        self._written = self._summary()
+        return leases.Lease(self.integration_id, resource, holder, self.lease_token)
+
+    def _opening(self) -> dict[str, object]:
+        return dict(
+            integration_id=self.integration_id, operation=self.operation,
+            trigger=_fit(self.trigger, 20), started_at=to_db(self.started_at),
+            outcome="running", full_pass=self.full, dry_run=self.dry_run,
+            worker=_fit(self.worker, 100), **{f"{n}_count": 0 for n in COUNT_NAMES},
+        )
 
     def flush(self) -> None:
         """Write buffered events and the counts so far (so `status` sees a long run move);
@@ -123,21 +167,29 @@ class RunRecorder:
 
     def finish(
         self, outcome: str, error: str | None = None, *,
+        release: leases.Lease | None = None,
         also: Callable[[Connection], None] | None = None,
     ) -> datetime:
-        """Close the record; `also` runs in the same transaction (the lease's release)."""
+        """Close the record, free the lease `release` (if still ours: one taken over is its new
+        holder's) and run `also`, all in one transaction."""
         finished = utc_now()
         if outcome == "failed":
             self.event(ERROR, "run_failed", message=error)
         elif outcome == "skipped":
             self.event(INFO, "run_skipped", message=error, keep=True)
+        closing = dict(b_run_id=self.run_id, outcome=outcome, finished_at=to_db(finished),
+                       error=_fit(error), **self._summary())
+        if (release is not None and not self._pending and also is None
+                and self.engine.dialect.name == "postgresql"):
+            with autocommit(self.engine) as conn:  # an idle run's close: one round trip
+                conn.execute(_close_freeing(), dict(closing, **leases.free_params(release)))
+            return finished
         with self.engine.begin() as conn:
             if self._pending:
                 conn.execute(insert(sync_events), [self._row(e) for e in self._pending])
-            conn.execute(_WRITE, dict(
-                b_run_id=self.run_id, outcome=outcome, finished_at=to_db(finished),
-                error=_fit(error), **self._summary(),
-            ))
+            conn.execute(_WRITE, closing)
+            if release is not None:
+                leases.free(conn, release)
             if also is not None:
                 also(conn)
         self._pending.clear()

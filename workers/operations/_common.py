@@ -58,7 +58,8 @@ class Batcher(Generic[T]):
             self._send(batch)
 
     def _send_full(self) -> None:
-        while len(self._items) >= (size := max(1, self._size())):
+        # Nothing waiting: the size is not even asked (asking makes the shop client).
+        while self._items and len(self._items) >= (size := max(1, self._size())):
             batch, self._items = self._items[:size], self._items[size:]
             self._send(batch)
 
