@@ -40,6 +40,7 @@ test: install
 
 # Side-by-side ratios (never timed tests); needs the same servers as the tests. See BENCHMARKS.md.
 bench: install
+	$(BIN)/pip install --quiet -e '.[bench]'
 	for p in woocommerce prestashop shoper idosell allegro; do $(BIN)/python bench/bench_calls.py --platform $$p; done
 	$(BIN)/python bench/bench_shoper_bucket.py
 	$(BIN)/python bench/bench_memory.py

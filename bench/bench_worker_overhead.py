@@ -8,10 +8,11 @@ Same RabbitMQ (a private vhost, deleted afterwards), same broker and middleware 
 same in-process dramatiq Worker, same run:
 - no-op: a bare actor that returns at once — dramatiq's own cost per message (deliver, ack);
 - sync:  sync messages for one operation of integrations with nothing to do, so all that is
-  left is the service's own work per run: tenant lookup, the schedule row (start, refresh from
-  the ERP settings, report) in the control DB, and in the tenant DB the settings, the run
-  record, the lease (take, release) and the history. `update_order_statuses` (default) has no
-  order to send and makes no shop call; `import_orders` asks its retry set for due items and
+  left is the service's own work per run: the tenant and its schedule row marked running, the
+  report with the row's own settings (control DB), and in the tenant DB the settings, the lease
+  with the run record, and the record's close with the lease's release (PostgreSQL: six
+  statements in all). `update_order_statuses` (default) has no order to send and makes no
+  shop call; `import_orders` asks its retry set for due items and
   makes its one shop call (a WooCommerce sandbox on 127.0.0.1 with no new order) and reads the
   retry-set summary; `update_stock` runs its safety valve's counting pass with nothing changed.
 Messages are published before the worker starts; the clock runs from `Worker.start()` until the
