@@ -40,7 +40,7 @@ PLATFORMS = ("woocommerce", "shoper")
 class ShopHooks(Protocol):
     """One platform's webhook calls, as register and check need them."""
 
-    def create(self, url: str, secret: str) -> list[str]: ...
+    def create(self, url: str, secret: str, made: list[str]) -> None: ...  # ids into made
     def active(self) -> dict[str, bool]: ...  # our kind of webhook id -> active
     def reenable(self, webhook_id: str, secret: str) -> None: ...
     def delete(self, webhook_id: str) -> None: ...
@@ -50,8 +50,9 @@ class ShopHooks(Protocol):
 class _Woo:
     client: WooCommerceClient
 
-    def create(self, url: str, secret: str) -> list[str]:
-        return [self.client.create_webhook(NAME, topic, url, secret) for topic in TOPICS]
+    def create(self, url: str, secret: str, made: list[str]) -> None:
+        for topic in TOPICS:  # one by one into `made`, so a refusal halfway can be undone
+            made.append(self.client.create_webhook(NAME, topic, url, secret))  # noqa: PERF401
 
     def active(self) -> dict[str, bool]:
         return {str(r.get("id")): r.get("status") == "active" for r in self.client.list_webhooks()}
@@ -67,8 +68,8 @@ class _Woo:
 class _Shoper:
     client: ShoperClient
 
-    def create(self, url: str, secret: str) -> list[str]:
-        return [self.client.create_webhook(url, secret, SHOPER_EVENTS)]
+    def create(self, url: str, secret: str, made: list[str]) -> None:
+        made.append(self.client.create_webhook(url, secret, SHOPER_EVENTS))
 
     def active(self) -> dict[str, bool]:
         return {str(r.get("webhook_id")): r.get("active") in (True, 1, "1")
@@ -128,10 +129,17 @@ def _integration(reg: Registry, tenant: Tenant, integration_id: int) -> Integrat
     return cfg
 
 
+class ShopUnreachable(UserError):
+    """`check` could not ask the shop (down, refusing, keys wrong): a failure to report and go
+    on from, not a mistake in the command."""
+
+
 def register(reg: Registry, tenant: Tenant, integration_id: int, public_url: str, *,
              allow_local: bool = False) -> list[str]:
-    """A new token and secret, then the shop's webhooks for new and changed orders (old ones
-    of ours deleted first). Returns the shop's webhook ids."""
+    """A new token and secret, then the shop's webhooks for new and changed orders; ours from
+    an earlier `register` are deleted once the new ones exist. Returns the shop's webhook ids.
+    When the shop refuses, nothing stays half-done: webhooks it already made are deleted and
+    the integration's row (its old URL working again) is put back as it was."""
     cfg = _integration(reg, tenant, integration_id)
     problem = public_url_problem(public_url, cfg.platform)
     if problem and not allow_local:
@@ -139,26 +147,40 @@ def register(reg: Registry, tenant: Tenant, integration_id: int, public_url: str
                         "front of `iluo-sync webhooks` and pass that as --public-url")
     engine = reg.tenant_engine(tenant)
     with engine.connect() as conn:
+        before = store.snapshot(conn, integration_id)
         old = store.of_integration(conn, reg.box, integration_id)
+    # The row first: the shop pings the new URL while creating the webhook (WooCommerce).
     with engine.begin() as conn:
         token, secret = store.create(conn, reg.box, tenant.id, integration_id, now_s(),
                                      public_url=public_url)
     delivery = f"{public_url.rstrip('/')}/hooks/{token}"
+    made: list[str] = []
     try:
         with _shop(cfg) as shop:
+            try:
+                shop.create(delivery, secret, made)
+            except ShopError:
+                for webhook_id in made:
+                    _delete_quietly(shop, webhook_id)
+                raise
             for webhook_id in (old.shop_webhook_ids or "").split(",") if old else []:
                 if webhook_id:
-                    try:
-                        shop.delete(webhook_id)
-                    except ShopError:  # already gone on the shop's side
-                        pass
-            ids = shop.create(delivery, secret)
+                    _delete_quietly(shop, webhook_id)
     except ShopError as exc:
+        with engine.begin() as conn:
+            store.restore(conn, integration_id, before)
         raise UserError(f"the shop refused the webhooks: {exc}") from None
     with engine.begin() as conn:
         store.set_state(conn, integration_id, now_s(), state="registered",
-                        shop_webhook_ids=",".join(ids))
-    return ids
+                        shop_webhook_ids=",".join(made))
+    return made
+
+
+def _delete_quietly(shop: ShopHooks, webhook_id: str) -> None:
+    try:
+        shop.delete(webhook_id)
+    except ShopError:  # already gone on the shop's side, or the shop is failing: nothing to do
+        pass
 
 
 def check(reg: Registry, tenant: Tenant, integration_id: int) -> list[Checked]:
@@ -188,7 +210,7 @@ def check(reg: Registry, tenant: Tenant, integration_id: int) -> list[Checked]:
                     shop.reenable(webhook_id, hook.secret)
                     results.append(Checked(webhook_id, "disabled", "re-enabled"))
     except ShopError as exc:
-        raise UserError(f"cannot read the shop's webhooks: {exc}") from None
+        raise ShopUnreachable(f"cannot read the shop's webhooks: {exc}") from None
     state = ("missing" if any(r.action == "missing" for r in results) else
              "disabled" if any(r.action == "unreachable" for r in results) else "registered")
     with engine.begin() as conn:
