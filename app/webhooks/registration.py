@@ -14,7 +14,8 @@ and order.edit) is handled the same way; its delivery and disabling rules are un
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,7 @@ from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.errors import UserError
 from workers.ports import ShopConnection, ShopError
 from workers.shops.shoper.client import ShoperClient
+from workers.shops.woocommerce import delivery_url
 from workers.shops.woocommerce.client import WooCommerceClient
 
 TOPICS = ("order.created", "order.updated")
@@ -93,22 +95,46 @@ def _shop(cfg: IntegrationConfig) -> Iterator[ShopHooks]:
             yield _Woo(woo)
 
 
-def public_url_problem(url: str, platform: str = "woocommerce") -> str | None:
-    """Why the shop could not deliver to `url` (WooCommerce: wp_http_validate_url), or None."""
+def public_url_problem(url: str, platform: str = "woocommerce", home: str | None = None,
+                       resolve: Callable[[str], list[str]] | None = None) -> str | None:
+    """Why the shop could not deliver to `url`, or None. WooCommerce: WordPress's
+    `wp_http_validate_url` (workers/shops/woocommerce/delivery_url.py), `home` being the shop's
+    address. Every platform, and stricter than WordPress on purpose: an address that is not
+    public (loopback, private, link-local, shared, documentation ranges) is refused unless it
+    is the shop's own host, since a shop on the internet cannot reach it. A name that does not
+    resolve here passes (our DNS is not the shop's)."""
+    lookup = resolve or _addresses
+    if platform == "woocommerce":
+        problem = delivery_url.refusal(url, home, resolve=lambda h: next(
+            (a for a in lookup(h) if ":" not in a), None), unresolved_passes=True)
+        if problem:
+            return problem
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "the public URL must be an http(s) address"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if platform == "woocommerce" and port not in (80, 443, 8080):
-        return f"port {port}: WooCommerce delivers only to ports 80, 443 and 8080"
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        host = parts.hostname
     except ValueError:
-        return "localhost is not reachable from the shop" if parts.hostname == "localhost" \
-            else None
-    if not address.is_global:
-        return f"{address} is a local or private address: the shop cannot deliver there"
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        return "the public URL must be an http(s) address"
+    if home and urlsplit(home).hostname == host:
+        return None
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        addresses = lookup(host)
+    for address in addresses:
+        if not ipaddress.ip_address(address).is_global:
+            return (f"{host} is a local or private address ({address}): the shop cannot "
+                    "deliver there")
     return None
+
+
+def _addresses(host: str) -> list[str]:
+    """Every address `host` resolves to here (none when it does not resolve)."""
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    except (OSError, UnicodeError):
+        return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +167,7 @@ def register(reg: Registry, tenant: Tenant, integration_id: int, public_url: str
     When the shop refuses, nothing stays half-done: webhooks it already made are deleted and
     the integration's row (its old URL working again) is put back as it was."""
     cfg = _integration(reg, tenant, integration_id)
-    problem = public_url_problem(public_url, cfg.platform)
+    problem = public_url_problem(public_url, cfg.platform, home=cfg.base_url)
     if problem and not allow_local:
         raise UserError(f"{problem}. Put a public https URL (a reverse proxy or tunnel) in "
                         "front of `iluo-sync webhooks` and pass that as --public-url")
