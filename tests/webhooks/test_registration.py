@@ -12,7 +12,6 @@ from shared.errors import UserError
 from tests.webhooks.conftest import INTEGRATION, Live
 from workers.shops.woocommerce.delivery_url import refusal
 
-
 PUBLIC = {"hooks.example.com": ["93.184.215.14"], "intranet.example.com": ["10.1.2.3"],
           "v6only.example.com": ["2606:2800:220:1::1"], "nowhere.invalid": []}
 

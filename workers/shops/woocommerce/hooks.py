@@ -106,9 +106,12 @@ class WooWebhooks:
                          "message": "Invalid ID.", "data": {"status": 404}}
         if action == "update":
             # Re-enabling keeps the failure count: one more failure disables it again.
+            moved = bool(body.get("delivery_url")) and body["delivery_url"] != hook["delivery_url"]
             for key in ("name", "status", "delivery_url", "secret", "topic"):
                 if body.get(key):
                     hook[key] = str(body[key])
+            if hook["status"] == "active" and (moved or hook["pending_delivery"]):
+                self.ping(hook)  # WC_Webhook_Data_Store::update
             return 200, self.render(hook)
         if action == "delete":
             del self.webhooks[hook["id"]]
