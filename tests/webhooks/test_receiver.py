@@ -6,12 +6,13 @@ import json
 
 from sqlalchemy import select, update
 
-from app.webhooks.receiver import MAX_BODY, Limits
+from app.webhooks.receiver import MAX_BODY, TOUCH_EVERY, Limits
 from app.webhooks.signatures import shoper_signature
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import now_s
 from shared.control.tables import schedules
 from shared.erp.schema import orders, shop_integrations
+from shared.erp.sync_tables import sync_webhooks
 from shared.telemetry.metrics import WEBHOOKS
 from tests.webhooks.conftest import INTEGRATION, Hooked, Live
 
@@ -181,3 +182,26 @@ def test_a_hook_during_a_run_asks_for_one_more_run_after_it(hooked: Hooked) -> N
                          .values(running_since=None, queued_at=None))
         assert hooked.wait(lambda: hooked.row().queued_at is not None)
     assert hooked.queued_messages() == 1
+
+
+def test_a_valid_hook_records_when_it_came_at_most_once_per_few_seconds(hooked: Hooked) -> None:
+    def received() -> object:
+        with hooked.erp.connect() as conn:
+            return conn.execute(select(sync_webhooks.c.last_received_at)).scalar_one()
+
+    with hooked.client() as client:
+        wrong = client.post(f"/hooks/{hooked.token}", content=BODY,
+                            headers=hooked.signed(BODY, secret="not-it"))
+        assert wrong.status_code == 401 and received() is None  # a refusal writes nothing
+        ok = client.post(f"/hooks/{hooked.token}", content=BODY, headers=hooked.signed(BODY))
+        assert ok.status_code == 200
+        assert hooked.wait(lambda: received() is not None)  # written after the answer
+
+        receiver = client.app.state.receiver
+        key = (hooked.tenant.id, INTEGRATION)
+        at = receiver.touched[key]
+        # One write per TOUCH_EVERY per integration, however many hooks come in between.
+        assert not receiver.due_touch(key, at + 1.0)
+        assert not receiver.due_touch(key, at + TOUCH_EVERY - 0.1)
+        assert receiver.due_touch(key, at + TOUCH_EVERY)
+        assert receiver.due_touch((hooked.tenant.id, INTEGRATION + 1), at + 1.0)  # its own
