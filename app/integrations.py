@@ -42,7 +42,10 @@ def describe(reg: Registry, tenant: Tenant) -> list[dict[str, Any]]:
         }
     described = [_one(cfg, tenant, statuses, stores, last, due, kept[cfg.id]) for cfg in configs]
     for item in described:  # `none` until `webhooks register`; polling runs either way
-        item["webhook"] = hooks.get(item["id"], "none")
+        hook = hooks.get(item["id"])
+        item["webhook"] = hook.state if hook else "none"
+        item["webhook_last_received_at"] = hook.last_received_at if hook else None
+        item["webhook_checked_at"] = hook.updated_at if hook else None
     return described
 
 

@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from functools import partial
@@ -34,8 +32,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import dramatiq
-import uvicorn
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
@@ -52,11 +48,9 @@ from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.schema import orders
 from shared.erp.sync_tables import sync_runs
-from shared.jobs import SYNC_QUEUES
 from shared.redact import quiet_libraries
 from shared.settings import Settings
-from workers import actors
-from workers.broker import build_broker
+from tests.webhooks.harness import RealWorker, Served
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 CK, CS = "ck_bench", "cs_bench"
@@ -65,13 +59,6 @@ CK, CS = "ck_bench", "cs_bench"
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: Any, timeout: float = 120.0) -> None:
@@ -94,19 +81,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     registry = Registry(settings)
     use_registry(registry)
     publisher = build_publisher(settings, url=RABBIT + vhost)
-    consuming = build_broker(settings, url=RABBIT + vhost)
-    for queue in SYNC_QUEUES:
-        real = {"orders": actors.sync_orders, "stock": actors.sync_stock,
-                "catalog": actors.sync_catalog}[queue]
-        dramatiq.actor(real.fn, broker=consuming, actor_name=real.actor_name, queue_name=queue)
-    worker = dramatiq.Worker(consuming, worker_threads=3, worker_timeout=100)
     shop = WooCommerceSandbox(CK, CS)
     shop.hooks.allow_local, shop.hooks.queue.delay = True, 1.0
     handle = shop.serve("127.0.0.1", 0)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(registry, publisher), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    worker: RealWorker | None = None
+    served: Served | None = None
     try:
         erp_url = database(tenant_name)
         erp = make_engine(erp_url)
@@ -116,10 +95,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         refresh_tenant(registry, tenant.id)
         with registry.engine.begin() as conn:
             conn.execute(schedules.update().values(next_due_at=now_s().replace(year=2100)))
-        worker.start()
-        thread.start()
-        wait_for(lambda: server.started, 30)
-        register(registry, tenant, 1, f"http://127.0.0.1:{port}", allow_local=True)
+        worker = RealWorker.start(settings, RABBIT + vhost, threads=3)
+        served = Served.start(create_app(registry, publisher))
+        register(registry, tenant, 1, served.url, allow_local=True)
 
         def in_erp(order_id: int) -> bool:
             with erp.connect() as conn:
@@ -162,10 +140,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "run_seconds_median": statistics.median(durations) if durations else None,
         }
     finally:
-        server.should_exit = True
-        worker.stop()
+        if served is not None:
+            served.stop()
+        if worker is not None:
+            worker.stop()
         handle.stop()
-        consuming.close()
         publisher.close()
         use_registry(None)
         registry.close()

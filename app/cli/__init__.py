@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
@@ -48,9 +49,37 @@ def main() -> None:
     quiet_libraries()
     _load_commands()
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)  # click's usage errors come here, not as a box
+    except USAGE_ERROR as exc:
+        sys.exit(_usage(exc))
+    except CLICK_ERROR as exc:  # a file that cannot be opened, and the like
+        typer.echo(f"iluo-sync: {_one_line(exc)}", err=True)
+        sys.exit(2)
     except UserError as exc:
         typer.echo(f"iluo-sync: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+#: click's UsageError and ClickException, whether typer uses click or a copy of its own
+#: (`BadParameter` is a UsageError in both).
+USAGE_ERROR: type[Exception] = typer.BadParameter.__mro__[1]
+CLICK_ERROR: type[Exception] = USAGE_ERROR.__mro__[1]
+
+
+def _one_line(exc: Exception) -> str:
+    format_message: Any = getattr(exc, "format_message", None)
+    return " ".join(str(format_message() if callable(format_message) else exc).split())
+
+
+def _usage(exc: Exception) -> int:
+    """A user's mistake on the command line as one line (CONTRACT §3), naming the help to read,
+    instead of click's usage block and box."""
+    ctx: Any = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "iluo-sync"
+    message = _one_line(exc)
+    if message:  # empty when the help was printed already (a group called with no command)
+        typer.echo(f"iluo-sync: {message} (see: {command} --help)", err=True)
+    return 2

@@ -11,7 +11,7 @@ from app.cli import app
 from app.cli.common import print_json, registry, user_errors
 from app.console.accounts import add_user, list_users, remove_user, set_password
 from app.console.web import create_app
-from app.serving import serve
+from app.serving import listen, serve
 from shared.broker import setup as setup_broker
 from shared.control.registry import Registry
 from shared.control.schedule import now_s
@@ -45,9 +45,10 @@ def console(
             raise UserError("no console account yet: make one with "
                             "`iluo-sync console user add NAME`")
     setup_broker()  # Run now publishes as the tick does; the console consumes nothing
-    typer.echo(f"iluo-sync console on http://{host}:{port}/ (Ctrl-C to stop)")
     try:
-        serve(create_app(reg, dramatiq.get_broker()), host, port)
+        sock = listen(host, port)
+        typer.echo(f"iluo-sync console on http://{host}:{port}/ (Ctrl-C to stop)")
+        serve(create_app(reg, dramatiq.get_broker()), sock)
     finally:
         reg.close()
 

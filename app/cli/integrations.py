@@ -33,6 +33,28 @@ def integrations(name: str, as_json: bool = typer.Option(False, "--json")) -> No
         _print(data)
 
 
+#: What each webhook state means to the person reading `integrations`.
+WEBHOOK_STATES = {
+    "none": "none (polling only; `iluo-sync webhooks register` adds them)",
+    "created": "not on the shop yet (the last `webhooks register` did not finish)",
+    "registered": "registered, active in the shop",
+    "disabled": "disabled by the shop (`iluo-sync webhooks check` re-enables it once the "
+                "receiver answers)",
+    "missing": "missing in the shop (run `iluo-sync webhooks register` again)",
+}
+
+
+def webhook_line(item: dict[str, Any]) -> str:
+    """The webhook state, when the shop was last asked, and the last hook received."""
+    state = str(item["webhook"])
+    line = WEBHOOK_STATES.get(state, state)
+    if state == "none":
+        return line
+    received = item["webhook_last_received_at"]
+    return (f"{line} (as of {fmt_time(item['webhook_checked_at'])}); last hook received "
+            f"{fmt_time(received) if received else 'never'}")
+
+
 def _print(data: list[dict[str, Any]]) -> None:
     console = Console()
     if not data:
@@ -57,7 +79,7 @@ def _print(data: list[dict[str, Any]]) -> None:
         )
         console.print(f"  stock labels:  {', '.join(item['stock_labels']) or '(all products)'}")
         console.print(f"  warehouses:    {', '.join(item['warehouses'])}")
-        console.print(f"  webhook:       {item['webhook']}")
+        console.print(f"  webhook:       {webhook_line(item)}")
         mapping = ", ".join(f"{k} → {v}" for k, v in item["status_map"].items()) or "(none)"
         console.print(f"  status map:    {mapping}")
         shown = ", ".join(f"{k}={v}" for k, v in item["options"].items())

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dramatiq
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli import app
 from app.cli.common import print_json, registry, user_errors
-from app.serving import serve
+from app.serving import listen, serve
 from app.webhooks import store
 from app.webhooks.receiver import Limits, create_app
-from app.webhooks.registration import check, register
+from app.webhooks.registration import ShopUnreachable, check, register
 from shared.broker import setup as setup_broker
-from shared.control.registry import Registry
+from shared.control.registry import Registry, db_error_line
+from shared.errors import UserError
+from shared.redact import redact
 
 webhooks_app = typer.Typer(
     help="Shop webhooks: `iluo-sync webhooks` serves the receiver; `webhooks register` and "
@@ -38,9 +41,10 @@ def webhooks(
         return
     reg = Registry()
     setup_broker()  # a poke publishes as the tick does; the receiver consumes nothing
-    typer.echo(f"iluo-sync webhooks on http://{host}:{port}/hooks/… (Ctrl-C to stop)")
     try:
-        serve(create_app(reg, dramatiq.get_broker(), Limits(debounce=debounce)), host, port)
+        sock = listen(host, port)
+        typer.echo(f"iluo-sync webhooks on http://{host}:{port}/hooks/… (Ctrl-C to stop)")
+        serve(create_app(reg, dramatiq.get_broker(), Limits(debounce=debounce)), sock)
     finally:
         reg.close()
 
@@ -73,22 +77,58 @@ def webhooks_check(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Find each registered integration's webhooks on its shop and re-enable those the shop
-    disabled after failed deliveries (only when the receiver answers at its public URL)."""
-    rows = []
+    disabled after failed deliveries (only when the receiver answers at its public URL).
+
+    Every tenant and integration is checked even when one cannot be (database or shop down):
+    each is reported, and the exit code is 1 when any failed or still needs a person (a
+    webhook missing, or disabled while the receiver does not answer)."""
+    rows: list[dict[str, object]] = []
     with registry() as reg:
         tenants = [reg.get(name)] if name else [t for t in reg.list() if t.is_active]
         for tenant in tenants:
-            with reg.tenant_engine(tenant).connect() as conn:
-                ids = sorted(store.states(conn))
+            try:
+                with reg.tenant_engine(tenant).connect() as conn:
+                    ids = sorted(store.states(conn))
+            except (SQLAlchemyError, UserError) as exc:
+                rows.append(_failed(tenant.name, None, exc))
+                continue
             for iid in [integration_id] if integration_id is not None else ids:
-                rows += [{"tenant": tenant.name, "integration_id": iid, "webhook_id": r.webhook_id,
-                          "status": r.status, "action": r.action}
-                         for r in check(reg, tenant, iid)]
+                try:
+                    found = check(reg, tenant, iid)
+                except ShopUnreachable as exc:
+                    rows.append(_failed(tenant.name, iid, exc))
+                    continue
+                except (SQLAlchemyError, UserError) as exc:
+                    if integration_id is not None and isinstance(exc, UserError):
+                        raise  # a mistake in the command itself: exit 2
+                    rows.append(_failed(tenant.name, iid, exc))
+                    continue
+                rows += [{"tenant": tenant.name, "integration_id": iid,
+                          "webhook_id": r.webhook_id, "status": r.status, "action": r.action}
+                         for r in found]
+    failed = [r for r in rows if "error" in r or r.get("action") in NEEDS_A_PERSON]
     if as_json:
         print_json(rows)
-        return
-    for row in rows:
-        typer.echo(f"{row['tenant']} #{row['integration_id']} webhook {row['webhook_id']}: "
-                   f"{row['status']} → {row['action']}")
-    if not rows:
-        typer.echo("no registered webhooks")
+    else:
+        for row in rows:
+            where = f"{row['tenant']} #{row['integration_id'] or '-'}"
+            if "error" in row:
+                typer.echo(f"{where}: {row['error']}", err=True)
+            else:
+                typer.echo(f"{where} webhook {row['webhook_id']}: {row['status']} → "
+                           f"{row['action']}")
+        if not rows:
+            typer.echo("no registered webhooks")
+    if failed:
+        typer.echo(f"iluo-sync: {len(failed)} webhook check(s) failed or need a person",
+                   err=True)
+        raise typer.Exit(1)
+
+
+#: Results `check` cannot settle alone: re-register (missing) or make the receiver reachable.
+NEEDS_A_PERSON = ("missing", "unreachable")
+
+
+def _failed(tenant: str, integration_id: int | None, exc: Exception) -> dict[str, object]:
+    message = str(exc) if isinstance(exc, UserError) else db_error_line(exc)
+    return {"tenant": tenant, "integration_id": integration_id, "error": redact(message)}

@@ -83,6 +83,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "out_ok": "ok", "out_partial": "częściowo", "out_failed": "błąd",
         "out_skipped": "pominięte", "out_running": "trwa", "out_abandoned": "przerwane",
         "yes": "tak", "no": "nie", "language": "English",
+        "webhooks": "Webhooki sklepu", "wh_none": "brak (tylko odpytywanie)",
+        "wh_created": "jeszcze nie w sklepie", "wh_registered": "zarejestrowane, aktywne w sklepie",
+        "wh_disabled": "wyłączone przez sklep", "wh_missing": "brak w sklepie",
+        "wh_checked": "stan z", "wh_last": "ostatni odebrany", "never": "nigdy",
     },
     "en": {
         "app": "iluo-sync · Configurator",
@@ -152,6 +156,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "out_ok": "ok", "out_partial": "partial", "out_failed": "failed",
         "out_skipped": "skipped", "out_running": "running", "out_abandoned": "abandoned",
         "yes": "yes", "no": "no", "language": "Polski",
+        "webhooks": "Shop webhooks", "wh_none": "none (polling only)",
+        "wh_created": "not on the shop yet", "wh_registered": "registered, active in the shop",
+        "wh_disabled": "disabled by the shop", "wh_missing": "missing in the shop",
+        "wh_checked": "as of", "wh_last": "last received", "never": "never",
     },
 }
 

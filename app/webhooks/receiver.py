@@ -6,11 +6,14 @@ its lease, that the polling schedule would have made a few minutes later. Answer
 order checked: 404 unknown or malformed token; 429 too many hooks on this token (a bucket per
 token, so one flooding shop cannot starve the others); 413 a body over 1 MiB; 401 a missing or
 wrong signature (WooCommerce's `X-WC-Webhook-Signature`, or Shoper's `X-Webhook-SHA1` when
-that header is present — either needs the integration's secret); 409 a replay (the same
-topic and signature seen in the last REPLAY_WINDOW);
-200 otherwise — also for WooCommerce's creation ping (it needs exactly 200) and for an
-integration the schedule does not run automatically (a 4xx would only get the webhook
-disabled). Nothing is written for a refused hook but a counter, and never a traceback.
+that header is present — either needs the integration's secret); 200 `replay` for a replay
+(the same topic and signature seen in the last REPLAY_WINDOW: nothing is poked, but a shop
+that retries a delivery whose answer it lost must not count it as a failure and disable the
+webhook); 200 otherwise — also for WooCommerce's creation ping (it needs exactly 200) and for
+an integration the schedule does not run automatically (a 4xx would only get the webhook
+disabled). Nothing is written for a refused hook but a counter, and never a traceback; a
+valid hook also records `last_received_at`, at most once per TOUCH_EVERY per integration and
+after the answer has gone.
 
 Coalescing: a run must start at least SETTLE after a hook, or its read window (which ends
 END_LAG before it starts, in whole seconds) stops short of the order the hook announced. So
@@ -35,6 +38,7 @@ from datetime import timedelta
 from dramatiq.broker import Broker
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -59,6 +63,8 @@ LOOKUP_TTL = 30.0  # seconds a token's row is cached (a re-registered token work
 #: sooner after the hook would stop short of the very order the hook announced.
 SETTLE = END_LAG.total_seconds() + 1.0
 MAX_WAIT = 10.0  # seconds from an integration's first pending hook to its publish, at most
+#: `last_received_at` is written at most this often per integration (not one write per hook).
+TOUCH_EVERY = 5.0
 
 Key = tuple[int, int]  # (tenant id, integration id)
 
@@ -89,7 +95,13 @@ class Receiver:
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     seen: OrderedDict[str, float] = field(default_factory=OrderedDict)
     hooks: dict[str, tuple[float, int, store.Hook | None]] = field(default_factory=dict)
+    touched: dict[Key, float] = field(default_factory=dict)  # key -> last write, monotonic
+    flushing: int = 0  # publishes under way (see idle)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def idle(self) -> bool:
+        """Nothing waiting to be published and no publish under way."""
+        return not self.pending and self.flushing == 0
 
     # -- the checks ----------------------------------------------------------------------------
 
@@ -140,6 +152,26 @@ class Receiver:
             return poke(conn, key[0], key[1], Operation.IMPORT_ORDERS,
                         now_s() + timedelta(seconds=settle), config=self.config)
 
+    def due_touch(self, key: Key, now: float) -> bool:
+        """Whether this hook should write `last_received_at` (one write per TOUCH_EVERY)."""
+        if self.touched.get(key, now - TOUCH_EVERY) > now - TOUCH_EVERY:
+            return False
+        if len(self.touched) > 10_000:
+            self.touched.clear()
+        self.touched[key] = now
+        return True
+
+    def touch(self, key: Key) -> None:
+        """Write `last_received_at` (in a thread, after the answer went); a failure only logs:
+        the column is for people, the poke already happened."""
+        try:
+            tenant = self.registry.get_by_id(key[0])
+            if tenant is not None:
+                with self.registry.tenant_engine(tenant).begin() as conn:
+                    store.touch(conn, key[1], now_s())
+        except (SQLAlchemyError, OSError, UserError) as exc:
+            log.warning("webhook last_received_at for tenant %s: %s", key[0], exc)
+
     @property
     def wait_s(self) -> float:
         # +1: now_s() truncates, so the due second is reached only a full second later.
@@ -184,11 +216,14 @@ class Receiver:
                      if self._when(first, latest) <= now]
             for key, latest in ready:
                 del self.pending[key]
+                self.flushing += 1
                 try:
                     await run_in_threadpool(self.flush, key, latest)
                 except (SQLAlchemyError, OSError, UserError) as exc:
                     # The schedule row stays due: the tick publishes it within a minute.
                     log.warning("webhook publish for tenant %s: %s", key[0], exc)
+                finally:
+                    self.flushing -= 1
             self.wake.clear()
             soonest = min((self._when(*times) for times in self.pending.values()),
                           default=now + 3600)
@@ -202,50 +237,54 @@ class Receiver:
 
     async def hook(self, request: Request) -> Response:
         token = request.path_params["token"]
-        result, status = await self._hook(request, token)
+        result, status, received = await self._hook(request, token)
         WEBHOOKS.labels(result).inc()
-        return JSONResponse({"result": result}, status_code=status)
+        later = None if received is None else BackgroundTask(self.touch, received)
+        return JSONResponse({"result": result}, status_code=status, background=later)
 
-    async def _hook(self, request: Request, token: str) -> tuple[str, int]:
+    async def _hook(self, request: Request, token: str) -> tuple[str, int, Key | None]:
+        """(result, HTTP status, the key whose `last_received_at` to write now or None)."""
         tenant_id = store.tenant_of_token(token)
         if tenant_id is None:
-            return "unknown", 404
+            return "unknown", 404, None
         now = time.monotonic()
         if not self.allow(token, now):
-            return "rate_limited", 429
+            return "rate_limited", 429, None
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_BODY:
-            return "too_large", 413
+            return "too_large", 413, None
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
-                return "too_large", 413
+                return "too_large", 413, None
         try:
             hook = await run_in_threadpool(self.lookup, token, tenant_id, now)
         except (SQLAlchemyError, OSError, UserError) as exc:
             log.warning("webhook token lookup for tenant %s: %s", tenant_id, exc)
-            return "unavailable", 503
+            return "unavailable", 503, None
         if hook is None:
-            return "unknown", 404
+            return "unknown", 404, None
         unsigned = WOO_SIGNATURE not in request.headers and SHOPER_SIGNATURE not in request.headers
         if unsigned and bytes(body).startswith(b"webhook_id="):
-            return "ping", 200  # WooCommerce's creation ping: unsigned, needs exactly 200
+            return "ping", 200, None  # WooCommerce's creation ping: unsigned, needs exactly 200
         good, signature = valid(hook.secret, bytes(body), request.headers)
         if not good:
-            return "bad_signature", 401
+            return "bad_signature", 401, None
         topic = request.headers.get("x-wc-webhook-topic") or request.headers.get(
             "x-webhook-name", "")
-        if self.replayed(f"{tenant_id}:{topic}:{signature}", now):
-            return "replay", 409
+        seen = f"{tenant_id}:{topic}:{signature}"
+        if self.replayed(seen, now):
+            return "replay", 200, None
         key = (tenant_id, hook.integration_id)
         try:
             found = await run_in_threadpool(self.record, key)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("webhook poke for tenant %s: %s", tenant_id, exc)
-            return "unavailable", 503
+            self.seen.pop(seen, None)  # the shop may send it again: that is no replay
+            return "unavailable", 503, None
         self.after(key, found, time.monotonic())
-        return found.value, 200
+        return found.value, 200, key if self.due_touch(key, now) else None
 
 
 async def _health(request: Request) -> Response:

@@ -14,7 +14,8 @@ and order.edit) is handled the same way; its delivery and disabling rules are un
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,7 @@ from shared.erp.integrations import IntegrationConfig, load_integration
 from shared.errors import UserError
 from workers.ports import ShopConnection, ShopError
 from workers.shops.shoper.client import ShoperClient
+from workers.shops.woocommerce import delivery_url
 from workers.shops.woocommerce.client import WooCommerceClient
 
 TOPICS = ("order.created", "order.updated")
@@ -40,7 +42,7 @@ PLATFORMS = ("woocommerce", "shoper")
 class ShopHooks(Protocol):
     """One platform's webhook calls, as register and check need them."""
 
-    def create(self, url: str, secret: str) -> list[str]: ...
+    def create(self, url: str, secret: str, made: list[str]) -> None: ...  # ids into made
     def active(self) -> dict[str, bool]: ...  # our kind of webhook id -> active
     def reenable(self, webhook_id: str, secret: str) -> None: ...
     def delete(self, webhook_id: str) -> None: ...
@@ -50,8 +52,9 @@ class ShopHooks(Protocol):
 class _Woo:
     client: WooCommerceClient
 
-    def create(self, url: str, secret: str) -> list[str]:
-        return [self.client.create_webhook(NAME, topic, url, secret) for topic in TOPICS]
+    def create(self, url: str, secret: str, made: list[str]) -> None:
+        for topic in TOPICS:  # one by one into `made`, so a refusal halfway can be undone
+            made.append(self.client.create_webhook(NAME, topic, url, secret))  # noqa: PERF401
 
     def active(self) -> dict[str, bool]:
         return {str(r.get("id")): r.get("status") == "active" for r in self.client.list_webhooks()}
@@ -67,8 +70,8 @@ class _Woo:
 class _Shoper:
     client: ShoperClient
 
-    def create(self, url: str, secret: str) -> list[str]:
-        return [self.client.create_webhook(url, secret, SHOPER_EVENTS)]
+    def create(self, url: str, secret: str, made: list[str]) -> None:
+        made.append(self.client.create_webhook(url, secret, SHOPER_EVENTS))
 
     def active(self) -> dict[str, bool]:
         return {str(r.get("webhook_id")): r.get("active") in (True, 1, "1")
@@ -92,22 +95,46 @@ def _shop(cfg: IntegrationConfig) -> Iterator[ShopHooks]:
             yield _Woo(woo)
 
 
-def public_url_problem(url: str, platform: str = "woocommerce") -> str | None:
-    """Why the shop could not deliver to `url` (WooCommerce: wp_http_validate_url), or None."""
+def public_url_problem(url: str, platform: str = "woocommerce", home: str | None = None,
+                       resolve: Callable[[str], list[str]] | None = None) -> str | None:
+    """Why the shop could not deliver to `url`, or None. WooCommerce: WordPress's
+    `wp_http_validate_url` (workers/shops/woocommerce/delivery_url.py), `home` being the shop's
+    address. Every platform, and stricter than WordPress on purpose: an address that is not
+    public (loopback, private, link-local, shared, documentation ranges) is refused unless it
+    is the shop's own host, since a shop on the internet cannot reach it. A name that does not
+    resolve here passes (our DNS is not the shop's)."""
+    lookup = resolve or _addresses
+    if platform == "woocommerce":
+        problem = delivery_url.refusal(url, home, resolve=lambda h: next(
+            (a for a in lookup(h) if ":" not in a), None), unresolved_passes=True)
+        if problem:
+            return problem
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "the public URL must be an http(s) address"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if platform == "woocommerce" and port not in (80, 443, 8080):
-        return f"port {port}: WooCommerce delivers only to ports 80, 443 and 8080"
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        host = parts.hostname
     except ValueError:
-        return "localhost is not reachable from the shop" if parts.hostname == "localhost" \
-            else None
-    if not address.is_global:
-        return f"{address} is a local or private address: the shop cannot deliver there"
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        return "the public URL must be an http(s) address"
+    if home and urlsplit(home).hostname == host:
+        return None
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        addresses = lookup(host)
+    for address in addresses:
+        if not ipaddress.ip_address(address).is_global:
+            return (f"{host} is a local or private address ({address}): the shop cannot "
+                    "deliver there")
     return None
+
+
+def _addresses(host: str) -> list[str]:
+    """Every address `host` resolves to here (none when it does not resolve)."""
+    try:
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+    except (OSError, UnicodeError):
+        return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,37 +155,58 @@ def _integration(reg: Registry, tenant: Tenant, integration_id: int) -> Integrat
     return cfg
 
 
+class ShopUnreachable(UserError):
+    """`check` could not ask the shop (down, refusing, keys wrong): a failure to report and go
+    on from, not a mistake in the command."""
+
+
 def register(reg: Registry, tenant: Tenant, integration_id: int, public_url: str, *,
              allow_local: bool = False) -> list[str]:
-    """A new token and secret, then the shop's webhooks for new and changed orders (old ones
-    of ours deleted first). Returns the shop's webhook ids."""
+    """A new token and secret, then the shop's webhooks for new and changed orders; ours from
+    an earlier `register` are deleted once the new ones exist. Returns the shop's webhook ids.
+    When the shop refuses, nothing stays half-done: webhooks it already made are deleted and
+    the integration's row (its old URL working again) is put back as it was."""
     cfg = _integration(reg, tenant, integration_id)
-    problem = public_url_problem(public_url, cfg.platform)
+    problem = public_url_problem(public_url, cfg.platform, home=cfg.base_url)
     if problem and not allow_local:
         raise UserError(f"{problem}. Put a public https URL (a reverse proxy or tunnel) in "
                         "front of `iluo-sync webhooks` and pass that as --public-url")
     engine = reg.tenant_engine(tenant)
     with engine.connect() as conn:
+        before = store.snapshot(conn, integration_id)
         old = store.of_integration(conn, reg.box, integration_id)
+    # The row first: the shop pings the new URL while creating the webhook (WooCommerce).
     with engine.begin() as conn:
         token, secret = store.create(conn, reg.box, tenant.id, integration_id, now_s(),
                                      public_url=public_url)
     delivery = f"{public_url.rstrip('/')}/hooks/{token}"
+    made: list[str] = []
     try:
         with _shop(cfg) as shop:
+            try:
+                shop.create(delivery, secret, made)
+            except ShopError:
+                for webhook_id in made:
+                    _delete_quietly(shop, webhook_id)
+                raise
             for webhook_id in (old.shop_webhook_ids or "").split(",") if old else []:
                 if webhook_id:
-                    try:
-                        shop.delete(webhook_id)
-                    except ShopError:  # already gone on the shop's side
-                        pass
-            ids = shop.create(delivery, secret)
+                    _delete_quietly(shop, webhook_id)
     except ShopError as exc:
+        with engine.begin() as conn:
+            store.restore(conn, integration_id, before)
         raise UserError(f"the shop refused the webhooks: {exc}") from None
     with engine.begin() as conn:
         store.set_state(conn, integration_id, now_s(), state="registered",
-                        shop_webhook_ids=",".join(ids))
-    return ids
+                        shop_webhook_ids=",".join(made))
+    return made
+
+
+def _delete_quietly(shop: ShopHooks, webhook_id: str) -> None:
+    try:
+        shop.delete(webhook_id)
+    except ShopError:  # already gone on the shop's side, or the shop is failing: nothing to do
+        pass
 
 
 def check(reg: Registry, tenant: Tenant, integration_id: int) -> list[Checked]:
@@ -188,7 +236,7 @@ def check(reg: Registry, tenant: Tenant, integration_id: int) -> list[Checked]:
                     shop.reenable(webhook_id, hook.secret)
                     results.append(Checked(webhook_id, "disabled", "re-enabled"))
     except ShopError as exc:
-        raise UserError(f"cannot read the shop's webhooks: {exc}") from None
+        raise ShopUnreachable(f"cannot read the shop's webhooks: {exc}") from None
     state = ("missing" if any(r.action == "missing" for r in results) else
              "disabled" if any(r.action == "unreachable" for r in results) else "registered")
     with engine.begin() as conn:

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
 
 from shared.crypto import SecretBox
 from shared.erp.sync_tables import sync_webhooks
@@ -59,6 +59,23 @@ def create(conn: Connection, box: SecretBox, tenant_id: int, integration_id: int
     return token, secret
 
 
+def snapshot(conn: Connection, integration_id: int) -> RowMapping | None:
+    """The integration's row as stored (for `restore` when a registration is undone)."""
+    w = sync_webhooks.c
+    row = conn.execute(select(sync_webhooks).where(w.integration_id == integration_id)).first()
+    return None if row is None else row._mapping
+
+
+def restore(conn: Connection, integration_id: int, before: RowMapping | None) -> None:
+    """Put the row back as `snapshot` read it (no row: none)."""
+    where = sync_webhooks.c.integration_id == integration_id
+    if before is None:
+        conn.execute(delete(sync_webhooks).where(where))
+    else:
+        conn.execute(update(sync_webhooks).where(where).values(
+            {k: v for k, v in before.items() if k != "integration_id"}))
+
+
 def find(conn: Connection, box: SecretBox, token: str) -> Hook | None:
     w = sync_webhooks.c
     row = conn.execute(select(sync_webhooks).where(w.token_hash == token_hash(token))).first()
@@ -71,11 +88,27 @@ def of_integration(conn: Connection, box: SecretBox, integration_id: int) -> Hoo
     return None if row is None else _hook(row, box)
 
 
-def states(conn: Connection) -> dict[int, str]:
-    """Each integration's webhook state, for `integrations`."""
+@dataclass(frozen=True, slots=True)
+class State:
+    """What `integrations` and the console show of an integration's webhooks."""
+
+    state: str  # created | registered | disabled | missing (see `webhooks check`)
+    last_received_at: datetime | None  # the last valid hook (written at most every few s)
+    updated_at: datetime  # when register/check last spoke to the shop about them
+
+
+def states(conn: Connection) -> dict[int, State]:
+    """Each integration's webhook state, for `integrations` and the console."""
     w = sync_webhooks.c
-    return {row.integration_id: row.state
-            for row in conn.execute(select(w.integration_id, w.state))}
+    return {row.integration_id: State(row.state, row.last_received_at, row.updated_at)
+            for row in conn.execute(select(w.integration_id, w.state, w.last_received_at,
+                                           w.updated_at))}
+
+
+def touch(conn: Connection, integration_id: int, now: datetime) -> None:
+    """Record that a valid hook came (the receiver calls it at most once per TOUCH_EVERY)."""
+    conn.execute(update(sync_webhooks).where(sync_webhooks.c.integration_id == integration_id)
+                 .values(last_received_at=now))
 
 
 def set_state(conn: Connection, integration_id: int, now: datetime, *, state: str,

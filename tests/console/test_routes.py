@@ -5,9 +5,12 @@ record of every action."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import insert, select, update
 
 from app.console.accounts import set_password
+from app.webhooks import store
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import now_s
 from shared.control.tables import schedules, service_events, tenants
@@ -238,3 +241,28 @@ def test_the_tenants_list_reads_the_control_db_only(site: Site) -> None:
     log_in(client, OPERATOR, OPERATOR_PASSWORD)
     page = client.get("/tenants").text
     assert 'class="light red"' in page and ">shop1<" in page
+
+
+def test_an_integration_shows_its_webhook_state_and_last_hook(site: Site) -> None:
+    tenant, _ = site.add_tenant("shop1")
+    client = site.client()
+    log_in(client, OPERATOR, OPERATOR_PASSWORD)
+
+    def shown() -> str:
+        page = client.get(f"/tenants/{tenant.id}/live").text
+        found = re.search(r'<p class="muted" id="webhook-1">(.*?)</p>', page, re.S)
+        assert found, "no webhook line on the integration"
+        return found.group(1)
+
+    assert "brak (tylko odpytywanie)" in shown()
+    with site.registry.tenant_engine(tenant).begin() as conn:
+        store.create(conn, site.registry.box, tenant.id, 1, now_s())
+        store.set_state(conn, 1, now_s(), state="registered", shop_webhook_ids="1,2")
+    line = shown()
+    assert "zarejestrowane, aktywne w sklepie" in line and "ostatni odebrany" in line
+    assert "nigdy" in line
+    with site.registry.tenant_engine(tenant).begin() as conn:
+        store.touch(conn, 1, now_s())
+        store.set_state(conn, 1, now_s(), state="disabled")
+    line = shown()
+    assert "wyłączone przez sklep" in line and "nigdy" not in line

@@ -4,23 +4,20 @@ Starlette's test client, or on a real port for the sandbox to deliver to."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import dramatiq
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from app.webhooks import store
-from app.webhooks.receiver import Limits, create_app
+from app.webhooks.receiver import Limits, Receiver, create_app
 from app.webhooks.signatures import woo_signature
 from shared.broker import build_broker
 from shared.control.refresh import refresh_tenant
@@ -30,11 +27,10 @@ from shared.control.schedule import now_s
 from shared.control.tables import schedules
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
-from shared.jobs import ORDERS, SYNC_QUEUES
+from shared.jobs import ORDERS
 from shared.settings import Settings
-from tests.console.conftest import CK, CS, RABBIT, _free_port, rabbitmqctl
-from workers import actors
-from workers import broker as worker_broker
+from tests.console.conftest import CK, CS, RABBIT, rabbitmqctl
+from tests.webhooks.harness import RealWorker, Served
 from workers.shops.shoper.sandbox import ShoperSandbox
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
@@ -127,34 +123,37 @@ def hooked(request: pytest.FixtureRequest,
         rabbitmqctl("delete_vhost", name, check=False)
 
 
+@pytest.fixture
+def worker(hooked: Hooked) -> Iterator[RealWorker]:
+    """A dramatiq worker running the real sync actors on the test's vhost."""
+    running = RealWorker.start(hooked.registry.settings, hooked.vhost)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 @dataclass
 class Live:
     """The receiver on a real port and a dramatiq worker running the real sync actors."""
 
     url: str
     hooked: Hooked
+    receiver: Receiver
+
+    def settled(self) -> bool:
+        """The shop has sent everything, the receiver has published everything, and no run
+        is queued or under way: nothing more will happen without a new order."""
+        row = self.hooked.row()
+        return (self.hooked.shop.hooks.idle() and self.receiver.idle()
+                and row.queued_at is None and row.running_since is None)
 
 
 @pytest.fixture
-def live(hooked: Hooked) -> Iterator[Live]:
-    consuming = worker_broker.build_broker(hooked.registry.settings, url=hooked.vhost)
-    for queue in SYNC_QUEUES:
-        real = {"orders": actors.sync_orders, "stock": actors.sync_stock,
-                "catalog": actors.sync_catalog}[queue]
-        dramatiq.actor(real.fn, broker=consuming, actor_name=real.actor_name, queue_name=queue)
-    worker = dramatiq.Worker(consuming, worker_threads=2, worker_timeout=200)
-    worker.start()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(hooked.registry, hooked.broker, hooked.limits), host="127.0.0.1", port=port,
-        log_level="warning"))
-    thread = threading.Thread(target=server.run, name="webhooks", daemon=True)
-    thread.start()
-    assert hooked.wait(lambda: bool(server.started)), "the receiver did not start"
+def live(hooked: Hooked, worker: RealWorker) -> Iterator[Live]:
+    app = create_app(hooked.registry, hooked.broker, hooked.limits)
+    served = Served.start(app)
     try:
-        yield Live(f"http://127.0.0.1:{port}", hooked)
+        yield Live(served.url, hooked, app.state.receiver)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        worker.stop()
-        consuming.close()
+        served.stop()

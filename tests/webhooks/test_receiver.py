@@ -6,12 +6,13 @@ import json
 
 from sqlalchemy import select, update
 
-from app.webhooks.receiver import MAX_BODY, Limits
+from app.webhooks.receiver import MAX_BODY, TOUCH_EVERY, Limits
 from app.webhooks.signatures import shoper_signature
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import now_s
 from shared.control.tables import schedules
 from shared.erp.schema import orders, shop_integrations
+from shared.erp.sync_tables import sync_webhooks
 from shared.telemetry.metrics import WEBHOOKS
 from tests.webhooks.conftest import INTEGRATION, Hooked, Live
 
@@ -29,6 +30,8 @@ def test_a_signed_hook_makes_the_import_due_and_one_message_is_queued(hooked: Ho
         answer = client.post(f"/hooks/{hooked.token}", content=BODY, headers=hooked.signed(BODY))
         assert answer.status_code == 200 and answer.json() == {"result": "due"}
         assert hooked.wait(lambda: hooked.row().queued_at is not None)
+        # The row is claimed before RabbitMQ confirms the message: count once it has.
+        assert hooked.wait(client.app.state.receiver.idle)
     assert hooked.queued_messages() == 1
 
 
@@ -44,6 +47,7 @@ def test_a_burst_of_hooks_is_one_queued_run(hooked: Hooked) -> None:
         late = BODY.replace(b"101", b"9999")  # while queued: that run reads the shop after it
         answer = client.post(f"/hooks/{hooked.token}", content=late, headers=hooked.signed(late))
         assert answer.json() == {"result": "queued"}
+        assert hooked.wait(client.app.state.receiver.idle)
     assert hooked.queued_messages() == 1
 
 
@@ -74,15 +78,21 @@ def test_bad_input_is_refused_and_changes_nothing(hooked: Hooked) -> None:
     _untouched(hooked)
 
 
-def test_a_replayed_hook_is_refused(hooked: Hooked) -> None:
+def test_a_replayed_hook_pokes_nothing_but_is_no_failure_for_the_shop(hooked: Hooked) -> None:
+    # 200 all the same: a shop retrying a delivery whose answer it lost must not count it as
+    # a failure (and disable the webhook); the replay itself changes nothing.
     with hooked.client() as client:
         headers = hooked.signed(BODY)
         first = client.post(f"/hooks/{hooked.token}", content=BODY, headers=headers)
+        assert hooked.wait(lambda: client.app.state.receiver.idle())
+        with hooked.registry.engine.begin() as conn:  # as after that run: not due for long
+            conn.execute(update(schedules).values(next_due_at=now_s().replace(year=2100),
+                                                  queued_at=None))
         again = client.post(f"/hooks/{hooked.token}", content=BODY, headers=headers)
         other_topic = client.post(f"/hooks/{hooked.token}", content=BODY,
                                   headers=hooked.signed(BODY, topic="order.updated"))
-    assert (first.status_code, again.status_code, other_topic.status_code) == (200, 409, 200)
-    assert again.json() == {"result": "replay"}
+    assert (first.status_code, again.status_code, other_topic.status_code) == (200, 200, 200)
+    assert again.json() == {"result": "replay"} and other_topic.json() == {"result": "due"}
 
 
 def test_a_flood_on_one_token_is_rate_limited_and_others_still_pass(hooked: Hooked) -> None:
@@ -174,4 +184,28 @@ def test_a_hook_during_a_run_asks_for_one_more_run_after_it(hooked: Hooked) -> N
             conn.execute(update(schedules).where(schedules.c.tenant_id == hooked.tenant.id)
                          .values(running_since=None, queued_at=None))
         assert hooked.wait(lambda: hooked.row().queued_at is not None)
+        assert hooked.wait(client.app.state.receiver.idle)
     assert hooked.queued_messages() == 1
+
+
+def test_a_valid_hook_records_when_it_came_at_most_once_per_few_seconds(hooked: Hooked) -> None:
+    def received() -> object:
+        with hooked.erp.connect() as conn:
+            return conn.execute(select(sync_webhooks.c.last_received_at)).scalar_one()
+
+    with hooked.client() as client:
+        wrong = client.post(f"/hooks/{hooked.token}", content=BODY,
+                            headers=hooked.signed(BODY, secret="not-it"))
+        assert wrong.status_code == 401 and received() is None  # a refusal writes nothing
+        ok = client.post(f"/hooks/{hooked.token}", content=BODY, headers=hooked.signed(BODY))
+        assert ok.status_code == 200
+        assert hooked.wait(lambda: received() is not None)  # written after the answer
+
+        receiver = client.app.state.receiver
+        key = (hooked.tenant.id, INTEGRATION)
+        at = receiver.touched[key]
+        # One write per TOUCH_EVERY per integration, however many hooks come in between.
+        assert not receiver.due_touch(key, at + 1.0)
+        assert not receiver.due_touch(key, at + TOUCH_EVERY - 0.1)
+        assert receiver.due_touch(key, at + TOUCH_EVERY)
+        assert receiver.due_touch((hooked.tenant.id, INTEGRATION + 1), at + 1.0)  # its own

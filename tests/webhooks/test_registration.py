@@ -10,20 +10,50 @@ from app.webhooks.registration import check, public_url_problem, register
 from shared.erp.schema import orders
 from shared.errors import UserError
 from tests.webhooks.conftest import INTEGRATION, Live
+from workers.shops.woocommerce.delivery_url import refusal
+
+PUBLIC = {"hooks.example.com": ["93.184.215.14"], "intranet.example.com": ["10.1.2.3"],
+          "v6only.example.com": ["2606:2800:220:1::1"], "nowhere.invalid": []}
 
 
 @pytest.mark.parametrize(("url", "refused"), [
     ("https://hooks.example.com", False),
-    ("http://203.0.113.9:8080", True),  # documentation range: not a global address
+    ("http://hooks.example.com:8080/x", False),
+    ("http://203.0.113.9:8080", True),  # documentation range: WordPress lets it by, we do not
+    ("http://169.254.169.254/", True),  # link-local: likewise
     ("http://8.8.8.8:8080", False),
-    ("https://8.8.8.8:8443", True),
+    ("https://8.8.8.8:8443", True),  # WordPress: ports 80, 443, 8080 only
     ("http://127.0.0.1", True),
     ("http://192.168.1.20", True),
     ("http://localhost:8080", True),
+    ("http://intranet.example.com", True),  # a name is judged by what it resolves to
+    ("http://v6only.example.com", False),  # a public IPv6 address behind a name is fine
+    ("http://[2606:2800:220:1::1]/", True),  # but WordPress refuses an IPv6 literal
+    ("https://user:pw@hooks.example.com", True),  # credentials in the URL: refused
     ("ftp://hooks.example.com", True),
+    ("http://nowhere.invalid:8080", False),  # not resolvable here: the shop's DNS may differ
 ])
 def test_the_public_url_follows_wp_http_validate_url(url: str, refused: bool) -> None:
-    assert (public_url_problem(url) is not None) is refused
+    def resolve(host: str) -> list[str]:
+        return ["127.0.0.1"] if host == "localhost" else PUBLIC[host]
+
+    assert (public_url_problem(url, resolve=resolve) is not None) is refused
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://192.168.1.5:9000/hooks", None),  # the shop's own host and port: allowed
+    ("http://192.168.1.5:9001/hooks", "port 9001"),  # its host, another port: refused
+    ("http://10.0.0.7/hooks", "local or private"),
+    ("http://172.31.255.1/hooks", "local or private"),
+    ("http://172.32.0.1/hooks", None),  # outside 172.16/12: WordPress lets it by
+    ("http://100.64.0.1/hooks", None),  # shared range: not in WordPress's list either
+    ("http://0.1.2.3/hooks", "local or private"),
+    ("http://unresolvable.invalid/hooks", "does not resolve"),
+])
+def test_the_sandbox_delivers_where_wordpress_would(url: str, why: str | None) -> None:
+    found = refusal(url, home="http://192.168.1.5:9000",
+                    resolve=lambda host: None if host.endswith(".invalid") else "8.8.8.8")
+    assert (found is None) if why is None else (found is not None and why in found)
 
 
 def test_register_refuses_a_local_url_and_says_what_to_do(live: Live) -> None:

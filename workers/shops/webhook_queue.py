@@ -20,8 +20,9 @@ class DeliveryQueue:
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def put(self, deliver: Callable[[], object]) -> None:
-        self._queue.put((time.monotonic() + self.delay, deliver))
+    def put(self, deliver: Callable[[], object], delay: float | None = None) -> None:
+        """Send after `delay` seconds (the queue's own by default; a retry says its own)."""
+        self._queue.put((time.monotonic() + (self.delay if delay is None else delay), deliver))
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sandbox-webhooks",

@@ -5,8 +5,10 @@ creation ping (`webhook_id=N`, unsigned) that needs exactly 200, no retry of a f
 and the webhook disabled once more than 5 consecutive deliveries failed. Deliveries wait
 `queue.delay` seconds first, standing in for Action Scheduler's queue.
 
-`wp_http_validate_url` refuses loopback and private addresses and ports other than 80, 443 and
-8080; `allow_local` turns that rule off so tests can deliver to 127.0.0.1.
+`wp_http_validate_url` refuses loopback and private addresses, IPv6 literals, credentials in
+the URL, names that do not resolve and ports other than 80, 443 and 8080 (all but the port rule
+waived for the shop's own host; `delivery_url.refusal`); `allow_local` turns that rule off so
+tests can deliver to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import itertools
 import json
 import secrets
@@ -22,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from workers.shops.webhook_queue import DeliveryQueue, post
+from workers.shops.woocommerce.delivery_url import refusal
 
 Json = dict[str, Any]
 
@@ -43,21 +44,6 @@ def php_json(payload: Any) -> bytes:
 
 def signature(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def safe_url(url: str) -> bool:
-    """`wp_http_validate_url`'s rule for a URL that is not the shop's own host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    if port not in (80, 443, 8080):
-        return False
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return parts.hostname != "localhost"  # a name: WordPress resolves it; here, trusted
-    return address.is_global
 
 
 @dataclass
@@ -120,9 +106,12 @@ class WooWebhooks:
                          "message": "Invalid ID.", "data": {"status": 404}}
         if action == "update":
             # Re-enabling keeps the failure count: one more failure disables it again.
+            moved = bool(body.get("delivery_url")) and body["delivery_url"] != hook["delivery_url"]
             for key in ("name", "status", "delivery_url", "secret", "topic"):
                 if body.get(key):
                     hook[key] = str(body[key])
+            if hook["status"] == "active" and (moved or hook["pending_delivery"]):
+                self.ping(hook)  # WC_Webhook_Data_Store::update
             return 200, self.render(hook)
         if action == "delete":
             del self.webhooks[hook["id"]]
@@ -185,6 +174,6 @@ class WooWebhooks:
         return done
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int | None:
-        if not self.allow_local and not safe_url(url):
+        if not self.allow_local and refusal(url, home=self.site_url):
             return None  # wp_safe_remote_request's WP_Error: "A valid URL was not provided."
         return post(url, body, headers)  # WooCommerce: redirection 0, a minute's timeout
