@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from sqlalchemy import insert, select
@@ -80,7 +81,10 @@ def _flash_says(browser: webdriver.Chrome, words: str) -> None:
     be there for a moment)."""
 
     def shown() -> bool:
-        return any(words in f.text for f in browser.find_elements(By.CLASS_NAME, "flash"))
+        try:
+            return any(words in f.text for f in browser.find_elements(By.CLASS_NAME, "flash"))
+        except StaleElementReferenceException:  # the old page went while we read it
+            return False
 
     _wait_until(shown, 30, f"the message {words!r}")
 
