@@ -98,6 +98,8 @@ class Soak:
     lags: list[float] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    cpu_by_part: dict[str, float] = field(default_factory=dict)  # CPU s over the whole soak
+    machine_busy: float = 0.0  # share of both cores busy over the whole soak (/proc/stat)
 
     def pct(self, q: float) -> float | None:
         if not self.lags:
@@ -118,6 +120,9 @@ class Soak:
             "tenant_files_max": max((s.tenant_files for s in self.samples), default=0),
             "queue_depth_max": max((s.queue_depth for s in self.samples), default=0),
             "error_lines": len(self.errors),
+            "machine_busy_pct": round(100 * self.machine_busy),
+            **{f"cpu_ms_per_run_{part}": round(1000 * seconds / self.runs, 1) if self.runs
+               else None for part, seconds in self.cpu_by_part.items()},
         }
 
 
@@ -231,6 +236,32 @@ def open_db_files(pid: int, folder: Path) -> int:
         return 0
 
 
+def cpu_by_part(procs: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each service part (a process tree), of PostgreSQL's and RabbitMQ's
+    processes, and of this bench process (the sandboxes, the traffic and the sampling)."""
+    parts = {label: sum(cpu_s(p) for p in tree(pid)) for label, pid in procs.items()}
+    servers = {"postgres": 0.0, "rabbitmq": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "postgres":
+            servers["postgres"] += cpu_s(int(entry.name))
+        elif comm in ("beam.smp", "erl_child_setup", "epmd"):
+            servers["rabbitmq"] += cpu_s(int(entry.name))
+    return {**parts, **servers, "bench_and_sandboxes": cpu_s(os.getpid())}
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def lag_s(started: datetime, interval: int, offset: int) -> float:
     """Start − the row's slot at or before the start (a row runs once per slot)."""
     minute = epoch_minute(started)
@@ -284,6 +315,8 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
                                   daemon=True)
         feeder.start()
         seen: dict[int, datetime] = {}
+        labelled = dict(zip(("producer", "ticks", "sync"), (p.pid for p in procs), strict=True))
+        cpu_before, ticks_before = cpu_by_part(labelled), machine_ticks()
         began = time.monotonic()
         pg = create_engine(PG_ADMIN, pool_size=1)
         while True:
@@ -314,6 +347,10 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
             if elapsed >= minutes * 60 or any(p.poll() is not None for p in procs):
                 break
             time.sleep(SAMPLE_S)
+        cpu_after, ticks_after = cpu_by_part(labelled), machine_ticks()
+        result.cpu_by_part = {k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after}
+        result.machine_busy = ((ticks_after[0] - ticks_before[0])
+                               / max(1, ticks_after[1] - ticks_before[1]))
         pg.dispose()
     finally:
         stop.set()

@@ -136,30 +136,35 @@ def run_operation(
                            dry_run=dry_run, worker=holder, event_history=event_history)
     # The run opens with the settings, the lease (a dry run writes nothing, so it needs no
     # exclusion) and the run record, which names the lease's fencing token. On PostgreSQL a
-    # free lease and the record are one statement after the settings' one; otherwise, and for
-    # a lease that is held, expired or new, the lease and the record share a transaction.
+    # free lease, the record and the settings are one statement, the lease taken before the
+    # settings are known (a refused run frees it as it closes); otherwise, and for a lease
+    # that is held, expired or new, the lease and the record share a transaction.
     lease: Lease | None = None
     held: LeaseHeld | None = None
-    pg = engine.dialect.name == "postgresql"
-    with autocommit(engine) if pg else engine.begin() as conn:
-        cfg = load_integration(conn, integration_id)
+    if engine.dialect.name == "postgresql" and not dry_run:
+        with autocommit(engine) as conn:
+            cfg, lease = recorder.start_with_settings(conn, operation.resource, holder)
         refusal = _refusal(cfg, integration_id, operation, trigger)
-        leased = refusal is None and not dry_run
-        if not leased:
-            recorder.start(conn)
-        elif pg:
-            lease = recorder.start_leased(conn, operation.resource, holder)
-        else:
-            lease, held = _take(conn, recorder, integration_id, operation, holder)
-    if leased and pg and lease is None:
+        if lease is None:
+            with engine.begin() as conn:
+                if refusal is None:
+                    lease, held = _take(conn, recorder, integration_id, operation, holder)
+                else:
+                    recorder.start(conn)
+    else:
         with engine.begin() as conn:
-            lease, held = _take(conn, recorder, integration_id, operation, holder)
+            cfg = load_integration(conn, integration_id)
+            refusal = _refusal(cfg, integration_id, operation, trigger)
+            if refusal is None and not dry_run:
+                lease, held = _take(conn, recorder, integration_id, operation, holder)
+            else:
+                recorder.start(conn)
 
     if refusal is not None:
         outcome, message = refusal
         if outcome == FAILED:
             recorder.event(ERROR, "config_error", message=message)
-        return _result(recorder, operation, outcome, message, config=cfg)
+        return _result(recorder, operation, outcome, message, config=cfg, lease=lease)
     assert cfg is not None
     if held is not None:
         return _result(recorder, operation, SKIPPED, str(held), config=cfg)

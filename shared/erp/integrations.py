@@ -7,6 +7,7 @@ the tick and a run all report the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -153,10 +154,18 @@ def _is_http_url(text: str) -> bool:
 #: The five child tables in one shape, (integration id, kind, key, n1, n2, text), so a settings
 #: read is one statement (the integration rows outer-joined to their children) instead of six
 #: round trips: an idle run pays for this read every time, and there are many idle runs.
-_ONE = bindparam("integration_id", type_=Integer)
+#: Named like the run record's and the lease's parameters (`b_`): a plain column name among an
+#: UPDATE's parameters would become one of its SET values (`settings_with`'s callers write).
+_ONE = bindparam("b_integration_id", type_=Integer)
 
 
-def _child_rows(one: bool, with_options: bool) -> Subquery:
+#: The children's columns, in order: a caller's own rows read with the settings (`read_with`)
+#: take this shape too.
+CHILD_COLUMNS = ("integration_id", "kind", "key", "n1", "n2", "txt")
+_KNOWN_KINDS = frozenset({"op", "label", "wh", "status", "opt"})
+
+
+def _child_rows(one: bool, with_options: bool, extra: Select[Any] | None = None) -> Subquery:
     def row(table: Any, kind: str, key: Any, n1: Any, n2: Any, text_: Any) -> Select[Any]:
         stmt = select(table.c.integration_id.label("integration_id"),
                       literal(kind, String(10)).label("kind"), key.label("key"),
@@ -177,18 +186,40 @@ def _child_rows(one: bool, with_options: bool) -> Subquery:
     if with_options:
         t = sync_integration_options
         branches.append(row(t, "opt", t.c.name, none_int, none_int, t.c.value))
+    if extra is not None:
+        branches.append(extra)
     return union_all(*branches).subquery("children")
 
 
 @cache
 def _settings_statement(one: bool, with_options: bool) -> Select[Any]:
     """Built once per shape (statement construction is a good part of an idle run's CPU)."""
-    kids = _child_rows(one, with_options)
+    return _settings_of(_child_rows(one, with_options), one)
+
+
+def _settings_of(kids: Subquery, one: bool) -> Select[Any]:
     si = shop_integrations
     stmt = (select(si, kids.c.kind, kids.c.key, kids.c.n1, kids.c.n2, kids.c.txt)
             .select_from(si.outerjoin(kids, kids.c.integration_id == si.c.id))
             .order_by(si.c.id))
     return stmt.where(si.c.id == _ONE) if one else stmt
+
+
+def settings_with(extra: Select[Any], with_options: bool) -> Select[Any]:
+    """One integration's settings read (bind `b_integration_id`) with `extra` alongside: rows
+    of the children's shape (CHILD_COLUMNS) that a caller reads — or writes, through a
+    data-modifying CTE — in the same round trip. They come back only with the integration's
+    own row, like its children. The caller builds this once and reads it with `read_with`."""
+    return _settings_of(_child_rows(True, with_options, extra), True)
+
+
+def read_with(
+    conn: Connection, statement: Select[Any], params: dict[str, Any]
+) -> tuple[IntegrationConfig | None, list[Row[Any]]]:
+    """The integration of a `settings_with` statement (None if it does not exist) and the
+    caller's own rows."""
+    configs, extra = _parse(conn.execute(statement, params))
+    return (configs[0] if configs else None), extra
 
 
 @dataclass(slots=True)
@@ -226,15 +257,23 @@ def load_integrations(
     options, in one statement."""
     one = integration_id is not None
     stmt = _settings_statement(one, options.has_table(conn))
+    configs, _ = _parse(conn.execute(stmt, {"b_integration_id": integration_id} if one else {}))
+    return configs
+
+
+def _parse(result: Iterable[Row[Any]]) -> tuple[list[IntegrationConfig], list[Row[Any]]]:
     rows: dict[int, Row[Any]] = {}
     children: dict[int, _Children] = {}
-    for row in conn.execute(stmt, {"integration_id": integration_id} if one else {}):
+    extra: list[Row[Any]] = []
+    for row in result:
         if row.id not in rows:
             rows[row.id] = row
             children[row.id] = _Children()
-        if row.kind is not None:
+        if row.kind in _KNOWN_KINDS:
             children[row.id].add(row.kind, row.key, row.n1, row.n2, row.txt)
-    return [_config(row, children[row.id]) for row in rows.values()]
+        elif row.kind is not None:
+            extra.append(row)
+    return [_config(row, children[row.id]) for row in rows.values()], extra
 
 
 def _config(row: Row[Any], kids: _Children) -> IntegrationConfig:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
-from shared.erp.schema import orders, shop_integration_operations
+from shared.erp.schema import (
+    orders,
+    shop_integration_operations,
+    shop_integrations,
+)
 from shared.erp.sync_tables import sync_events, sync_leases, sync_runs
 from tests.engine.support import Shop, ago, count, cursor, events, no_sleep_factory, rows, run
 from workers.domain import Operation
@@ -46,6 +50,54 @@ def test_scheduled_run_of_a_disabled_operation_is_skipped(erp: Engine, woo: Shop
 
     assert result.outcome == "skipped" and "not enabled" in (result.error or "")
     assert woo.calls() == 0
+
+
+def test_a_refused_run_frees_the_lease_it_opened_with(erp: Engine, woo: Shop) -> None:
+    # On PostgreSQL the lease is taken with the settings read, before they say "refused".
+    assert run(erp, "import_orders", trigger="schedule").outcome == "ok"
+    with erp.begin() as conn:
+        conn.execute(update(shop_integration_operations)
+                     .where(shop_integration_operations.c.operation == "import_orders")
+                     .values(enabled=False))
+    refused = run(erp, "import_orders", trigger="schedule")
+    with erp.begin() as conn:
+        conn.execute(update(shop_integration_operations)
+                     .where(shop_integration_operations.c.operation == "import_orders")
+                     .values(enabled=True))
+    again = run(erp, "import_orders", trigger="schedule")
+
+    assert refused.outcome == "skipped" and again.outcome == "ok"
+    with erp.connect() as conn:
+        lease = conn.execute(select(sync_leases)).one()
+        records = conn.execute(select(sync_runs.c.outcome, sync_runs.c.finished_at)
+                               .order_by(sync_runs.c.id)).all()
+    assert lease.holder is None and lease.expires_at is None
+    assert [r.outcome for r in records] == ["ok", "skipped", "ok"]
+    assert all(r.finished_at is not None for r in records)
+
+
+def test_an_integration_deleted_from_the_erp_takes_no_lease(erp: Engine, woo: Shop) -> None:
+    si = shop_integrations
+    with erp.begin() as conn:  # a second integration, a copy of the first with one operation
+        first = conn.execute(select(si).where(si.c.id == 1)).one()._asdict()
+        conn.execute(insert(si).values(first | {"id": 2, "name": "Drugi sklep"}))
+        conn.execute(insert(shop_integration_operations).values(
+            integration_id=2, operation="import_orders", enabled=True, interval_minutes=5))
+    second = run_operation(erp, 2, Operation.IMPORT_ORDERS, shop_factory=no_sleep_factory())
+    assert second.outcome == "ok"  # its lease row exists from now on
+    with erp.begin() as conn:
+        conn.execute(delete(shop_integration_operations)
+                     .where(shop_integration_operations.c.integration_id == 2))
+        conn.execute(delete(si).where(si.c.id == 2))
+
+    result = run_operation(erp, 2, Operation.IMPORT_ORDERS, shop_factory=no_sleep_factory())
+
+    assert result.outcome == "failed" and "does not exist" in (result.error or "")
+    with erp.connect() as conn:
+        lease = conn.execute(select(sync_leases).where(sync_leases.c.integration_id == 2)).one()
+        last = conn.execute(select(sync_runs).order_by(sync_runs.c.id.desc())).first()
+    assert lease.holder is None and lease.token == 1  # not taken by the refused run
+    assert last is not None and last.outcome == "failed" and last.lease_token is None
 
 
 def test_shop_factory_failure_fails_the_run_and_frees_the_lease(erp: Engine) -> None:

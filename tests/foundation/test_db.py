@@ -74,6 +74,22 @@ def test_statement_timeouts_are_set(make_database: Callable[[str], str]) -> None
     odbc.dispose()
 
 
+def test_a_sqlite_file_is_written_ahead_without_a_sync_per_commit(
+    make_database: Callable[[str], str],
+) -> None:
+    # WAL with synchronous NORMAL (1): a commit survives our crash, not a power loss's tail.
+    engine = make_engine(make_database("sqlite"))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+    memory = make_engine("sqlite:///:memory:")  # no file, no WAL: SQLite's own default (FULL, 2)
+    with memory.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    memory.dispose()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_new_engine_reuses_what_another_compiled(
     backend: str, make_database: Callable[[str], str],

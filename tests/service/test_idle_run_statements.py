@@ -20,11 +20,11 @@ OPERATION = "update_order_statuses"  # nothing to send: no shop call at all
 #: Control DB (PostgreSQL): the active tenant and its queued row, marked running, in one
 #: UPDATE … RETURNING; the report with the row's own settings in one UPDATE. The service
 #: state's once-a-minute claim is not tried again within the minute by this process. Tenant
-#: DB: the settings in one statement; the free lease taken and the run record naming its new
-#: token in one (a data-modifying CTE); the orders to send; the record closed and the lease
+#: DB: the settings read, the free lease taken and the run record naming its new token in
+#: one statement (data-modifying CTEs); the orders to send; the record closed and the lease
 #: freed in one. None of them inside BEGIN/COMMIT: each commits by itself.
 CONTROL_STATEMENTS = 2
-TENANT_STATEMENTS = 4
+TENANT_STATEMENTS = 3
 
 
 def _claim(control: Control) -> tuple[Any, ...]:
@@ -36,7 +36,7 @@ def _claim(control: Control) -> tuple[Any, ...]:
     return claimed.job.args()
 
 
-def test_an_idle_run_costs_six_statements_and_keeps_its_guarantees(
+def test_an_idle_run_costs_five_statements_and_keeps_its_guarantees(
     pg_control: Control,
 ) -> None:
     control = pg_control

@@ -14,10 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Update, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    Update,
+    bindparam,
+    cast,
+    insert,
+    null,
+    select,
+    update,
+)
 
 from shared.db import autocommit
+from shared.erp import options
+from shared.erp.integrations import IntegrationConfig, read_with, settings_with
+from shared.erp.schema import shop_integrations
 from shared.erp.sync_tables import sync_events, sync_runs
 from shared.redact import redact
 from workers.engine import leases
@@ -60,17 +76,29 @@ _OPEN_COLUMNS = ("integration_id", "operation", "trigger", "started_at", "outcom
 
 
 @cache
-def _open_leased() -> Insert:
-    """PostgreSQL: a free lease taken and the run record that names its token inserted, in one
-    statement (a data-modifying CTE); no row when the lease was not free."""
-    lease = leases.grab_statement(expired=False, returning=True).cte("lease")
+def _open_with_settings(with_options: bool) -> Select[Any]:
+    """PostgreSQL: the integration's settings read, its free lease taken and the run record
+    naming the lease's token inserted — one statement, one round trip for what was two. The
+    lease is taken before the settings say whether the run may go ahead, so a refused run
+    closes its record and frees the lease in its one closing statement, as an idle run does.
+    The lease is taken only for an integration that exists (a deleted one's lease row stays),
+    and comes back as an extra child row: ("run", n1 = run id, n2 = token)."""
+    si = shop_integrations.c
+    exists_ = select(si.id).where(si.id == bindparam("b_integration_id")).exists()
+    lease = leases.grab_statement(expired=False, returning=True).where(exists_).cte("lease")
     c = sync_runs.c
     values = [bindparam(f"b_{name}", type_=c[name].type) for name in _OPEN_COLUMNS]
-    rows = select(*values, lease.c.token)
-    return (insert(sync_runs)
-            .from_select([*_OPEN_COLUMNS, "lease_token"], rows)
-            .add_cte(lease)
-            .returning(c.id, c.lease_token))
+    opened = (insert(sync_runs)
+              .from_select([*_OPEN_COLUMNS, "lease_token"], select(*values, lease.c.token))
+              .returning(c.integration_id, c.id, c.lease_token)
+              .cte("opened"))
+    row = select(opened.c.integration_id, bindparam("b_kind", _OPENED, String(10)),
+                 cast(null(), String(50)), opened.c.id, opened.c.lease_token,
+                 cast(null(), String(255)))
+    return settings_with(row, with_options)
+
+
+_OPENED = "run"
 
 
 @cache
@@ -126,22 +154,23 @@ class RunRecorder:
         self._written = self._summary()
         return self.run_id
 
-    def start_leased(self, conn: Connection, resource: str, holder: str) -> leases.Lease | None:
-        """PostgreSQL: take the free lease and insert the run row naming its token in one
-        statement. None (nothing written) when the lease is not simply free — held, expired,
-        never taken — or on another database: then `leases.take` and `start` in a transaction.
-        """
-        if conn.dialect.name != "postgresql":
-            return None
-        params = {f"b_{name}": value for name, value in self._opening().items()}
+    def start_with_settings(
+        self, conn: Connection, resource: str, holder: str
+    ) -> tuple[IntegrationConfig | None, leases.Lease | None]:
+        """PostgreSQL: the settings, and the free lease with the run record opened, in one
+        statement (`_open_with_settings`). The lease is None, and nothing written, when it is
+        not simply free (held, expired, never taken) or the integration does not exist: then
+        `leases.take` and `start` follow in a transaction, as on the other databases."""
+        params: dict[str, Any] = {f"b_{name}": value for name, value in self._opening().items()}
         params.update(leases.grab_params(self.integration_id, resource, holder,
                                          now=utc_now()))
-        row = conn.execute(_open_leased(), params).first()
-        if row is None:
-            return None
-        self.run_id, self.lease_token = int(row.id), int(row.lease_token)
+        cfg, rows = read_with(conn, _open_with_settings(options.has_table(conn)), params)
+        opened = [r for r in rows if r.kind == _OPENED]
+        if not opened:
+            return cfg, None
+        self.run_id, self.lease_token = int(opened[0].n1), int(opened[0].n2)
         self._written = self._summary()
-        return leases.Lease(self.integration_id, resource, holder, self.lease_token)
+        return cfg, leases.Lease(self.integration_id, resource, holder, self.lease_token)
 
     def _opening(self) -> dict[str, object]:
         return dict(
