@@ -1,7 +1,7 @@
 """Soak: the whole service on one box for a while, at N tenants — where does it stop keeping up?
 
     .venv/bin/python bench/bench_soak.py [--tenants 1000 --tenants 3000] [--minutes 15]
-        [--interval 5] [--shops 2] [--png docs/soak.png] [--code DIR] [--json]
+        [--interval 5] [--png docs/soak.png] [--code DIR] [--json]
 
 `--code DIR` runs the service processes on another checkout of the code (e.g. a worktree of an
 older commit), for a before/after comparison on the same machine.
@@ -11,8 +11,10 @@ Per N (each its own control database and RabbitMQ vhost, deleted afterwards):
   warehouses, one WooCommerce integration running import_orders, update_order_statuses,
   export_products and update_stock every `--interval` minutes; product import stays off, it
   would fight the export);
-- `--shops` WooCommerce sandboxes on 127.0.0.1 shared by the tenants, with quiet traffic: a
-  new order in some shop every 15 s and a stock change in some tenant's ERP every 15 s;
+- every tenant its own WooCommerce sandbox site, all served by one HTTP server on 127.0.0.1
+  (`ShopFarm`), each a copy of the template site the template ERP was exported to, with quiet
+  traffic: a new order in some tenant's shop every 15 s and a stock change in some tenant's
+  ERP every 15 s;
 - the real processes: `iluo-sync producer` (the clock), a tick worker group (1 process × 2
   threads: ticks and settings refreshes) and the default sync worker group (2 × 4).
 The schedule starts in its steady state (every row at its own next slot, as a settings
@@ -30,6 +32,7 @@ start lag passes one minute.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -42,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -65,6 +68,8 @@ from shared.migrate import TENANT, upgrade
 from shared.redact import quiet_libraries
 from shared.settings import Settings
 from workers.domain import Operation
+from workers.runner import run_operation
+from workers.shops.sandbox import Sandbox, SandboxRequest, SandboxResponse, json_response
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
@@ -138,27 +143,71 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
 
 
-def template_erp(folder: Path, interval: int) -> Path:
+class ShopFarm(Sandbox):
+    """Every tenant its own WooCommerce shop, all on one HTTP server: `/t<N>/wp-json/…` is
+    tenant N's site (a WordPress site in a sub-folder, as real ones often are). A shop shared
+    by the fleet would have every tenant import every order placed in it — thousands of times
+    the quiet traffic asked for. A site is made at its first request as a copy of the template
+    site (`/t0`), which holds what the template ERP exported, so every tenant's bindings,
+    fingerprints and cursor hold in its own shop: the fleet starts in its steady state."""
+
+    platform = "woocommerce"
+    #: The sandbox's data (what its `_clear_data` makes), copied from the template site.
+    DATA = ("orders", "products", "variations", "_next_post_id", "_next_item_id",
+            "_next_meta_id", "_sku_ids", "_gtin_ids", "_slug_ids")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sites: dict[int, WooCommerceSandbox] = {}
+        self.template: WooCommerceSandbox | None = None
+
+    def site(self, n: int) -> WooCommerceSandbox:
+        with self.lock:
+            found = self.sites.get(n)
+            if found is None:
+                found = self.sites[n] = WooCommerceSandbox(KEY, SECRET)
+                if self.template is not None:
+                    with self.template.lock:
+                        for name in self.DATA:
+                            setattr(found, name, copy.deepcopy(getattr(self.template, name)))
+            return found
+
+    def process(self, request: SandboxRequest) -> SandboxResponse:
+        head, _, rest = request.path.lstrip("/").partition("/")
+        if not (head.startswith("t") and head[1:].isdigit()):
+            return json_response(404, {"code": "rest_no_route", "message": "no such site"})
+        return self.site(int(head[1:])).process(replace(
+            request, path="/" + rest, base_url=f"{request.base_url}/{head}"))
+
+
+def template_erp(folder: Path, interval: int, farm: ShopFarm, base_url: str) -> Path:
+    """The ERP every tenant copies, its products exported, stock sent and orders read once
+    through the real operations against the template site, which the farm then copies."""
     path = folder / "template.db"
     engine = make_engine(f"sqlite:///{path}")
     create_erp_schema(engine)
-    fill_demo(engine, products=len(SKUS), base_url="http://127.0.0.1:9", api_key=KEY,
+    fill_demo(engine, products=len(SKUS), base_url=f"{base_url}/t0", api_key=KEY,
               api_secret=SECRET, operations=dict.fromkeys(OPERATIONS, (True, interval)))
     upgrade(engine, TENANT)  # the sync_* tables, as `tenant add` would create them
+    for operation in OPERATIONS:
+        result = run_operation(engine, 1, Operation(operation))
+        assert result.outcome == "ok", (operation, result.error)
     engine.dispose()
+    farm.template = farm.site(0)
     return path
 
 
-def seed(registry: Registry, folder: Path, count: int, shops: list[str], interval: int) -> None:
+def seed(registry: Registry, folder: Path, count: int, farm: ShopFarm, base_url: str,
+         interval: int) -> None:
     """N copies of the template, registered, with their schedule in its steady state."""
-    template = template_erp(folder, interval)
+    template = template_erp(folder, interval, farm, base_url)
     now = now_s()
     tenant_rows, schedule_rows = [], []
     for tid in range(1, count + 1):
         path = folder / f"t{tid}.db"
         shutil.copyfile(template, path)
         with sqlite3.connect(path) as db:
-            db.execute("UPDATE shop_integrations SET base_url = ?", (shops[tid % len(shops)],))
+            db.execute("UPDATE shop_integrations SET base_url = ?", (f"{base_url}/t{tid}",))
         offset = offset_for(tid, interval)
         tenant_rows.append(dict(
             id=tid, name=f"t{tid}", db_url=f"sqlite:///{path}", db_password=None,
@@ -176,13 +225,16 @@ def seed(registry: Registry, folder: Path, count: int, shops: list[str], interva
             conn.execute(insert(schedules), schedule_rows[start:start + 8000])
 
 
-def traffic(sandboxes: list[Any], folder: Path, count: int, stop: threading.Event) -> None:
-    """A few new orders and stock changes a minute across the fleet."""
+def traffic(farm: ShopFarm, folder: Path, count: int, stop: threading.Event) -> None:
+    """A few new orders and stock changes a minute across the fleet: every 15 s an order in
+    one tenant's shop and a stock change in another tenant's ERP."""
     rnd = random.Random(5)
     while not stop.wait(15):
         try:
-            shop = rnd.choice(sandboxes)
-            shop.add_order([(rnd.choice(SKUS), rnd.randint(1, 2), "49.90")], status="processing")
+            shop = farm.site(rnd.randint(1, count))
+            with shop.lock:
+                shop.add_order([(rnd.choice(SKUS), rnd.randint(1, 2), "49.90")],
+                               status="processing")
             with sqlite3.connect(folder / f"t{rnd.randint(1, count)}.db", timeout=30) as db:
                 db.execute("UPDATE stock_levels SET quantity = ?, updated_at = ? "
                            "WHERE product_id = ? AND warehouse_id = 1",
@@ -280,8 +332,8 @@ def queue_depth(vhost: str) -> int:
 # -- one soak -------------------------------------------------------------------------------------
 
 
-def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
-         processes: int, logs: Path, code: Path | None = None) -> Soak:
+def soak(count: int, minutes: float, interval: int, threads: int, processes: int, logs: Path,
+         code: Path | None = None) -> Soak:
     name = f"iluo_soak_{uuid.uuid4().hex[:8]}"
     folder = Path(tempfile.mkdtemp(prefix=name))
     admin(f'CREATE DATABASE "{name}"')
@@ -289,13 +341,13 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     settings = Settings(control_db=PG + name, secret_key=Fernet.generate_key().decode())
     registry = Registry(settings)
-    sandboxes = [WooCommerceSandbox(KEY, SECRET) for _ in range(shops)]
-    handles = [s.serve("127.0.0.1", 0) for s in sandboxes]
+    farm = ShopFarm()
+    shops = farm.serve("127.0.0.1", 0)
     stop = threading.Event()
     procs: list[subprocess.Popen[bytes]] = []
     result = Soak(count, minutes)
     try:
-        seed(registry, folder, count, [h.base_url for h in handles], interval)
+        seed(registry, folder, count, farm, shops.base_url, interval)
         env = {**os.environ, "ILUO_SYNC_CONTROL_DB": settings.control_db,
                "ILUO_SYNC_SECRET_KEY": settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
                "ILUO_SYNC_BROKER_URL": RABBIT + name, "PYTHONUNBUFFERED": "1"}
@@ -311,7 +363,7 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
             out = (logs / f"{count}-{label}.log").open("wb")
             procs.append(subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True))
-        feeder = threading.Thread(target=traffic, args=(sandboxes, folder, count, stop),
+        feeder = threading.Thread(target=traffic, args=(farm, folder, count, stop),
                                   daemon=True)
         feeder.start()
         seen: dict[int, datetime] = {}
@@ -362,8 +414,7 @@ def soak(count: int, minutes: float, interval: int, shops: int, threads: int,
                 proc.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        for handle in handles:
-            handle.stop()
+        shops.stop()
         registry.close()
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -411,7 +462,6 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, action="append")
     parser.add_argument("--minutes", type=float, default=15)
     parser.add_argument("--interval", type=int, default=5)
-    parser.add_argument("--shops", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--png", type=Path, default=Path("docs/soak.png"))
@@ -420,7 +470,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     quiet_libraries()
-    results = [soak(n, args.minutes, args.interval, args.shops, args.threads, args.processes,
+    results = [soak(n, args.minutes, args.interval, args.threads, args.processes,
                     args.logs, args.code) for n in (args.tenants or [1000])]
     plot(results, args.png)
     rows = [r.row() for r in results]
