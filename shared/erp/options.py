@@ -17,11 +17,10 @@ lets every run of this integration go ahead regardless (as `iluo-sync run … --
 from __future__ import annotations
 
 import ipaddress
-import weakref
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select
+from sqlalchemy import Connection, delete, insert, inspect, select
 
 from shared.erp.sync_tables import sync_integration_options
 
@@ -77,17 +76,22 @@ def is_local_test_host(host: str) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
-#: Engines whose database has the options table: a table once created stays, so it is looked
-#: up once per process and engine, not in every run's settings read.
-_seen: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: Databases (by URL, password hidden) that have the options table: a table once created
+#: stays, so it is looked up once per process and database, not in every settings read — nor
+#: for every engine made afresh, as a worker does for each run past its engine cache.
+_seen: set[str] = set()
+_SEEN_MAX = 100_000  # databases remembered; past it the memory starts afresh
 
 
 def has_table(conn: Connection) -> bool:
-    if conn.engine in _seen:
+    key = conn.engine.url.render_as_string(hide_password=True)
+    if key in _seen:
         return True
     if not inspect(conn).has_table(sync_integration_options.name):
         return False
-    _seen.add(conn.engine)
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()
+    _seen.add(key)
     return True
 
 

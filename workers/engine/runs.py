@@ -9,6 +9,7 @@ errors are always kept.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ INFO, WARNING, ERROR = "info", "warning", "error"
 
 #: Write buffered events once this many have piled up (bounds memory on huge runs).
 FLUSH_AT = 500
+#: A running run's counts are written at most this often (seconds) when nothing else changed.
+PROGRESS_EVERY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ class RunRecorder:
         self.lease_token: int | None = None
         self._pending: list[Event] = []
         self._written: dict[str, object] | None = None  # the summary as last written
+        self._written_at = 0.0  # time.monotonic() of that write
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -151,7 +155,7 @@ class RunRecorder:
         key = result.inserted_primary_key
         assert key is not None  # a one-row INSERT has one
         self.run_id = int(key[0])
-        self._written = self._summary()
+        self._wrote(self._summary())
         return self.run_id
 
     def start_with_settings(
@@ -169,7 +173,7 @@ class RunRecorder:
         if not opened:
             return cfg, None
         self.run_id, self.lease_token = int(opened[0].n1), int(opened[0].n2)
-        self._written = self._summary()
+        self._wrote(self._summary())
         return cfg, leases.Lease(self.integration_id, resource, holder, self.lease_token)
 
     def _opening(self) -> dict[str, object]:
@@ -182,9 +186,13 @@ class RunRecorder:
 
     def flush(self) -> None:
         """Write buffered events and the counts so far (so `status` sees a long run move);
-        nothing at all when neither changed since the last write."""
+        nothing at all when neither changed since the last write. Counts alone are written
+        at most every PROGRESS_EVERY_S: a short run's record is written when it opens and
+        when it closes, not at each of its checkpoints too (the token and cursors at once)."""
         summary = self._summary()
-        if not self._pending and summary == self._written:
+        if not self._pending and (summary == self._written or (
+                self._counts_only(summary)
+                and time.monotonic() - self._written_at < PROGRESS_EVERY_S)):
             return
         with self.engine.begin() as conn:
             if self._pending:
@@ -192,7 +200,15 @@ class RunRecorder:
             if self.run_id is not None:
                 conn.execute(_WRITE, dict(b_run_id=self.run_id, **summary))
         self._pending.clear()
-        self._written = summary
+        self._wrote(summary)
+
+    def _counts_only(self, summary: dict[str, object]) -> bool:
+        """Does `summary` differ from the last written one in the counts alone?"""
+        written = self._written or {}
+        return all(summary[k] == written.get(k) for k in summary if not k.endswith("_count"))
+
+    def _wrote(self, summary: dict[str, object]) -> None:
+        self._written, self._written_at = summary, time.monotonic()
 
     def finish(
         self, outcome: str, error: str | None = None, *,

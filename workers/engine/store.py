@@ -145,121 +145,71 @@ class SqlErpStore:
             rows = conn.execute(select(order_statuses.c.code, order_statuses.c.id))
             return {row.code.strip(): row.id for row in rows}
 
-    def _binding(self, kind: str):  # type: ignore[no-untyped-def]
-        b = sync_bindings.alias("b")
-        on = and_(b.c.integration_id == self.integration_id, b.c.kind == kind,
-                  b.c.erp_id == products.c.id)
-        return b, on
-
-    def _sent(self, kind: str, erp_id: ColumnElement[Any]):  # type: ignore[no-untyped-def]
-        s = sync_sent.alias(f"s_{kind}")
-        on = and_(s.c.integration_id == self.integration_id, s.c.kind == kind,
-                  s.c.erp_id == erp_id)
-        return s, on
-
-    def _export_scope(self, label_ids: Collection[int]) -> ColumnElement[bool]:
-        active = products.c.is_active == true()
-        if not label_ids:
-            return active
-        labelled = exists().where(product_labels.c.product_id == products.c.id,
-                                  product_labels.c.label_id.in_(sorted(label_ids)))
-        return and_(active, labelled)
-
-    def _export_select(self, label_ids: Collection[int]):  # type: ignore[no-untyped-def]
-        b, b_on = self._binding(bindings.PRODUCT)
-        s, s_on = self._sent(fingerprints.PRODUCT, products.c.id)
-        scope = self._export_scope(label_ids)
-        # Scope, or sent before: a product that left the scope is deactivated in the shop once.
-        where = or_(scope, s.c.erp_id.is_not(None))
-        joined = products.outerjoin(b, b_on).outerjoin(s, s_on)
-        return b, s, scope, joined, where
-
     def count_export_candidates(self, label_ids: Collection[int]) -> int:
-        _, _, _, joined, where = self._export_select(label_ids)
         with autocommit(self.engine) as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(joined).where(where)
-            ).scalar_one())
+            return int(conn.execute(_count_export(bool(label_ids)),
+                                    self._params(label_ids)).scalar_one())
 
     def count_leaving_scope(self, label_ids: Collection[int]) -> int:
         """Bound products sent before that are out of scope now: the most an export run
         could deactivate (those already deactivated included)."""
-        b, s, scope, joined, _ = self._export_select(label_ids)
         with autocommit(self.engine) as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(joined)
-                .where(~scope, b.c.shop_id.is_not(None), s.c.erp_id.is_not(None))
-            ).scalar_one())
+            return int(conn.execute(_count_leaving(bool(label_ids)),
+                                    self._params(label_ids)).scalar_one())
 
     def count_bound_products(self) -> int:
-        b = sync_bindings.c
         with autocommit(self.engine) as conn:
-            return int(conn.execute(
-                select(func.count()).select_from(sync_bindings)
-                .where(b.integration_id == self.integration_id, b.kind == bindings.PRODUCT)
-            ).scalar_one())
+            return int(conn.execute(_count_bound(), self._params(())).scalar_one())
 
     def iter_export_candidates(
         self, label_ids: Collection[int], *, chunk: int
     ) -> Iterator[list[ExportCandidate]]:
-        b, s, scope, joined, where = self._export_select(label_ids)
-        p = products.c
-        columns = (p.id, p.sku, p.ean, p.name, p.description, p.unit, p.vat_rate, p.price_net,
-                   p.price_gross, p.weight_kg, p.is_active, p.updated_at)
-        stmt = (select(*columns, b.c.shop_id, s.c.fingerprint,
-                       case((scope, 1), else_=0).label("in_scope"))
-                .select_from(joined).where(where).order_by(p.id).limit(chunk))
+        stmt, params = _export_chunk(bool(label_ids)), self._params(label_ids, b_chunk=chunk)
         last = 0
         while True:
             with autocommit(self.engine) as conn:
-                rows = conn.execute(stmt.where(p.id > last)).all()
-            if not rows:
+                rows = conn.execute(stmt, dict(params, b_last=last)).all()
+            if rows:
+                last = rows[-1].id
+                yield [ExportCandidate(product=_product(row), in_scope=bool(row.in_scope),
+                                       sent=row.fingerprint) for row in rows]
+            if len(rows) < chunk:  # a short chunk is the last: no empty read to learn it
                 return
-            last = rows[-1].id
-            yield [ExportCandidate(product=_product(row), in_scope=bool(row.in_scope),
-                                   sent=row.fingerprint) for row in rows]
 
     def iter_stock_candidates(
         self, label_ids: Collection[int], warehouse_ids: Collection[int], *, bound_only: bool,
         chunk: int,
     ) -> Iterator[list[StockCandidate]]:
-        b, b_on = self._binding(bindings.PRODUCT)
-        s, s_on = self._sent(fingerprints.STOCK, products.c.id)
-        p = products.c
-        stmt = (select(p.id, p.sku, b.c.shop_id, s.c.fingerprint)
-                .select_from(products.outerjoin(b, b_on).outerjoin(s, s_on))
-                .order_by(p.id).limit(chunk))
-        if label_ids:
-            stmt = stmt.where(exists().where(product_labels.c.product_id == p.id,
-                                             product_labels.c.label_id.in_(sorted(label_ids))))
-        if bound_only:
-            stmt = stmt.where(b.c.shop_id.is_not(None))
+        stmt = _stock_chunk(bool(label_ids), bound_only)
+        params = self._params(label_ids, b_chunk=chunk)
         last = 0
         while True:
             with autocommit(self.engine) as conn:
-                rows = conn.execute(stmt.where(p.id > last)).all()
-                if not rows:
-                    return
+                rows = conn.execute(stmt, dict(params, b_last=last)).all()
                 sums = self._available(conn, [row.id for row in rows], warehouse_ids)
-            last = rows[-1].id
-            yield [StockCandidate(erp_id=row.id, sku=row.sku,
-                                  available=sums.get(row.id, Decimal(0)),
-                                  shop_id=row.shop_id, sent=row.fingerprint) for row in rows]
+            if rows:
+                last = rows[-1].id
+                yield [StockCandidate(erp_id=row.id, sku=row.sku,
+                                      available=sums.get(row.id, Decimal(0)),
+                                      shop_id=row.shop_id, sent=row.fingerprint)
+                       for row in rows]
+            if len(rows) < chunk:
+                return
+
+    def _params(self, label_ids: Collection[int], **more: object) -> dict[str, object]:
+        return dict(b_integration_id=self.integration_id, b_labels=sorted(label_ids), **more)
 
     @staticmethod
     def _available(
         conn: Connection, product_ids: Sequence[int], warehouse_ids: Collection[int]
     ) -> dict[int, Decimal]:
         """Σ(quantity − reserved) per product over the warehouses (all when none are given)."""
-        sl = stock_levels.c
-        total = func.sum(sl.quantity - sl.reserved, type_=Numeric(16, 3))
-        stmt = select(sl.product_id, total.label("available")).group_by(sl.product_id)
-        if warehouse_ids:
-            stmt = stmt.where(sl.warehouse_id.in_(sorted(warehouse_ids)))
+        stmt = _available_stmt(bool(warehouse_ids))
+        warehouses = sorted(warehouse_ids)
         sums: dict[int, Decimal] = {}
         for start in range(0, len(product_ids), IN_CHUNK):
             chunk = product_ids[start:start + IN_CHUNK]
-            for row in conn.execute(stmt.where(sl.product_id.in_(chunk))):
+            for row in conn.execute(stmt, dict(b_products=chunk, b_warehouses=warehouses)):
                 sums[row.product_id] = Decimal(row.available or 0)
         return sums
 
@@ -298,6 +248,101 @@ def _orders_to_send() -> Select[Any]:
                    o.status_id.in_(bindparam("b_statuses", expanding=True)), changed,
                    o.id > bindparam("b_last", type_=Integer()))
             .order_by(o.id).limit(bindparam("b_chunk", type_=Integer())))
+
+
+# The export and stock reads, built once per shape with bind parameters: building them (the
+# aliases, their column collections, the cache key) was a good share of an idle run's CPU.
+_INTEGRATION = bindparam("b_integration_id", type_=Integer())
+_LAST = bindparam("b_last", type_=Integer())
+_CHUNK = bindparam("b_chunk", type_=Integer())
+
+
+def _binding() -> tuple[Any, ColumnElement[bool]]:
+    b = sync_bindings.alias("b")
+    return b, and_(b.c.integration_id == _INTEGRATION, b.c.kind == bindings.PRODUCT,
+                   b.c.erp_id == products.c.id)
+
+
+def _sent(kind: str) -> tuple[Any, ColumnElement[bool]]:
+    s = sync_sent.alias(f"s_{kind}")
+    return s, and_(s.c.integration_id == _INTEGRATION, s.c.kind == kind,
+                   s.c.erp_id == products.c.id)
+
+
+def _labelled() -> ColumnElement[bool]:
+    """The product carries one of the labels (`b_labels`)."""
+    return exists().where(product_labels.c.product_id == products.c.id,
+                          product_labels.c.label_id.in_(bindparam("b_labels", expanding=True)))
+
+
+@cache
+def _export_parts(labelled: bool) -> tuple[Any, Any, ColumnElement[bool], Any, Any]:
+    """(binding alias, sent alias, scope, the joined tables, which rows are candidates)."""
+    b, b_on = _binding()
+    s, s_on = _sent(fingerprints.PRODUCT)
+    active = products.c.is_active == true()
+    scope = and_(active, _labelled()) if labelled else active
+    # Scope, or sent before: a product that left the scope is deactivated in the shop once.
+    where = or_(scope, s.c.erp_id.is_not(None))
+    return b, s, scope, products.outerjoin(b, b_on).outerjoin(s, s_on), where
+
+
+@cache
+def _count_export(labelled: bool) -> Select[Any]:
+    _, _, _, joined, where = _export_parts(labelled)
+    return select(func.count()).select_from(joined).where(where)
+
+
+@cache
+def _count_leaving(labelled: bool) -> Select[Any]:
+    b, s, scope, joined, _ = _export_parts(labelled)
+    return (select(func.count()).select_from(joined)
+            .where(~scope, b.c.shop_id.is_not(None), s.c.erp_id.is_not(None)))
+
+
+@cache
+def _count_bound() -> Select[Any]:
+    b = sync_bindings.c
+    return (select(func.count()).select_from(sync_bindings)
+            .where(b.integration_id == _INTEGRATION, b.kind == bindings.PRODUCT))
+
+
+@cache
+def _export_chunk(labelled: bool) -> Select[Any]:
+    b, s, scope, joined, where = _export_parts(labelled)
+    p = products.c
+    columns = (p.id, p.sku, p.ean, p.name, p.description, p.unit, p.vat_rate, p.price_net,
+               p.price_gross, p.weight_kg, p.is_active, p.updated_at)
+    return (select(*columns, b.c.shop_id, s.c.fingerprint,
+                   case((scope, 1), else_=0).label("in_scope"))
+            .select_from(joined).where(where, p.id > _LAST).order_by(p.id).limit(_CHUNK))
+
+
+@cache
+def _stock_chunk(labelled: bool, bound_only: bool) -> Select[Any]:
+    b, b_on = _binding()
+    s, s_on = _sent(fingerprints.STOCK)
+    p = products.c
+    stmt = (select(p.id, p.sku, b.c.shop_id, s.c.fingerprint)
+            .select_from(products.outerjoin(b, b_on).outerjoin(s, s_on))
+            .where(p.id > _LAST).order_by(p.id).limit(_CHUNK))
+    if labelled:
+        stmt = stmt.where(_labelled())
+    if bound_only:
+        stmt = stmt.where(b.c.shop_id.is_not(None))
+    return stmt
+
+
+@cache
+def _available_stmt(by_warehouse: bool) -> Select[Any]:
+    sl = stock_levels.c
+    total = func.sum(sl.quantity - sl.reserved, type_=Numeric(16, 3))
+    stmt = (select(sl.product_id, total.label("available"))
+            .where(sl.product_id.in_(bindparam("b_products", expanding=True)))
+            .group_by(sl.product_id))
+    if by_warehouse:
+        stmt = stmt.where(sl.warehouse_id.in_(bindparam("b_warehouses", expanding=True)))
+    return stmt
 
 
 def _product(row: Any) -> Product:

@@ -23,6 +23,7 @@ to 0, the run stops without writing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -52,10 +53,14 @@ def run(ctx: RunContext) -> None:
                                     now=ctx.started)
     ctx.run.full = full
     cfg = ctx.integration
-    check_zeroing(ctx)
+    read = check_zeroing(ctx)
+    # Not a full pass: the valve read the same bound products; one chunk of them is reused.
+    chunks: Iterable[list[StockCandidate]] = (
+        read if read is not None and not full else
+        ctx.store.iter_stock_candidates(tuple(cfg.stock_labels), cfg.warehouses,
+                                        bound_only=not full, chunk=CHUNK))
     batcher: Batcher[_Send] = Batcher(lambda: ctx.shop.batch_size, lambda b: _send(ctx, b))
-    for chunk in ctx.store.iter_stock_candidates(tuple(cfg.stock_labels), cfg.warehouses,
-                                                 bound_only=not full, chunk=CHUNK):
+    for chunk in chunks:
         ctx.run.count("read", len(chunk))
         for candidate in _with_shop_ids(ctx, chunk):
             quantity = StockQuantity(sku=candidate.sku, quantity=saleable(candidate.available),
@@ -77,13 +82,16 @@ def stock_fingerprint(shop_id: str | None, quantity: int) -> str:
     return fingerprint({"shop_id": shop_id, "quantity": quantity})
 
 
-def check_zeroing(ctx: RunContext) -> None:
+def check_zeroing(ctx: RunContext) -> list[list[StockCandidate]] | None:
     """The safety valve, before any write: of the bound products whose last-sent quantity is
-    positive, how many would this run set to 0? (Counted over the ERP, nothing kept.)"""
+    positive, how many would this run set to 0? (Counted over the ERP.) Returns what it read
+    when that was a single chunk (a small catalogue: the run reuses it), else None."""
     cfg = ctx.integration
     in_stock = dropping = 0
+    read: list[list[StockCandidate]] | None = []
     for chunk in ctx.store.iter_stock_candidates(tuple(cfg.stock_labels), cfg.warehouses,
                                                  bound_only=True, chunk=CHUNK):
+        read = [chunk] if read == [] else None  # more than one chunk: not kept in memory
         for candidate in chunk:
             if candidate.sent is None or candidate.sent == stock_fingerprint(candidate.shop_id, 0):
                 continue  # never sent, or the shop has 0 already
@@ -91,6 +99,7 @@ def check_zeroing(ctx: RunContext) -> None:
             dropping += saleable(candidate.available) == 0
     ctx.safety_check("set positive shop stock to 0:", dropping, in_stock,
                      ctx.safety.max_zero_stock_pct)
+    return read
 
 
 def _with_shop_ids(ctx: RunContext, chunk: list[StockCandidate]) -> list[StockCandidate]:
