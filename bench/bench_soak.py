@@ -24,8 +24,10 @@ Every 10 s it samples: which rows started (the control DB's `last_started_at`; a
 time is its slot, so start lag = start − the slot at or before it), CPU seconds of all service
 processes, the sync workers' RSS, database connections held (PostgreSQL sessions on the
 control DB, open tenant database files), RabbitMQ queue depth (management API), and the
-service's ERROR log lines. Reported: start lag p50/p95/p99, runs/s, CPU seconds per run, RSS,
-connections, queue depth — a table, and a PNG over time. The knee is the smallest N whose p99
+service's ERROR log lines. Reported: start lag p50/p95/p99, runs/s, CPU seconds per run (all
+service processes, and split: producer, ticks, sync, PostgreSQL's and RabbitMQ's processes, the
+bench process with the shops), the machine's busy share, RSS, connections, queue depth — a
+table, and a PNG over time. The knee is the smallest N whose p99
 start lag passes one minute.
 """
 
