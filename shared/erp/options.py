@@ -84,14 +84,18 @@ _SEEN_MAX = 100_000  # databases remembered; past it the memory starts afresh
 
 
 def has_table(conn: Connection) -> bool:
-    key = conn.engine.url.render_as_string(hide_password=True)
-    if key in _seen:
+    url = conn.engine.url
+    # In-memory SQLite databases share one URL and are each their own: never remembered.
+    key = (None if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+           else url.render_as_string(hide_password=True))
+    if key is not None and key in _seen:
         return True
     if not inspect(conn).has_table(sync_integration_options.name):
         return False
-    if len(_seen) >= _SEEN_MAX:
-        _seen.clear()
-    _seen.add(key)
+    if key is not None:
+        if len(_seen) >= _SEEN_MAX:
+            _seen.clear()
+        _seen.add(key)
     return True
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import Integer, Numeric, String, inspect, select
+from sqlalchemy import Integer, Numeric, String, event, inspect, select
 from sqlalchemy.dialects import mssql
 from sqlalchemy.schema import CreateTable
 
 from shared.db import make_engine
+from shared.erp import options
 from shared.erp import schema as erp
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.integrations import load_integrations
+from shared.migrate import TENANT, upgrade
 
 # CONTRACT §1, column by column: (table, column) -> (kind, length/precision, scale)
 EXPECTED: dict[str, dict[str, tuple]] = {
@@ -132,3 +134,27 @@ def test_sql_server_ddl_compiles() -> None:
     assert "CHAR(2)" in ddl["customers"] and "CHAR(3)" in ddl["orders"]
     assert "UNIQUE (integration_id, external_id)" in ddl["orders"]
     assert "PRIMARY KEY (product_id, warehouse_id)" in ddl["stock_levels"]
+
+
+def test_the_options_table_is_looked_up_once_per_database_not_per_engine(
+    make_database: Callable[[str], str],
+) -> None:
+    # A worker makes a new engine for a tenant beyond its engine cache at every run.
+    url = make_database("sqlite")
+    first = make_engine(url)
+    upgrade(first, TENANT)
+    with first.connect() as conn:
+        assert options.has_table(conn)
+    second = make_engine(url)
+    statements: list[str] = []
+    event.listen(second, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with second.connect() as conn:
+        assert options.has_table(conn)
+    assert statements == []
+    first.dispose()
+    second.dispose()
+    # In-memory databases share a URL, each its own: one with the table says nothing of another.
+    with_table, without = make_engine("sqlite:///:memory:"), make_engine("sqlite:///:memory:")
+    upgrade(with_table, TENANT)
+    with with_table.connect() as a, without.connect() as b:
+        assert options.has_table(a) and not options.has_table(b)
