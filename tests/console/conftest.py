@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,19 +32,13 @@ from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.jobs import SYNC_QUEUES
 from shared.settings import Settings
+from tests.rabbit import RABBIT, private_vhost
 from workers import actors
 from workers import broker as worker_broker
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 
 CK, CS = "ck_console_test", "cs_console_test"
 OPERATOR, OPERATOR_PASSWORD = "operator", "operator-password-1"
-RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def rabbitmqctl(*args: str, check: bool = True) -> None:
-    done = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"rabbitmqctl {' '.join(args)}: {done.stderr.strip()}")
 
 
 @dataclass
@@ -100,9 +92,11 @@ def log_in(client: TestClient, name: str, password: str) -> Any:
 
 @pytest.fixture
 def site(make_database: Callable[[str], str]) -> Iterator[Site]:
-    name = f"iluo_console_{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    with private_vhost("iluo_console") as name:
+        yield from _site(name, make_database)
+
+
+def _site(name: str, make_database: Callable[[str], str]) -> Iterator[Site]:
     settings = Settings(control_db=make_database("postgresql"),
                         secret_key=Fernet.generate_key().decode(), rabbitmq_api="")
     registry = Registry(settings)
@@ -122,7 +116,6 @@ def site(make_database: Callable[[str], str]) -> Iterator[Site]:
         for engine in site.engines.values():
             engine.dispose()
         registry.close()
-        rabbitmqctl("delete_vhost", name, check=False)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Fixtures for the service: control databases on every backend, tenants, a private RabbitMQ vhost.
 
-Every RabbitMQ test gets its own vhost (created with rabbitmqctl, deleted afterwards), so queue
-names can stay the real ones and parallel test runs never see each other's messages.
+Every RabbitMQ test gets its own vhost (tests/rabbit.py: made and deleted through the
+management API), so queue names can stay the real ones and parallel test runs never see each
+other's messages.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from shared.erp.demo import create_erp_schema, fill_demo
 from shared.erp.retry_set import Summary
 from shared.erp.schema import orders, shop_integration_operations, shop_integrations
 from shared.settings import Settings
+from tests.rabbit import RABBIT, private_vhost
 from workers.domain import Operation
 
 ROOT = Path(__file__).resolve().parents[2]
 CK, CS = "ck_service_test", "cs_service_test"
 PYTHON = sys.executable
-RABBIT = "amqp://guest:guest@127.0.0.1:5672/"
 
 # Intervals of one minute for every operation but product import (which would conflict).
 ONE_MINUTE = {
@@ -156,13 +157,8 @@ def rabbitmqctl(*args: str, check: bool = True) -> str:
 @pytest.fixture
 def vhost() -> Iterator[str]:
     """The AMQP URL of a fresh, private vhost."""
-    name = f"iluo_test_{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
-    try:
+    with private_vhost("iluo_test") as name:
         yield f"{RABBIT}{name}"
-    finally:
-        rabbitmqctl("delete_vhost", name, check=False)
 
 
 def queue_depths(vhost_url: str) -> dict[str, int]:

@@ -5,7 +5,6 @@ Starlette's test client, or on a real port for the sandbox to deliver to."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
 from shared.jobs import ORDERS
 from shared.settings import Settings
-from tests.console.conftest import CK, CS, RABBIT, rabbitmqctl
+from tests.console.conftest import CK, CS
+from tests.rabbit import RABBIT, private_vhost
 from tests.webhooks.harness import RealWorker, Served
 from workers.shops.shoper.sandbox import ShoperSandbox
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
@@ -84,9 +84,12 @@ class Hooked:
 def hooked(request: pytest.FixtureRequest,
            make_database: Callable[[str], str]) -> Iterator[Hooked]:
     """Parametrise indirectly with "shoper" for a Shoper sandbox; WooCommerce otherwise."""
-    name = f"iluo_hooks_{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", name)
-    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    with private_vhost("iluo_hooks") as name:
+        yield from _hooked(request, name, make_database)
+
+
+def _hooked(request: pytest.FixtureRequest, name: str,
+            make_database: Callable[[str], str]) -> Iterator[Hooked]:
     settings = Settings(control_db=make_database("postgresql"),
                         secret_key=Fernet.generate_key().decode(), rabbitmq_api="")
     registry = Registry(settings)
@@ -120,7 +123,6 @@ def hooked(request: pytest.FixtureRequest,
         use_registry(None)
         erp.dispose()
         registry.close()
-        rabbitmqctl("delete_vhost", name, check=False)
 
 
 @pytest.fixture
