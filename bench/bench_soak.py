@@ -62,7 +62,7 @@ from sqlalchemy import create_engine, insert, select, text
 
 from shared.control.registry import Registry
 from shared.control.schedule import now_s
-from shared.control.slots import epoch_minute, minute_start, next_slot, offset_for
+from shared.control.slots import last_slot, next_slot, offset_for
 from shared.control.tables import schedules, tenants
 from shared.db import make_engine
 from shared.erp.demo import create_erp_schema, fill_demo
@@ -214,7 +214,7 @@ def seed(registry: Registry, folder: Path, count: int, farm: ShopFarm, base_url:
         tenant_rows.append(dict(
             id=tid, name=f"t{tid}", db_url=f"sqlite:///{path}", db_password=None,
             is_active=True, event_history=True, created_at=now, updated_at=now,
-            settings_due_at=next_slot(now, 3, tid % 3)))
+            settings_due_at=next_slot(now, 3, offset_for(tid, 3))))
         # Every operation has its row, as a settings refresh writes them (product import off).
         schedule_rows += [dict(
             tenant_id=tid, integration_id=1, operation=op.value, interval_minutes=interval,
@@ -318,9 +318,7 @@ def machine_ticks() -> tuple[int, int]:
 
 def lag_s(started: datetime, interval: int, offset: int) -> float:
     """Start − the row's slot at or before the start (a row runs once per slot)."""
-    minute = epoch_minute(started)
-    slot = minute_start(minute - (minute - offset) % interval)
-    return (started - slot).total_seconds()
+    return (started - last_slot(started, interval, offset)).total_seconds()
 
 
 def queue_depth(vhost: str) -> int:

@@ -38,6 +38,7 @@ from producers.tick import publish_due
 from shared.broker import build_broker
 from shared.control.registry import Registry
 from shared.control.schedule import ScheduleConfig, claim_due, now_s
+from shared.control.slots import offset_for
 from shared.control.tables import schedules, tenants
 from shared.jobs import SyncJob
 from shared.settings import Settings
@@ -110,8 +111,9 @@ def seed(registry: Registry, count: int) -> None:
                      settings_due_at=now + timedelta(hours=1)) for i in ids])
             conn.execute(insert(schedules), [
                 dict(tenant_id=i, integration_id=1, operation=op.value, interval_minutes=5,
-                     enabled=True, next_due_at=now - timedelta(minutes=1), slot_offset=i % 5,
-                     consecutive_failures=0) for i in ids for op in Operation])
+                     enabled=True, next_due_at=now - timedelta(minutes=1),
+                     slot_offset=offset_for(i, 5), consecutive_failures=0)
+                for i in ids for op in Operation])
 
 
 def purge(url: str, queues: Any) -> None:

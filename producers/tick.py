@@ -1,7 +1,12 @@
-"""The tick's work, once a minute: refresh what is stale, claim what is due, publish it.
+"""The tick's work, on every slot: refresh what is stale, claim what is due, publish it.
+
+periodiq wakes the tick once a minute; `run_minute` then makes one pass at once and one at the
+start of each later slot of that minute (shared.control.slots: 15 s apart), so the rows of a
+slot are published as it begins. Each pass is a whole tick (`run_tick`): cheap when nothing is
+due, and the same code whether it runs on the minute or at :45.
 
 periodiq is only the clock (it sends duplicate ticks with two producers and never replays a
-missed minute); the control database decides what is due. So a tick:
+missed minute); the control database decides what is due. So a tick (each pass):
 
 1. disables the rows of tenants switched off (control DB only, no tenant DB read);
 2. claims the tenants whose settings are due to be re-read (each on its own slot, every
@@ -10,7 +15,7 @@ missed minute); the control database decides what is due. So a tick:
 3. claims due schedule rows in atomic batches and publishes one message per row, a whole batch
    in flight on one confirm-mode channel (shared.publisher): a row stays claimed only when
    RabbitMQ confirmed its message; one it refused or never answered is un-claimed (due
-   again) while its batch neighbours stand, and the tick stops claiming for this minute;
+   again) while its batch neighbours stand, and the pass stops claiming;
 4. raises the alerts that are due (shared.control.alerts: N failures in a row, or no success
    for M intervals; one per episode), reports the integrations blocked by a configuration
    error, and beats its heartbeat.
@@ -51,6 +56,7 @@ from shared.control.schedule import (
     unclaim_refreshes,
 )
 from shared.control.service_log import beat
+from shared.control.slots import SLOTS_PER_MINUTE, epoch_slot, slot_start
 from shared.control.tables import schedules
 from shared.jobs import refresh_message
 from shared.publisher import EnqueuePublisher, Publisher, publisher_for
@@ -85,6 +91,33 @@ class PublishFailed(Exception):
     """The broker did not take a message (after dramatiq's own retries)."""
 
     claimed = published = 0
+
+
+def run_minute(
+    registry: Registry,
+    broker: Broker,
+    *,
+    wait: Callable[[float], bool],
+    clock: Callable[[], datetime] = now_s,
+) -> list[TickReport]:
+    """The tick message's minute: a pass now, then one as each later slot of the minute begins.
+
+    `wait(seconds)` sleeps and answers True when the worker is stopping (then no further pass:
+    the next tick picks up). A slot that began before a pass (a late tick, a slow pass) gets no
+    pass of its own: that pass claimed its rows. A tick delivered twice (two producers) passes
+    twice; a duplicate pass finds nothing due.
+    """
+    first = clock()
+    reports = [run_tick(registry, broker, now=first)]
+    served = epoch_slot(first)  # a pass claims what is due up to its own time
+    ends = (served // SLOTS_PER_MINUTE + 1) * SLOTS_PER_MINUTE  # the next minute's first slot
+    while served + 1 < ends:
+        if wait(max(0.0, (slot_start(served + 1) - clock()).total_seconds())):
+            break
+        now = clock()
+        reports.append(run_tick(registry, broker, now=now))
+        served = epoch_slot(now)
+    return reports
 
 
 def run_tick(

@@ -28,7 +28,7 @@ BACKENDS = ("sqlite", "postgresql", "mariadb")
 def _worker_not_stopping() -> Iterator[None]:
     """The graceful-stop flag is per process (one dramatiq worker per process in production);
     a test that stopped a worker must not leave later tests' runs "interrupted"."""
-    from workers.middleware.graceful_stop import stopping
+    from shared.lifecycle import stopping
 
     stopping.clear()
     yield

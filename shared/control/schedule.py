@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 
 from shared.control.claim import claim_rows
-from shared.control.slots import next_slot, next_slot_sql, offset_for
+from shared.control.slots import next_slot, next_slot_sql, offset_for, offset_sql
 from shared.control.tables import message_deliveries, schedules, tenants
 from shared.erp.integrations import IntegrationConfig
 from shared.erp.retry_set import Summary
@@ -323,14 +323,15 @@ def claim_refreshes(
     conn: Connection, now: datetime, *, limit: int, config: ScheduleConfig = ScheduleConfig()
 ) -> list[int]:
     """Active tenants whose settings are due to be re-read; each next one `refresh_minutes`
-    later on its own slot (tenant id % period), so a tick reads 1/period of them, not all."""
+    later on its own slot (`offset_for` the tenant id), so each pass of the tick reads a slot's
+    share of them, not all."""
     t = tenants
     period = max(1, config.refresh_minutes)
     rows = claim_rows(
         conn, t,
         and_(t.c.is_active == true(),
              or_(t.c.settings_due_at.is_(None), t.c.settings_due_at <= now)),
-        [(t.c.settings_due_at, next_slot_sql(now, literal(period), t.c.id % period))],
+        [(t.c.settings_due_at, next_slot_sql(now, literal(period), offset_sql(t.c.id, period)))],
         [t.c.id],
         order_by=t.c.id, limit=limit,
     )

@@ -13,10 +13,10 @@ from shared.control.refresh import refresh_tenant
 from shared.control.schedule import claim_due, now_s
 from shared.control.tables import schedules
 from shared.erp.sync_tables import sync_leases, sync_runs
+from shared.lifecycle import stopping
 from tests.service.conftest import Control
 from workers.actors import process_sync
 from workers.domain import Operation
-from workers.middleware.graceful_stop import stopping
 from workers.runner import run_operation
 from workers.shops.woocommerce.sandbox import WooCommerceSandbox
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import mssql
 
+from producers.tick import run_minute
 from shared.control.claim import claim_statement, in_claim_transaction
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import (
@@ -23,7 +24,7 @@ from shared.control.schedule import (
     start_run,
     unclaim,
 )
-from shared.control.slots import epoch_minute, next_slot, next_slot_sql
+from shared.control.slots import SLOT_SECONDS, epoch_slot, next_slot, next_slot_sql, offset_for
 from shared.control.tables import schedules, tenants
 from shared.erp.integrations import CONFLICT
 from shared.erp.sync_tables import sync_events
@@ -49,19 +50,25 @@ def _seed(control: Control, tenants_n: int, *, due: datetime, interval: int = 5)
         ])
         conn.execute(insert(schedules), [
             dict(tenant_id=i, integration_id=1, operation=op.value, interval_minutes=interval,
-                 enabled=True, next_due_at=due, slot_offset=i % interval, consecutive_failures=0)
+                 enabled=True, next_due_at=due, slot_offset=offset_for(i, interval),
+                 consecutive_failures=0)
             for i in range(1, tenants_n + 1) for op in Operation
         ])
 
 
-def test_next_slot_is_after_the_minute_and_spread_by_tenant() -> None:
+def test_next_slot_is_after_the_slot_and_spread_by_tenant() -> None:
     at = datetime(2026, 3, 1, 10, 0, 30)
-    assert next_slot(at, 1, 0) == datetime(2026, 3, 1, 10, 1)
+    assert next_slot(at, 1, 0) == datetime(2026, 3, 1, 10, 1)  # offset 0: on the minute
     assert next_slot(datetime(2026, 3, 1, 10, 1), 1, 0) == datetime(2026, 3, 1, 10, 2)
-    # 100 tenants every 5 minutes: 20 fall due in each of the next 5 minutes, not 100 at once.
-    slots = Counter(next_slot(at, 5, tenant % 5) for tenant in range(100))
-    assert sorted(slots.values()) == [20] * 5
+    assert next_slot(at, 1, 3) == datetime(2026, 3, 1, 10, 0, 45)
+    assert next_slot(datetime(2026, 3, 1, 10, 0, 44), 1, 3) == datetime(2026, 3, 1, 10, 0, 45)
+    assert next_slot(datetime(2026, 3, 1, 10, 0, 45), 1, 3) == datetime(2026, 3, 1, 10, 1, 45)
+    # 100 tenants every 5 minutes: 5 fall due in each of the next 20 quarter-minutes, not 100
+    # at once, nor 20 on each minute.
+    slots = Counter(next_slot(at, 5, offset_for(tenant, 5)) for tenant in range(100))
+    assert sorted(slots.values()) == [5] * 20
     assert all(at < slot <= at + timedelta(minutes=5) for slot in slots)
+    assert all(slot.second % SLOT_SECONDS == 0 for slot in slots)
 
 
 def test_sync_claim_report(any_control: Control) -> None:
@@ -81,7 +88,7 @@ def test_sync_claim_report(any_control: Control) -> None:
     rows = _rows(any_control, tenant.id)
     for op in enabled:
         assert rows[op].queued_at == now and rows[op].queued_due_at == now
-        assert rows[op].next_due_at == next_slot(now, 1, tenant.id % 1)
+        assert rows[op].next_due_at == next_slot(now, 1, offset_for(tenant.id, 1))
     with any_control.registry.engine.begin() as conn:
         assert claim_due(conn, now, limit=100) == []  # a duplicate tick finds nothing
         assert claim_due(conn, now + timedelta(minutes=3), limit=100) == []  # still queued
@@ -95,7 +102,7 @@ def test_sync_claim_report(any_control: Control) -> None:
         stale = start_run(conn, job, end)  # the same message again, after its run
         assert stale.status.value == "stale"
     row = _rows(any_control, tenant.id)[job.operation.value]
-    assert row.next_due_at == next_slot(end, 1, 0)  # counted from the run's end
+    assert row.next_due_at == next_slot(end, 1, offset_for(tenant.id, 1))  # from the run's end
     assert row.queued_at is None and row.running_since is None and row.last_outcome == "ok"
     assert row.last_success_at == end and row.consecutive_failures == 0
 
@@ -167,15 +174,36 @@ def test_two_claimers_never_claim_one_due_time_twice(any_control: Control) -> No
 def test_refresh_cadence_spreads_tenants(any_control: Control) -> None:
     now = now_s().replace(second=0)
     config = ScheduleConfig(refresh_minutes=3)
-    _seed(any_control, 30, due=now)
+    _seed(any_control, 36, due=now)
     with any_control.registry.engine.begin() as conn:
         conn.execute(update(tenants).values(settings_due_at=None))  # never read yet
-        assert len(claim_refreshes(conn, now, limit=1000, config=config)) == 30
-        per_minute = [
-            len(claim_refreshes(conn, now + timedelta(minutes=m), limit=1000, config=config))
-            for m in (1, 2, 3)
+        assert len(claim_refreshes(conn, now, limit=1000, config=config)) == 36
+        per_slot = [
+            len(claim_refreshes(conn, now + timedelta(seconds=SLOT_SECONDS * k), limit=1000,
+                                config=config))
+            for k in range(1, 13)
         ]
-    assert per_minute == [10, 10, 10]  # a third of the tenants each minute, not all every minute
+    # 3 minutes are 12 slots: a twelfth of the tenants in each, each tenant once.
+    assert per_slot == [3] * 12
+
+
+def test_the_claim_moves_rows_to_the_slot_python_computes(any_control: Control) -> None:
+    """next_slot_sql is next_slot on every dialect: intervals that divide an hour and ones that
+    do not, every offset, from a moment in the middle of a slot."""
+    now = datetime(2026, 3, 1, 10, 7, 41)
+    _seed(any_control, 40, due=now - timedelta(minutes=1), interval=1)
+    intervals = (1, 2, 5, 7, 60)
+    with any_control.registry.engine.begin() as conn:
+        for row in conn.execute(select(schedules.c.id, schedules.c.tenant_id)).all():
+            interval = intervals[row.id % len(intervals)]
+            conn.execute(update(schedules).where(schedules.c.id == row.id).values(
+                interval_minutes=interval, slot_offset=offset_for(row.tenant_id, interval)))
+        assert len(claim_due(conn, now, limit=1000)) == 200
+    with any_control.registry.engine.connect() as conn:
+        rows = conn.execute(select(schedules)).all()
+    assert {r.interval_minutes for r in rows} == set(intervals)
+    for row in rows:
+        assert row.next_due_at == next_slot(now, row.interval_minutes, row.slot_offset), row
 
 
 def test_settings_changes_reach_the_schedule(control: Control) -> None:
@@ -200,7 +228,8 @@ def test_settings_changes_reach_the_schedule(control: Control) -> None:
         conn.execute(update(schedules).values(next_due_at=later + timedelta(hours=1),
                                               last_finished_at=later, interval_minutes=60))
     refresh_tenant(reg, tenant.id, now=later)  # back to 1 minute in the ERP: applies at once
-    assert _rows(control, tenant.id)["import_orders"].next_due_at == next_slot(later, 1, 0)
+    assert (_rows(control, tenant.id)["import_orders"].next_due_at
+            == next_slot(later, 1, offset_for(tenant.id, 1)))
 
     set_operation(erp, "import_products", enabled=True)  # + export_products: the conflict
     refresh_tenant(reg, tenant.id, now=later)
@@ -254,12 +283,12 @@ def test_sql_server_claim_compiles() -> None:
         sql = re.sub(r":\w+", "?", " ".join(str(stmt.compile(dialect=dialect)).split()))
         assert sql.startswith(
             "UPDATE TOP (500) schedules WITH (UPDLOCK, READPAST, ROWLOCK) "
-            "SET queued_due_at=schedules.next_due_at, queued_at=?, next_due_at=DATEADD(minute, "
-            "schedules.interval_minutes - (? - schedules.slot_offset) "
-            "% schedules.interval_minutes, ?) "
+            "SET queued_due_at=schedules.next_due_at, queued_at=?, next_due_at=DATEADD(second, "
+            "(schedules.interval_minutes * ? - (? - schedules.slot_offset) "
+            "% (schedules.interval_minutes * ?)) * ?, ?) "
             "OUTPUT inserted.id, inserted.queued_due_at WHERE schedules.next_due_at <= ?"
         ), sql
-    assert epoch_minute(now) > 0
+    assert epoch_slot(now) > 0
 
 
 class _FlakyBroker:
@@ -295,3 +324,64 @@ def test_tick_makes_unpublished_rows_due_again(control: Control) -> None:
     assert report.claimed == report.published == 13 and report.error is None
     args = [m.args for m in broker.sent]  # ids and the due time only: nothing secret
     assert all(len(a) == 4 and isinstance(a[0], int) and isinstance(a[1], int) for a in args)
+
+
+class _Clock:
+    """The tick's clock and its wait: waiting moves time on (`late` seconds more than asked,
+    once), and answers `stop_after` waits with "the worker is stopping"."""
+
+    def __init__(self, start: datetime, *, late: float = 0, stop_after: int | None = None):
+        self.now, self.late, self.stop_after, self.waits = start, late, stop_after, 0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        self.waits += 1
+        if self.stop_after is not None and self.waits > self.stop_after:
+            return True
+        self.now += timedelta(seconds=seconds + self.late)
+        self.late = 0
+        return False
+
+
+def _minute_of_slots(control: Control) -> datetime:
+    """8 tenants every minute, 2 on each quarter of the minute 10:00 (5 rows each)."""
+    minute = datetime(2026, 3, 1, 10, 0)
+    _seed(control, 8, due=minute, interval=1)
+    with control.registry.engine.begin() as conn:
+        for tenant in range(1, 9):
+            conn.execute(update(schedules).where(schedules.c.tenant_id == tenant).values(
+                next_due_at=next_slot(minute - timedelta(seconds=1), 1, offset_for(tenant, 1))))
+    return minute
+
+
+@pytest.mark.parametrize(("start", "late", "passes"), [
+    (2, 0, [(2, 10), (15, 10), (30, 10), (45, 10)]),  # on time: one pass per slot
+    (20, 0, [(20, 20), (30, 10), (45, 10)]),  # a late tick: its first pass serves :15 too
+    (2, 16, [(2, 10), (31, 20), (45, 10)]),  # a slow pass: the next serves the slot it missed
+    (50, 0, [(50, 40)]),  # after the last slot began: one pass, the next tick goes on
+])
+def test_a_tick_serves_each_slot_of_its_minute(
+    control: Control, start: int, late: float, passes: list[tuple[int, int]],
+) -> None:
+    minute = _minute_of_slots(control)
+    clock = _Clock(minute + timedelta(seconds=start), late=late)
+    broker = _FlakyBroker(ok=1000)
+    reports = run_minute(control.registry, broker, wait=clock.wait, clock=clock)
+    assert [((r.at - minute).seconds, r.published) for r in reports] == passes
+    assert len(broker.sent) == 40 and all(r.error is None for r in reports)
+    with control.registry.engine.connect() as conn:  # each row once, due again next minute
+        assert all(r.next_due_at > minute + timedelta(minutes=1) - timedelta(seconds=1)
+                   for r in conn.execute(select(schedules)))
+
+
+def test_a_stopping_worker_ends_the_ticks_minute(control: Control) -> None:
+    minute = _minute_of_slots(control)
+    clock = _Clock(minute + timedelta(seconds=2), stop_after=1)
+    reports = run_minute(control.registry, _FlakyBroker(ok=1000), wait=clock.wait, clock=clock)
+    assert [r.published for r in reports] == [10, 10]  # the rest waits for the next tick
+    with control.registry.engine.connect() as conn:
+        due = conn.execute(select(func.count()).select_from(schedules).where(
+            schedules.c.queued_at.is_(None))).scalar()
+    assert due == 20

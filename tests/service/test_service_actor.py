@@ -10,14 +10,15 @@ from sqlalchemy import select, update
 
 from shared.control.refresh import refresh_tenant
 from shared.control.schedule import claim_due, now_s
-from shared.control.slots import next_slot
+from shared.control.slots import next_slot, offset_for
 from shared.control.tables import schedules, service_events
 from shared.erp.integrations import load_integration
 from shared.jobs import SyncJob
+from shared.lifecycle import stopping
 from tests.service.conftest import Control, FakeResult, set_integration, set_operation
 from workers.actors import process_sync
 from workers.domain import Operation
-from workers.middleware.graceful_stop import StopRequested, check_stop, stopping
+from workers.middleware.graceful_stop import StopRequested, check_stop
 
 
 class FakeRun:
@@ -75,8 +76,8 @@ def test_outcome_reported_and_next_due_counted_from_the_end(control: Control) ->
     assert run.calls[0]["trigger"] == "schedule" and run.calls[0]["progress"] is check_stop
     row = _row(control, Operation.IMPORT_ORDERS)
     assert row.last_outcome == "ok" and row.consecutive_failures == 0
-    assert row.interval_minutes == 7 and row.slot_offset == tenant.id % 7
-    assert row.next_due_at == next_slot(row.last_finished_at, 7, tenant.id % 7)
+    assert row.interval_minutes == 7 and row.slot_offset == offset_for(tenant.id, 7)
+    assert row.next_due_at == next_slot(row.last_finished_at, 7, offset_for(tenant.id, 7))
     assert row.last_finished_at >= row.last_started_at + timedelta(seconds=19)
     assert row.queued_at is None and row.running_since is None and row.queued_due_at is None
 
@@ -194,8 +195,8 @@ def test_a_run_writes_its_own_rows_settings_and_a_removed_integration_loses_its_
     set_operation(erp, "update_stock", interval=9)
     assert _send(control, jobs[Operation.IMPORT_ORDERS], FakeRun()) == "ok"
     row = _row(control, Operation.IMPORT_ORDERS)
-    assert (row.interval_minutes, row.slot_offset) == (7, tenant.id % 7)
-    assert row.next_due_at == next_slot(row.last_finished_at, 7, tenant.id % 7)
+    assert (row.interval_minutes, row.slot_offset) == (7, offset_for(tenant.id, 7))
+    assert row.next_due_at == next_slot(row.last_finished_at, 7, offset_for(tenant.id, 7))
     assert _row(control, Operation.UPDATE_STOCK).interval_minutes != 9
     refresh_tenant(control.registry, tenant.id)
     assert _row(control, Operation.UPDATE_STOCK).interval_minutes == 9

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from shared.control.schedule import now_s
-from shared.control.slots import next_slot
+from shared.control.slots import next_slot, offset_for
 from shared.control.tables import schedules, service_events, tenants
 from tests.service.conftest import (
     CK,
@@ -88,7 +88,7 @@ def test_switches_and_intervals_apply_without_restart(
              what="the import run")
     row = schedule_rows(control)["import_orders"]
     assert row.interval_minutes == 4
-    assert row.next_due_at == next_slot(row.last_finished_at, 4, tenant.id % 4)
+    assert row.next_due_at == next_slot(row.last_finished_at, 4, offset_for(tenant.id, 4))
 
     # The tenant switched off (the operator's emergency switch): the next tick stops it.
     control.registry.set_active("shop", False)

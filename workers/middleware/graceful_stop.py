@@ -9,13 +9,11 @@ makes the row due again at once, so another worker picks it up at the next tick.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from dramatiq import Middleware
 
-#: Set once this process's worker has been asked to stop (one dramatiq Worker per process).
-stopping = threading.Event()
+from shared.lifecycle import stopping
 
 
 class StopRequested(BaseException):
