@@ -71,6 +71,15 @@ def worker_queues(requested: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def tick_threads_warning(queues: list[str], threads: int) -> str | None:
+    """A tick holds its thread for its minute (a pass on each slot): a one-thread tick group
+    would leave the settings refreshes only the seconds between ticks."""
+    if threads < 2 and (not queues or TICKS in queues):
+        return ("warning: a tick holds its thread for its whole minute (a pass every 15 s), so "
+                "with --threads 1 the settings refreshes wait behind it: use 2 or more")
+    return None
+
+
 def worker_argv(
     queues: list[str], processes: int, threads: int, shutdown_timeout_s: int,
     extra_modules: tuple[str, ...] = (),
@@ -121,6 +130,8 @@ def worker(
     if ctx.args and not queues:
         raise UserError(f"unexpected argument {ctx.args[0]!r}")
     names = worker_queues(requested)
+    if warning := tick_threads_warning(names, threads):
+        typer.echo(warning, err=True)
     _check_control_db()
     argv = worker_argv(names, processes, threads, shutdown_timeout)
     sys.stdout.flush()

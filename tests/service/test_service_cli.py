@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import _load_commands, app
-from app.cli.service import worker_argv, worker_env, worker_queues
+from app.cli.service import tick_threads_warning, worker_argv, worker_env, worker_queues
 from shared.errors import UserError
 from tests.service.conftest import ILUO_SYNC, ROOT
 
@@ -27,6 +27,14 @@ def test_worker_command_line() -> None:
     assert argv[argv.index("--worker-shutdown-timeout") + 1] == "600000"
     assert argv[-3:] == ["--queues", "ticks", "settings"]
     assert worker_env(3)["dramatiq_queue_prefetch"] == "3"  # prefetch = threads
+
+
+def test_a_one_thread_tick_group_is_warned_about() -> None:
+    """A tick spends its minute passing on each slot; the refreshes need another thread."""
+    assert "--threads 1" in (tick_threads_warning(["ticks", "settings"], 1) or "")
+    assert "--threads 1" in (tick_threads_warning([], 1) or "")  # no queues: all of them
+    assert tick_threads_warning(["ticks", "settings"], 2) is None
+    assert tick_threads_warning(["orders"], 1) is None
 
 
 def test_worker_refuses_unknown_queues_with_exit_2(tmp_path: Path,
