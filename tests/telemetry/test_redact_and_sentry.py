@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
+from shared import redact as redact_module
 from shared.redact import MASK, RedactingFilter, redact, redact_obj, register_secret
 from shared.telemetry.sentry import init_sentry, report_failed_run, run_scope, scrub_event
 
@@ -58,6 +60,28 @@ def test_registered_values_are_masked_everywhere() -> None:
     assert "x7-plain-looking-key" not in repr(redact_obj(data))
     register_secret("ab")  # too short to mask safely: ignored
     assert redact("ab cd") == "ab cd"
+
+
+def test_a_hosted_workers_thousands_of_secrets_are_all_masked_and_folded_in_batches() -> None:
+    """Secrets arrive one by one (a tenant at a time); each is masked at once, and they are
+    folded into the automaton a batch at a time, not rebuilt per registration."""
+    tag = secrets.token_hex(4)
+    values = [f"k{tag}-{n:04d}-{secrets.token_hex(8)}" for n in range(700)]
+    builds: list[object] = []
+    for value in values:
+        register_secret(value)
+        assert redact(f"key={value};") == f"key={MASK};"  # masked from the moment it is known
+        if not any(seen is redact_module._automaton for seen in builds):
+            builds.append(redact_module._automaton)
+    assert 2 <= len(builds) <= 1 + (700 + redact_module._FOLD_AFTER) // redact_module._FOLD_AFTER
+    line = " ".join(values)
+    assert not any(value in redact(line) for value in values)
+    # One secret inside another, one folded and one not yet: the longer is masked whole.
+    longer = f"{values[0]}-tail"  # values[0] is in the automaton, this one not yet
+    shorter = values[1][5:25]  # values[1] is in the automaton, this piece of it not yet
+    register_secret(longer)
+    register_secret(shorter)
+    assert redact(f"[{longer}] [{values[1]}] [{shorter}]") == f"[{MASK}] [{MASK}] [{MASK}]"
 
 
 def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
