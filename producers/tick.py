@@ -55,7 +55,7 @@ from shared.control.schedule import (
     unclaim,
     unclaim_refreshes,
 )
-from shared.control.service_log import beat
+from shared.control.service_log import beat, claim_minute
 from shared.control.slots import SLOTS_PER_MINUTE, epoch_slot, slot_start
 from shared.control.tables import schedules
 from shared.jobs import refresh_message
@@ -104,13 +104,19 @@ def run_minute(
 
     `wait(seconds)` sleeps and answers True when the worker is stopping (then no further pass:
     the next tick picks up). A slot that began before a pass (a late tick, a slow pass) gets no
-    pass of its own: that pass claimed its rows. A tick delivered twice (two producers) passes
-    twice; a duplicate pass finds nothing due.
+    pass of its own: that pass claimed its rows. Of the ticks of one minute (two producers send
+    two), only the first to claim the minute makes the later passes; the others make their
+    first pass, which finds nothing due, and free their thread.
     """
     first = clock()
     reports = [run_tick(registry, broker, now=first)]
     served = epoch_slot(first)  # a pass claims what is due up to its own time
-    ends = (served // SLOTS_PER_MINUTE + 1) * SLOTS_PER_MINUTE  # the next minute's first slot
+    minute = served // SLOTS_PER_MINUTE * SLOTS_PER_MINUTE
+    ends = minute + SLOTS_PER_MINUTE  # the next minute's first slot
+    if served + 1 < ends:
+        with registry.engine.begin() as conn:
+            if not claim_minute(conn, slot_start(minute)):
+                return reports  # another tick serves this minute's slots
     while served + 1 < ends:
         if wait(max(0.0, (slot_start(served + 1) - clock()).total_seconds())):
             break

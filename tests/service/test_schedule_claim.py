@@ -385,3 +385,17 @@ def test_a_stopping_worker_ends_the_ticks_minute(control: Control) -> None:
         due = conn.execute(select(func.count()).select_from(schedules).where(
             schedules.c.queued_at.is_(None))).scalar()
     assert due == 20
+
+
+def test_of_two_ticks_of_one_minute_only_the_first_stays_for_its_slots(control: Control) -> None:
+    """Two producers send two ticks a minute: the second makes its first pass and frees its
+    thread (the settings refreshes need it), the first serves the minute's later slots."""
+    minute = _minute_of_slots(control)
+    first, second = (_Clock(minute + timedelta(seconds=2)) for _ in range(2))
+    broker = _FlakyBroker(ok=1000)
+    serving = run_minute(control.registry, broker, wait=first.wait, clock=first)
+    duplicate = run_minute(control.registry, broker, wait=second.wait, clock=second)
+    assert [r.published for r in serving] == [10, 10, 10, 10]
+    assert [r.published for r in duplicate] == [0] and second.waits == 0  # no thread held
+    later = _Clock(minute + timedelta(minutes=1, seconds=1))  # the next minute is claimed anew
+    assert len(run_minute(control.registry, broker, wait=later.wait, clock=later)) == 4
