@@ -399,3 +399,23 @@ def test_of_two_ticks_of_one_minute_only_the_first_stays_for_its_slots(control: 
     assert [r.published for r in duplicate] == [0] and second.waits == 0  # no thread held
     later = _Clock(minute + timedelta(minutes=1, seconds=1))  # the next minute is claimed anew
     assert len(run_minute(control.registry, broker, wait=later.wait, clock=later)) == 4
+
+
+def test_rows_written_with_minute_offsets_take_their_slot_at_the_next_refresh(
+    control: Control,
+) -> None:
+    """A schedule written by a version with whole-minute slots (offset = tenant id % minutes,
+    which for most ids is not this version's offset) needs no migration: the next settings
+    refresh gives each row its slot, and never pushes a row later than it was due."""
+    tenant, _ = control.add_tenant("shop", operations={"import_orders": (True, 5)})
+    now = now_s()
+    refresh_tenant(control.registry, tenant.id, now=now)
+    old_due = now + timedelta(minutes=4)
+    with control.registry.engine.begin() as conn:  # as the old version left it, idle
+        conn.execute(update(schedules).values(
+            slot_offset=(offset_for(tenant.id, 5) + 7) % 20, next_due_at=old_due,
+            last_finished_at=now))
+    refresh_tenant(control.registry, tenant.id, now=now + timedelta(seconds=30))
+    row = _rows(control, tenant.id)["import_orders"]
+    assert row.slot_offset == offset_for(tenant.id, 5)
+    assert row.next_due_at == min(old_due, next_slot(now, 5, offset_for(tenant.id, 5)))
