@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/bench_tick.py --db postgresql --db sqlite
 	$(BIN)/python bench/bench_worker_overhead.py
 	$(BIN)/python bench/bench_webhook_latency.py
+	$(BIN)/python bench/bench_redact.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache .mypy_cache

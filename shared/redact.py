@@ -34,8 +34,8 @@ _known: OrderedDict[str, None] = OrderedDict()
 #: Registered since `_automaton` was built: matched one by one (a substring test each) until
 #: there are `_FOLD_AFTER` of them, then folded into a new automaton. Building one is linear in
 #: every secret known (~120 ms for 20,000), so it must not happen per registration: a hosted
-#: worker meets 10,000 tenants' secrets one by one (one regex of them all, rebuilt each time,
-#: took 0.4 s per rebuild at 10,000: over half an hour of CPU in a worker's first interval).
+#: worker meets 10,000 tenants' secrets one by one (BENCHMARKS.md §8: one regex of them all
+#: took 0.3 s to recompile and 5 ms a log line at 10,000).
 _recent: list[str] = []
 _FOLD_AFTER = 256
 _automaton: ahocorasick.Automaton | None = None
