@@ -2,9 +2,10 @@
 schedule catches up. The last test of the suite (it stops the broker for everyone on this
 machine; file names keep it last) and it always starts the app again.
 
-File order puts it ~20 s after the real-time end-to-end test (which ends just after a minute
-turns), so it can stop and start the app well before the producer's next tick; if that ever
-fails, the tick is lost (logged) and the next minute's catches up, which the test accepts too.
+File order puts it ~20 s after the real-time end-to-end test (which ends just after its
+tenant's slot, :15 past a minute), so it can stop and start the app before the producer's next
+tick; if that ever fails, the tick is lost (logged) and the next minute's catches up, which the
+test accepts too.
 """
 
 from __future__ import annotations
